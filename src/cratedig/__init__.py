@@ -1,0 +1,3 @@
+"""cratedig: artist recommendations for small music-streaming sites."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,56 @@
+"""The one exception hierarchy of cratedig.
+
+Every error that cratedig raises on purpose derives from :class:`CratedigError`.
+Messages name the field, the value and what was expected, for example
+``"k == 0, must be >= 1."`` or ``"event_type: 'plya' is not a known event type;
+expected one of: visit, play_track, ..."``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CratedigError(Exception):
+    """Base class of every error cratedig raises on purpose."""
+
+
+class ValidationError(CratedigError, ValueError):
+    """A value given to cratedig is not what was expected.
+
+    Parameters
+    ----------
+    field
+        The name of the offending field (``"event_type"``, ``"k"``...).
+    value
+        The value that was given.
+    expected
+        What would have been accepted, in words.
+    """
+
+    def __init__(self, field: str, value: Any, expected: str) -> None:
+        self.field = field
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{field}: {value!r} is not valid; expected {expected}.")
+
+
+class ConfigError(CratedigError, ValueError):
+    """The configuration (TOML file or CRATEDIG_* variables) is wrong."""
+
+
+class StoreError(CratedigError):
+    """The store cannot do what was asked (bad URL, schema missing...)."""
+
+
+class NotFoundError(CratedigError, LookupError):
+    """An id (user, artist, model version...) is unknown."""
+
+    def __init__(self, kind: str, ident: Any) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"{kind} {ident!r} was not found.")
+
+
+class NotFittedError(CratedigError, RuntimeError):
+    """A model was used before ``fit`` was called."""

@@ -1,0 +1,74 @@
+"""Connecting to the store: SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from cratedig.exceptions import StoreError
+from cratedig.store.schema import metadata
+
+
+def normalise_url(url: str) -> str:
+    """Use psycopg 3 for ``postgresql://`` and ``postgres://`` URLs."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine for a store URL.
+
+    SQLite files get WAL journaling (readers never block the writer) and a busy
+    timeout; their parent folder is created. PostgreSQL URLs use psycopg 3.
+
+    Raises
+    ------
+    StoreError
+        When the URL cannot be parsed or names an unsupported database.
+    """
+    url = normalise_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(
+            f"database_url: {url!r} is not valid; expected a SQLAlchemy URL such as "
+            "'sqlite:///cratedig.sqlite' or 'postgresql://user@host/db'."
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise StoreError(f"database_url: {url!r} names {backend!r}; expected sqlite or postgresql.")
+    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+    if backend == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def init_db(engine: Engine) -> list[str]:
+    """Create every missing table and index; safe to run any number of times.
+
+    Returns
+    -------
+    list of str
+        The names of the tables that were created by this call.
+    """
+    before = set(inspect(engine).get_table_names())
+    metadata.create_all(engine, checkfirst=True)
+    after = set(inspect(engine).get_table_names())
+    return sorted(after - before)
