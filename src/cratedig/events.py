@@ -179,7 +179,7 @@ def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
     elif isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValidationError(field, value, expected)
-        return int(value) if abs(value) >= _MS_THRESHOLD else int(round(value * 1000))
+        return int(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
     elif isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
@@ -196,7 +196,7 @@ def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
             raise ValidationError(field, value, expected) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(round(dt.timestamp() * 1000))
+    return round(dt.timestamp() * 1000)
 
 
 def _non_negative_int(raw: Mapping[str, Any], field: str, default: int | None) -> int | None:

@@ -38,7 +38,7 @@ def test_insert_ignore_counts_only_new_rows(engine: Engine) -> None:
         assert insert_ignore(conn, schema.user_events, rows) == 5
     with engine.begin() as conn:
         assert (
-            insert_ignore(conn, schema.user_events, rows[3:] + [{**rows[0], "event_id": "e9"}]) == 1
+            insert_ignore(conn, schema.user_events, [*rows[3:], {**rows[0], "event_id": "e9"}]) == 1
         )
         total = conn.execute(select(func.count()).select_from(schema.user_events)).scalar_one()
     assert total == 6

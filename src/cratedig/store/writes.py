@@ -28,7 +28,7 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     """
     if not rows:
         return 0
-    pk = list(table.primary_key.columns)[0]
+    pk = next(iter(table.primary_key.columns))
     stmt = _insert(conn, table).on_conflict_do_nothing().returning(pk)
     return len(conn.execute(stmt, list(rows)).all())
 
