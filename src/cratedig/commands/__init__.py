@@ -1,5 +1,14 @@
 """The subcommands of ``cratedig``, one module per area, each with a ``COMMANDS`` list."""
 
-from cratedig.commands import analytics, ingest, models, serving, simulate, store
+from cratedig.commands import (
+    analytics,
+    datasets,
+    evaluation,
+    ingest,
+    models,
+    serving,
+    simulate,
+    store,
+)
 
-COMMAND_MODULES = (store, ingest, simulate, analytics, models, serving)
+COMMAND_MODULES = (store, ingest, datasets, simulate, analytics, models, evaluation, serving)
