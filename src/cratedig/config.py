@@ -59,6 +59,14 @@ class Settings:
     artifacts_dir: str = "artifacts"
 
 
+_KIND_WORDS = {
+    "bool": "true or false",
+    "tuple": "list of strings (comma-separated in the environment)",
+    "int": "whole number",
+    "float": "number",
+}
+
+
 def _coerce(name: str, value: Any, default: Any) -> Any:
     try:
         if isinstance(default, bool):
@@ -72,13 +80,14 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
                 return tuple(v.strip() for v in value.split(",") if v.strip())
             return tuple(str(v) for v in value)
         if isinstance(default, int):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
             return int(value)
         if isinstance(default, float):
             return float(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{name}: {value!r} is not valid; expected a {type(default).__name__}."
-        ) from None
+        kind = _KIND_WORDS.get(type(default).__name__, type(default).__name__)
+        raise ConfigError(f"{name}: {value!r} is not valid; expected a {kind}.") from None
     return value if value is None or isinstance(value, str) else str(value)
 
 
@@ -89,8 +98,26 @@ def _merge_weights(weights: Mapping[str, Any]) -> dict[str, float]:
             raise ConfigError(
                 f"weights.{key}: unknown event type; expected one of: {', '.join(EVENT_TYPES)}."
             )
-        merged[key] = float(value)
+        try:
+            merged[key] = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"weights.{key}: {value!r} is not valid; expected a number."
+            ) from None
     return merged
+
+
+#: Settings that must be positive numbers, and the smallest value each accepts.
+_MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_margin": 0.0}
+
+
+def _check(settings: Settings) -> Settings:
+    for name, minimum in _MINIMUMS.items():
+        value = getattr(settings, name)
+        if value < minimum or (name == "session_gap_minutes" and value == 0):
+            bound = "> 0" if name == "session_gap_minutes" else f">= {minimum}"
+            raise ConfigError(f"{name}: {value!r} is not valid; expected a number {bound}.")
+    return settings
 
 
 def load_settings(
@@ -140,4 +167,4 @@ def load_settings(
             raise ConfigError(f"{name}: unknown setting; expected one of {sorted(known)}.")
         if value is not None:
             values[name] = _merge_weights(value) if name == "weights" else value
-    return replace(defaults, **values)
+    return _check(replace(defaults, **values))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -100,6 +101,17 @@ ORGANIC = "organic"
 
 _MS_THRESHOLD = 10**11
 
+#: The earliest and latest storable times: the range of :class:`datetime.datetime`, UTC.
+MIN_TIMESTAMP_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+#: The longest id (user, artist, track, event, session, source) the store holds.
+MAX_ID_LENGTH = 128
+#: The longest tag the store holds.
+MAX_TAG_LENGTH = 256
+#: The largest ``count`` (a 32-bit column) and ``duration_ms`` (exact as a float).
+MAX_COUNT = 2**31 - 1
+MAX_DURATION_MS = 2**53
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -150,13 +162,16 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
-def _text(raw: Mapping[str, Any], field: str) -> str | None:
+def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
     value = raw.get(field)
     if _blank(value):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip()
+    text = str(value).strip()
+    if len(text) > max_length or "\x00" in text:
+        raise ValidationError(field, value, f"at most {max_length} characters and no NUL character")
+    return text
 
 
 def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
@@ -179,11 +194,17 @@ def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
     elif isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValidationError(field, value, expected)
-        return int(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
+        ms = int(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
+        return _in_range(ms, field, value)
     elif isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
-            return parse_timestamp_ms(int(text), field)
+        if _INTEGER.fullmatch(text):
+            try:
+                number = int(text)
+            except ValueError:  # a digit that int() does not read, such as "²"
+                raise ValidationError(field, value, expected) from None
+            ms = number if abs(number) >= _MS_THRESHOLD else number * 1000
+            return _in_range(ms, field, value)
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
@@ -196,11 +217,27 @@ def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
             raise ValidationError(field, value, expected) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return round(dt.timestamp() * 1000)
+    try:
+        ms = round(dt.timestamp() * 1000)
+    except (OverflowError, ValueError):
+        raise ValidationError(field, value, expected) from None
+    return _in_range(ms, field, value)
 
 
-def _non_negative_int(raw: Mapping[str, Any], field: str, default: int | None) -> int | None:
-    value = raw.get(field)
+_INTEGER = re.compile(r"-?\d+")
+
+
+def _in_range(ms: int, field: str, value: Any) -> int:
+    """``ms`` when it is a storable time (years 1 to 9999, UTC), else a ValidationError."""
+    if not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
+        raise ValidationError(field, value, "a time between the years 1 and 9999")
+    return ms
+
+
+def _non_negative_int(
+    raw: Mapping[str, Any], field: str, default: int | None, maximum: int
+) -> int | None:
+    value: Any = raw.get(field)
     if _blank(value):
         return default
     try:
@@ -209,6 +246,8 @@ def _non_negative_int(raw: Mapping[str, Any], field: str, default: int | None) -
         raise ValidationError(field, value, "a whole number >= 0") from None
     if not math.isfinite(number) or number < 0 or not number.is_integer():
         raise ValidationError(field, value, "a whole number >= 0")
+    if number > maximum:
+        raise ValidationError(field, value, f"a whole number between 0 and {maximum}")
     return int(number)
 
 
@@ -277,8 +316,8 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
         raise ValidationError("user_id", raw.get("user_id"), "a non-empty user id")
     ts_field = "occurred_at" if "occurred_at" in raw else "occurred_at_ms"
     occurred_at_ms = parse_timestamp_ms(raw.get(ts_field), ts_field)
-    duration_ms = _non_negative_int(raw, "duration_ms", None)
-    count = _non_negative_int(raw, "count", 1)
+    duration_ms = _non_negative_int(raw, "duration_ms", None, MAX_DURATION_MS)
+    count = _non_negative_int(raw, "count", 1, MAX_COUNT)
     assert count is not None
     track_id = _text(raw, "track_id")
     artist_id = _text(raw, "artist_id")
@@ -292,7 +331,7 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
                 "a known track (or an artist_id) so that the event's artist can be resolved",
             )
         raise ValidationError("artist_id", raw.get("artist_id"), f"an artist id for {event_type}")
-    tag = _text(raw, "tag")
+    tag = _text(raw, "tag", MAX_TAG_LENGTH)
     if event_type == EventType.TAG_ARTIST and tag is None:
         raise ValidationError("tag", raw.get("tag"), "a non-empty tag for tag_artist")
     session_id = _text(raw, "session_id")

@@ -1,0 +1,91 @@
+"""Validation of raw users, artists and tracks into store rows.
+
+Raw column names (DESIGN.md): users (``user_id, country, region, city, timezone,
+signup_at, age, gender``), artists (``artist_id, name, tags, created_at``; ``tags`` as
+``"a|b|c"`` or a list), tracks (``track_id, artist_id, title, duration_ms``).
+``signup_at_ms`` / ``created_at_ms`` are accepted in place of ``signup_at`` /
+``created_at``. Errors are :class:`~cratedig.exceptions.ValidationError` with the field,
+the value and what was expected, as for events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cratedig.events import (
+    MAX_TAG_LENGTH,
+    _blank,
+    _non_negative_int,
+    _text,
+    parse_timestamp_ms,
+)
+from cratedig.exceptions import ValidationError
+
+#: The oldest age accepted for a user.
+MAX_AGE = 150
+#: The longest free text (artist name, track title) accepted.
+MAX_TEXT_LENGTH = 10_000
+
+
+def _required(raw: Mapping[str, Any], field: str) -> str:
+    value = _text(raw, field)
+    if value is None:
+        raise ValidationError(field, raw.get(field), f"a non-empty {field.replace('_', ' ')}")
+    return value
+
+
+def _optional_time(raw: Mapping[str, Any], field: str) -> int | None:
+    name = field if field in raw else field + "_ms"
+    value = raw.get(name)
+    return None if _blank(value) else parse_timestamp_ms(value, name)
+
+
+def validate_user(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw user as a row of the ``users`` table (a real record, not a stub)."""
+    return {
+        "user_id": _required(raw, "user_id"),
+        "country": _text(raw, "country", 64),
+        "region": _text(raw, "region"),
+        "city": _text(raw, "city"),
+        "timezone": _text(raw, "timezone", 64),
+        "signup_at_ms": _optional_time(raw, "signup_at"),
+        "age": _non_negative_int(raw, "age", None, MAX_AGE),
+        "gender": _text(raw, "gender", 16),
+        "is_stub": False,
+    }
+
+
+def parse_tags(value: Any) -> list[str]:
+    """Tags from ``"a|b|c"`` or a list: stripped, blanks dropped, first occurrence kept."""
+    if _blank(value):
+        return []
+    items = value if isinstance(value, list | tuple) else str(value).split("|")
+    tags: list[str] = []
+    for item in items:
+        tag = _text({"tags": item}, "tags", MAX_TAG_LENGTH)
+        if tag is not None and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def validate_artist(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A raw artist as a row of ``artists`` (a real record) and its tags in order."""
+    row = {
+        "artist_id": _required(raw, "artist_id"),
+        "name": _text(raw, "name", MAX_TEXT_LENGTH),
+        "created_at_ms": _optional_time(raw, "created_at"),
+        "is_stub": False,
+    }
+    return row, parse_tags(raw.get("tags"))
+
+
+def validate_track(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw track as a row of the ``tracks`` table (a real record)."""
+    return {
+        "track_id": _required(raw, "track_id"),
+        "artist_id": _required(raw, "artist_id"),
+        "title": _text(raw, "title", MAX_TEXT_LENGTH),
+        "duration_ms": _non_negative_int(raw, "duration_ms", None, 2**31 - 1),
+        "is_stub": False,
+    }

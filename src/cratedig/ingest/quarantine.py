@@ -1,0 +1,64 @@
+"""The quarantine: rows that could not be imported, with their source, line and reason."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from cratedig.store import insert_ignore, schema
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """One rejected row: where it came from, why, and what it was."""
+
+    line: int
+    reason: str
+    raw: Any
+
+
+def raw_json(raw: Any) -> str:
+    """The raw row as JSON (values JSON cannot hold, such as datetimes, as text)."""
+    return json.dumps(raw, default=str, ensure_ascii=False)
+
+
+def quarantine_rows(conn: Connection, source: str, bad: Sequence[BadRow]) -> int:
+    """Store rejected rows; a row already quarantined from the same (source, line) is
+    skipped, so re-running an import adds nothing. Returns how many were new."""
+    now = int(time.time() * 1000)
+    rows = [
+        {
+            "source": source,
+            "line": b.line,
+            "reason": b.reason,
+            "raw": raw_json(b.raw),
+            "created_at_ms": now,
+        }
+        for b in bad
+    ]
+    return insert_ignore(conn, schema.quarantine, rows)
+
+
+def quarantined(engine: Engine, source: str | None = None) -> list[dict[str, Any]]:
+    """The quarantined rows (of one source, when given), by source and line."""
+    q = schema.quarantine
+    query = select(q.c.source, q.c.line, q.c.reason, q.c.raw).order_by(q.c.source, q.c.line)
+    if source is not None:
+        query = query.where(q.c.source == source)
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def quarantine_count(engine: Engine, source: str | None = None) -> int:
+    """How many rows are quarantined (from one source, when given)."""
+    q = schema.quarantine
+    query = select(func.count()).select_from(q)
+    if source is not None:
+        query = query.where(q.c.source == source)
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())

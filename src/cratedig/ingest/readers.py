@@ -1,0 +1,331 @@
+"""Streaming readers for CSV, JSON Lines and Parquet that keep each row's source line.
+
+Every reader yields :class:`Chunk` objects of at most ``chunk_rows`` rows, so memory stays
+flat however large the file is. A chunk holds its rows either as a
+:class:`pyarrow.RecordBatch` (CSV, Parquet: the vectorised fast path can use it) or as a
+list of ``(line, dict)`` (JSON Lines), plus the rows that could not even be read
+(``rejects``: a CSV row with the wrong number of fields, a line that is not JSON).
+
+Line numbers
+------------
+* CSV: the header is line 1 and the first data row line 2; a row counts as one line (a
+  quoted value that spans several physical lines still counts once).
+* JSON Lines: the physical line number (blank lines are skipped but counted).
+* Parquet: the row number + 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from cratedig.exceptions import ValidationError
+
+FORMATS = ("csv", "jsonl", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+
+@dataclass
+class Reject:
+    """A row that failed before validation: its line, the reason and its raw content."""
+
+    line: int
+    reason: str
+    raw: Any
+
+
+@dataclass
+class Chunk:
+    """At most ``chunk_rows`` rows of a source, with their line numbers.
+
+    Attributes
+    ----------
+    batch, lines
+        The rows as a record batch and the line of each (CSV, Parquet); else ``None``.
+    rows
+        The rows as ``(line, dict)`` pairs (JSON Lines, in-memory records); else ``None``.
+    rejects
+        Rows that could not be read at all.
+    position
+        Progress after this chunk, in the unit of the reader's ``total`` (bytes or rows).
+    """
+
+    batch: pa.RecordBatch | None = None
+    lines: np.ndarray | None = None
+    rows: list[tuple[int, dict[str, Any]]] | None = None
+    rejects: list[Reject] = field(default_factory=list)
+    position: int = 0
+
+    def __len__(self) -> int:
+        size = len(self.rows) if self.rows is not None else 0
+        if self.batch is not None:
+            size += self.batch.num_rows
+        return size + len(self.rejects)
+
+
+def detect_format(path: str | Path, fmt: str | None = None) -> str:
+    """The format of ``path``: ``fmt`` when given, else from the file's extension.
+
+    Raises
+    ------
+    ValidationError
+        When the format is unknown.
+    """
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValidationError("format", fmt, "one of: " + ", ".join(FORMATS))
+        return fmt
+    suffix = Path(path).suffix.lower()
+    if suffix not in _EXTENSIONS:
+        raise ValidationError(
+            "path",
+            str(path),
+            "a file ending in " + ", ".join(sorted(_EXTENSIONS)) + " (or --format)",
+        )
+    return _EXTENSIONS[suffix]
+
+
+def source_size(path: str | Path, fmt: str) -> int:
+    """The ``total`` that readers' ``Chunk.position`` counts towards (rows for Parquet)."""
+    if fmt == "parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    return Path(path).stat().st_size
+
+
+def read_chunks(path: str | Path, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
+    """Stream ``path`` in chunks of at most ``chunk_rows`` rows."""
+    if chunk_rows < 1:
+        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
+    readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+    yield from readers[fmt](Path(path), chunk_rows)
+
+
+def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    try:
+        with open(path, "rb") as handle:
+            names = pacsv.open_csv(
+                handle,
+                read_options=pacsv.ReadOptions(use_threads=False),
+                parse_options=pacsv.ParseOptions(
+                    newlines_in_values=True, invalid_row_handler=lambda _row: "skip"
+                ),
+            ).schema.names
+    except pa.ArrowInvalid:  # an empty file: nothing to import
+        return
+    invalid: list[Reject] = []
+
+    def on_invalid_row(row: Any) -> str:
+        # Rows with the wrong number of fields: keep them for the quarantine.
+        invalid.append(
+            Reject(
+                int(row.number) if row.number is not None else -1,
+                f"row has {row.actual_columns} fields; expected {row.expected_columns}",
+                {"text": row.text},
+            )
+        )
+        return "skip"
+
+    # 1 MiB blocks: bigger ones cost memory and gain no speed. Every column is read as
+    # text so that CSV values reach validation exactly as written (the fast path and
+    # validate_event then agree row by row).
+    read_options = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)
+    parse_options = pacsv.ParseOptions(
+        newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid_row
+    )
+    # Read as bytes, then checked as UTF-8 per batch: a row with broken text is
+    # quarantined instead of stopping the whole import.
+    convert_options = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names})
+    next_line = 2
+    pending: list[Reject] = []  # invalid rows not yet given to a chunk, by line
+    with open(path, "rb") as handle:
+        reader = pacsv.open_csv(
+            handle,
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        buffer: list[pa.RecordBatch] = []
+        buffered = 0
+
+        def emit(batch: pa.RecordBatch) -> Chunk:
+            nonlocal next_line, pending
+            lines = _assign_lines(next_line, batch.num_rows, [r.line for r in pending])
+            if len(lines):
+                next_line = int(lines[-1]) + 1
+            mine = [r for r in pending if r.line < next_line]
+            pending = [r for r in pending if r.line >= next_line]
+            batch, lines, broken = _as_text(batch, lines)
+            batch, lines = _drop_blank_rows(batch, lines)
+            rejects = sorted(mine + broken, key=lambda r: r.line)
+            return Chunk(batch=batch, lines=lines, rejects=rejects, position=handle.tell())
+
+        for block in reader:
+            # The handler has seen every invalid row of this block by now.
+            pending.extend(invalid)
+            invalid.clear()
+            pending.sort(key=lambda r: r.line)
+            buffer.append(block)
+            buffered += block.num_rows
+            while buffered >= chunk_rows:
+                table = pa.Table.from_batches(buffer)
+                head = table.slice(0, chunk_rows).combine_chunks()
+                buffer = table.slice(chunk_rows).combine_chunks().to_batches()
+                buffered -= chunk_rows
+                yield emit(head.to_batches()[0])
+        if buffered:
+            yield emit(pa.Table.from_batches(buffer).combine_chunks().to_batches()[0])
+        pending.extend(invalid)
+        if pending:
+            yield Chunk(rejects=sorted(pending, key=lambda r: r.line), position=handle.tell())
+
+
+def _as_text(
+    batch: pa.RecordBatch, lines: np.ndarray
+) -> tuple[pa.RecordBatch, np.ndarray, list[Reject]]:
+    """The batch with text columns; rows that are not valid UTF-8 become rejects."""
+    try:
+        columns = [c.cast(pa.string()) for c in batch.columns]
+        return pa.RecordBatch.from_arrays(columns, names=batch.schema.names), lines, []
+    except pa.ArrowInvalid:
+        pass
+    # Rare: find the broken rows one by one (only in a batch that has some).
+    bad = np.zeros(batch.num_rows, dtype=bool)
+    for column in batch.columns:
+        for i, value in enumerate(column.to_pylist()):
+            if value is not None and not bad[i]:
+                try:
+                    value.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad[i] = True
+    rows = batch.filter(pa.array(bad)).to_pylist()
+    rejects = [
+        Reject(
+            int(line),
+            "row is not valid UTF-8 text",
+            {k: None if v is None else v.decode("utf-8", "replace") for k, v in row.items()},
+        )
+        for line, row in zip(lines[bad], rows, strict=True)
+    ]
+    keep = batch.filter(pa.array(~bad))
+    columns = [c.cast(pa.string()) for c in keep.columns]
+    good = pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+    return good, lines[~bad], rejects
+
+
+def _drop_blank_rows(batch: pa.RecordBatch, lines: np.ndarray) -> tuple[pa.RecordBatch, Any]:
+    """Leave out rows whose every field is empty (blank lines carry nothing to import)."""
+    blank = None
+    for column in batch.columns:
+        empty = pc.equal(pc.utf8_length(column.fill_null("")), 0)
+        blank = empty if blank is None else pc.and_(blank, empty)
+    if blank is None or not pc.any(blank).as_py():
+        return batch, lines
+    keep = pc.invert(blank)
+    return batch.filter(keep), lines[keep.to_numpy(zero_copy_only=False)]
+
+
+def _assign_lines(first: int, n: int, skipped: list[int]) -> np.ndarray:
+    """Lines of ``n`` consecutive rows from line ``first`` on, jumping over ``skipped``.
+
+    ``skipped`` (sorted) holds the lines of rows that were not read as rows.
+    """
+    lines = np.arange(first, first + n, dtype=np.int64)
+    if not skipped or skipped[0] > first + n - 1 + len(skipped):
+        return lines
+    line, k = first, 0
+    for i in range(n):
+        while k < len(skipped) and skipped[k] <= line:
+            if skipped[k] == line:
+                line += 1
+            k += 1
+        lines[i] = line
+        line += 1
+    return lines
+
+
+def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    rows: list[tuple[int, dict[str, Any]]] = []
+    rejects: list[Reject] = []
+    position = 0
+    with open(path, "rb") as handle:
+        for number, raw_line in enumerate(handle, start=1):
+            position += len(raw_line)
+            try:
+                text = raw_line.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                text = raw_line.decode("utf-8", errors="replace").strip()
+                rejects.append(Reject(number, "line is not valid UTF-8 text", text))
+                continue
+            if not text:
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                rejects.append(Reject(number, f"line is not valid JSON: {exc.msg}", text))
+            else:
+                if isinstance(value, dict):
+                    rows.append((number, value))
+                else:
+                    rejects.append(
+                        Reject(
+                            number,
+                            f"line holds a JSON {type(value).__name__}; expected a JSON object",
+                            value,
+                        )
+                    )
+            if len(rows) + len(rejects) >= chunk_rows:
+                yield Chunk(rows=rows, rejects=rejects, position=position)
+                rows, rejects = [], []
+    if rows or rejects:
+        yield Chunk(rows=rows, rejects=rejects, position=position)
+
+
+def _read_parquet(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    parquet = pq.ParquetFile(path)
+    seen = 0
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        lines = np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64)
+        seen += batch.num_rows
+        yield Chunk(batch=batch, lines=lines, position=seen)
+
+
+def records_chunks(
+    records: Iterable[tuple[int, Mapping[str, Any]]], chunk_rows: int
+) -> Iterator[Chunk]:
+    """Chunks of in-memory ``(line, row)`` records; ``position`` counts rows."""
+    rows: list[tuple[int, dict[str, Any]]] = []
+    seen = 0
+    for line, raw in records:
+        rows.append((int(line), dict(raw)))
+        seen += 1
+        if len(rows) >= chunk_rows:
+            yield Chunk(rows=rows, position=seen)
+            rows = []
+    if rows:
+        yield Chunk(rows=rows, position=seen)
+
+
+def batch_chunks(batches: Iterable[pa.RecordBatch | pa.Table], chunk_rows: int) -> Iterator[Chunk]:
+    """Chunks of in-memory Arrow data; row ``i`` (from 0, across batches) is line ``i + 1``."""
+    seen = 0
+    for data in batches:
+        table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+        for batch in table.to_batches(max_chunksize=chunk_rows):
+            lines = np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64)
+            seen += batch.num_rows
+            yield Chunk(batch=batch, lines=lines, position=seen)
