@@ -1,0 +1,91 @@
+"""Implicit-feedback matrix factorisation (implicit's AlternatingLeastSquares)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from cratedig.matrix.side import SideInfo
+from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int
+from cratedig.models.weighting import apply_weighting
+
+
+class ALS(Recommender):
+    """Weighted matrix factorisation with confidence ``1 + alpha * w`` (Hu, Koren, Volinsky).
+
+    Parameters
+    ----------
+    factors
+        Latent dimensions.
+    regularization
+        L2 penalty on the factors.
+    alpha
+        Confidence scale applied to the (re-weighted) engagement.
+    iterations
+        ALS sweeps.
+    weighting
+        Re-weighting of ``X`` before the confidence (see :func:`apply_weighting`).
+    random_state
+        Seed of the factor initialisation (same seed, same lists).
+    num_threads
+        implicit's threads; 1 keeps the fit reproducible.
+    """
+
+    name = "als"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 2.0,
+        iterations: int = 15,
+        weighting: str = "log1p",
+        random_state: int = 0,
+        num_threads: int = 1,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.weighting = weighting
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        check_positive_int("factors", self.factors)
+        check_positive_int("iterations", self.iterations)
+        weighted = apply_weighting(X, self.weighting)
+        # implicit warns (and slows down) when BLAS runs several threads under its own.
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.random_state,
+                num_threads=self.num_threads,
+            )
+            model.fit(weighted, show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.artist_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+    def _score(self, users: IntArray) -> FloatArray:
+        return (self.user_factors_[users] @ self.artist_factors_.T).astype(np.float32)
+
+    def _similar_scores(self, artist: int) -> FloatArray:
+        factors = self.artist_factors_
+        norms = np.linalg.norm(factors, axis=1) + 1e-12
+        return ((factors @ factors[artist]) / (norms * norms[artist])).astype(np.float32)
+
+    def _contributions(self, user: int, artist: int) -> FloatArray:
+        seen = self._seen(user)
+        return self._similar_scores(artist)[seen]
+
+    def _state(self) -> dict[str, Any]:
+        return {"user_factors_": self.user_factors_, "artist_factors_": self.artist_factors_}

@@ -1,0 +1,424 @@
+"""The one contract every cratedig recommender follows.
+
+A model sees only contiguous integer indices and a users x artists CSR matrix of
+engagement weights (see :mod:`cratedig.matrix`). The life of a model:
+
+>>> model = make_model("ease", l2=500.0)          # doctest: +SKIP
+>>> model.fit(X, side)                             # doctest: +SKIP
+>>> idx, scores = model.recommend([0, 1], k=10)    # doctest: +SKIP
+
+Conventions (scikit-learn style): the constructor stores keyword hyperparameters and does
+nothing else; learned attributes end in ``_``; using a model before ``fit`` raises
+:class:`~cratedig.exceptions.NotFittedError`.
+
+Subclasses implement :meth:`Recommender._fit` and :meth:`Recommender._score` (dense scores
+of some users over every artist, ``-inf`` meaning "not a candidate"). The base class does
+validation, cold-user fallback, masking of seen/blocked artists, top-k with padding,
+explanations and persistence.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from cratedig.exceptions import NotFittedError, ValidationError
+from cratedig.matrix.side import SideInfo
+from cratedig.models import persistence
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+ArrayLike = int | Sequence[int] | npt.NDArray[np.integer]
+
+#: Users scored at once; bounds the dense (batch x artists) score block in memory.
+BATCH_USERS = 512
+
+
+def invalid(field: str, value: Any, expected: str, message: str | None = None) -> ValidationError:
+    """A :class:`ValidationError`, optionally with a custom one-line message.
+
+    Parameters
+    ----------
+    field, value, expected
+        As for :class:`ValidationError`.
+    message
+        Replaces the default message, e.g. ``"k == 0, must be >= 1."``.
+    """
+    error = ValidationError(field, value, expected)
+    if message is not None:
+        error.args = (message,)
+    return error
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int`` >= 1, or a ValidationError like ``"k == 0, must be >= 1."``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise invalid(name, value, "an integer >= 1", f"{name} == {value!r}, must be an integer.")
+    if value < 1:
+        raise invalid(name, value, "an integer >= 1", f"{name} == {value}, must be >= 1.")
+    return int(value)
+
+
+def check_matrix(X: Any, name: str = "X") -> sp.csr_matrix:
+    """Validate an engagement matrix and return it as CSR float32 (a copy when converted)."""
+    if not sp.issparse(X):
+        raise invalid(name, type(X).__name__, "a scipy.sparse users x artists matrix")
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise invalid(name, X.shape, "a non-empty 2-D users x artists matrix")
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sum_duplicates()
+    X.sort_indices()
+    if not np.all(np.isfinite(X.data)):
+        raise invalid(name, "non-finite weights", "finite weights (no NaN or inf)")
+    return X
+
+
+def top_k(scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Best ``k`` columns of each row, best first, padded with ``-1`` / ``-inf``.
+
+    Ties are broken by the lower artist index, so results do not depend on the batch.
+    """
+    n, n_items = scores.shape
+    idx = np.full((n, k), -1, dtype=np.int64)
+    out = np.full((n, k), -np.inf, dtype=np.float32)
+    kk = min(k, n_items)
+    for row in range(n):
+        s = scores[row]
+        if kk < n_items:
+            threshold = s[np.argpartition(-s, kk - 1)[kk - 1]]
+            cand = np.flatnonzero(s >= threshold)
+        else:
+            cand = np.arange(n_items)
+        cand = cand[np.isfinite(s[cand])]
+        order = np.lexsort((cand, -s[cand]))[:kk]
+        chosen = cand[order]
+        idx[row, : len(chosen)] = chosen
+        out[row, : len(chosen)] = s[chosen]
+    return idx, out
+
+
+def artist_label(side: SideInfo | None, artist_idx: int) -> str:
+    """The display name of an artist, or ``"artist #i"`` when names are unknown."""
+    if side is not None and 0 <= artist_idx < len(side.artist_names):
+        name = side.artist_names[artist_idx]
+        if name:
+            return str(name)
+    return f"artist #{artist_idx}"
+
+
+def join_names(names: Sequence[str]) -> str:
+    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+class Recommender:
+    """Base class of every cratedig model (see the module docstring for the contract).
+
+    Attributes set by ``fit``
+    -------------------------
+    X_ : scipy.sparse.csr_matrix
+        The training matrix (float32), used to mask seen artists and explain.
+    side_ : SideInfo or None
+        The side information given to ``fit``.
+    n_users_, n_artists_ : int
+        The shape of ``X_``.
+    popularity_ : ndarray of float32
+        Listeners per artist in ``X_`` (the cold-user fallback of most models).
+    """
+
+    #: The registry name of the model.
+    name: ClassVar[str] = "base"
+    #: What a user with no history gets, in words (for documentation and reports).
+    fallback: ClassVar[str] = "global popularity (most listeners first)"
+
+    # ------------------------------------------------------------------ params
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [p.name for p in signature.parameters.values() if p.name != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor's keyword hyperparameters, as given (JSON-friendly values)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Recommender:
+        """Change hyperparameters (takes effect at the next ``fit``)."""
+        known = self._param_names()
+        for key, value in params.items():
+            if key not in known:
+                raise invalid(key, value, f"one of the parameters: {', '.join(known) or 'none'}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X: sp.spmatrix, side: SideInfo | None = None) -> Recommender:
+        """Learn from a users x artists engagement matrix.
+
+        Parameters
+        ----------
+        X
+            Users x artists sparse matrix of engagement weights (converted to CSR float32).
+        side
+            Optional side information indexed like ``X``.
+
+        Returns
+        -------
+        self
+        """
+        X = check_matrix(X)
+        self._check_side(X, side)
+        self.X_ = X
+        self.side_ = side
+        self.n_users_, self.n_artists_ = X.shape
+        self.popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float32)
+        self._fit(X, side)
+        return self
+
+    @staticmethod
+    def _check_side(X: sp.csr_matrix, side: SideInfo | None) -> None:
+        if side is None:
+            return
+        n_users, n_artists = X.shape
+        if side.artist_tags is not None and side.artist_tags.shape[0] != n_artists:
+            raise invalid("side.artist_tags", side.artist_tags.shape, f"{n_artists} rows")
+        if side.user_country is not None and len(side.user_country) != n_users:
+            raise invalid("side.user_country", len(side.user_country), f"{n_users} entries")
+        if side.artist_names and len(side.artist_names) != n_artists:
+            raise invalid("side.artist_names", len(side.artist_names), f"{n_artists} names")
+
+    def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
+        """Learn the model's state from a validated matrix (subclasses)."""
+        raise NotImplementedError
+
+    def _score(self, users: IntArray) -> FloatArray:
+        """Dense float32 scores (len(users) x n_artists); ``-inf`` = not a candidate."""
+        raise NotImplementedError
+
+    def _cold_scores(self, users: IntArray) -> FloatArray:
+        """Scores for users without history (default: global popularity)."""
+        return np.tile(self.popularity_, (len(users), 1))
+
+    # ---------------------------------------------------------------- checking
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "X_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet; call fit(X) before using it."
+            )
+
+    def _check_indices(self, values: ArrayLike, field: str, size: int) -> IntArray:
+        array = np.atleast_1d(np.asarray(values))
+        if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+            raise invalid(field, values, "an integer index or a 1-D array of them")
+        array = array.astype(np.int64)
+        bad = (array < 0) | (array >= size)
+        if bad.any():
+            value = int(array[bad][0])
+            raise invalid(
+                field,
+                value,
+                f"an index in 0..{size - 1}",
+                f"{field} == {value} is out of range; valid indices are 0..{size - 1}.",
+            )
+        return array
+
+    def _seen(self, user: int) -> IntArray:
+        X = self.X_
+        return X.indices[X.indptr[user] : X.indptr[user + 1]].astype(np.int64)
+
+    # --------------------------------------------------------------- recommend
+    def scores(self, user_idx: ArrayLike) -> FloatArray:
+        """Raw scores of users over every artist (no masking), cold users via the fallback."""
+        self._check_fitted()
+        users = self._check_indices(user_idx, "user_idx", self.n_users_)
+        out = np.empty((len(users), self.n_artists_), dtype=np.float32)
+        history = np.diff(self.X_.indptr)[users]
+        warm = history > 0
+        if warm.any():
+            out[warm] = self._score(users[warm])
+        if (~warm).any():
+            out[~warm] = self._cold_scores(users[~warm])
+        return out
+
+    def recommend(
+        self,
+        user_idx: ArrayLike,
+        k: int = 10,
+        exclude_seen: bool = True,
+        exclude: sp.spmatrix | None = None,
+    ) -> tuple[IntArray, FloatArray]:
+        """The ``k`` best artists for each user, best first.
+
+        Parameters
+        ----------
+        user_idx
+            One user index or a 1-D array of them.
+        k
+            List length (>= 1). Lists are padded with index ``-1`` and score ``-inf``
+            when fewer than ``k`` candidates exist.
+        exclude_seen
+            Leave out artists the user engaged with in the training matrix.
+        exclude
+            Optional users x artists sparse matrix; nonzero pairs are never recommended
+            (e.g. the engagement's ``blocked`` unfollows).
+
+        Returns
+        -------
+        (artist_idx, scores)
+            int64 and float32 arrays of shape ``(n_users, k)``.
+        """
+        self._check_fitted()
+        k = check_positive_int("k", k)
+        users = self._check_indices(user_idx, "user_idx", self.n_users_)
+        if exclude is not None:
+            if not sp.issparse(exclude) or exclude.shape != (self.n_users_, self.n_artists_):
+                raise invalid(
+                    "exclude", getattr(exclude, "shape", exclude), "a sparse matrix shaped like X"
+                )
+            exclude = sp.csr_matrix(exclude)
+        idx_parts, score_parts = [], []
+        for start in range(0, len(users), BATCH_USERS):
+            batch = users[start : start + BATCH_USERS]
+            block = self.scores(batch)
+            for row, user in enumerate(batch):
+                if exclude_seen:
+                    block[row, self._seen(int(user))] = -np.inf
+                if exclude is not None:
+                    block[
+                        row, exclude.indices[exclude.indptr[user] : exclude.indptr[user + 1]]
+                    ] = -np.inf
+            idx, sc = top_k(block, k)
+            idx_parts.append(idx)
+            score_parts.append(sc)
+        if not idx_parts:
+            return np.empty((0, k), np.int64), np.empty((0, k), np.float32)
+        return np.vstack(idx_parts), np.vstack(score_parts)
+
+    # ---------------------------------------------------------------- similar
+    def _similar_scores(self, artist: int) -> FloatArray:
+        """Similarity of one artist to every artist (default: cosine of listener sets)."""
+        binary = self.X_.copy()
+        binary.data[:] = 1.0
+        column = binary[:, artist]
+        co = np.asarray((binary.T @ column).todense()).ravel().astype(np.float32)
+        norms = np.sqrt(self.popularity_ * max(self.popularity_[artist], 1.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sim = np.where(co > 0, co / np.maximum(norms, 1e-12), -np.inf)
+        return sim.astype(np.float32)
+
+    def similar_artists(self, artist_idx: ArrayLike, k: int = 10) -> tuple[IntArray, FloatArray]:
+        """The ``k`` artists most similar to each given artist (itself excluded).
+
+        Returns
+        -------
+        (artist_idx, scores)
+            Arrays of shape ``(n_artists_given, k)``, padded with ``-1`` / ``-inf``.
+        """
+        self._check_fitted()
+        k = check_positive_int("k", k)
+        artists = self._check_indices(artist_idx, "artist_idx", self.n_artists_)
+        block = np.empty((len(artists), self.n_artists_), dtype=np.float32)
+        for row, artist in enumerate(artists):
+            block[row] = self._similar_scores(int(artist))
+            block[row, artist] = -np.inf
+        return top_k(block, k)
+
+    # ---------------------------------------------------------------- explain
+    def _contributions(self, user: int, artist: int) -> FloatArray:
+        """How much each of the user's seen artists supports ``artist`` (aligned with seen)."""
+        seen = self._seen(user)
+        sim = self._similar_scores(artist)[seen]
+        weights = self.X_.data[self.X_.indptr[user] : self.X_.indptr[user + 1]]
+        return np.where(np.isfinite(sim), sim * np.abs(weights), 0.0).astype(np.float32)
+
+    def explain(self, user_idx: int, artist_idx: int) -> str:
+        """Why ``artist_idx`` suits ``user_idx``, in one short sentence."""
+        self._check_fitted()
+        user = int(self._check_indices(user_idx, "user_idx", self.n_users_)[0])
+        artist = int(self._check_indices(artist_idx, "artist_idx", self.n_artists_)[0])
+        return self._explain(user, artist)
+
+    def _explain(self, user: int, artist: int) -> str:
+        seen = self._seen(user)
+        if len(seen) == 0:
+            return "popular with listeners on the site"
+        contributions = self._contributions(user, artist)
+        order = np.argsort(-contributions, kind="stable")[:2]
+        reasons = [int(seen[i]) for i in order if contributions[i] > 0]
+        if not reasons:
+            return "popular with listeners on the site"
+        names = [artist_label(self.side_, a) for a in reasons]
+        return f"because you listen to {join_names(names)}"
+
+    # ------------------------------------------------------------ persistence
+    def _state(self) -> dict[str, Any]:
+        """Learned arrays to save (dense ndarrays or scipy sparse matrices)."""
+        return {}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Restore what :meth:`_state` returned (subclasses)."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
+    def _meta(self) -> dict[str, Any]:
+        """Extra JSON-able learned values to save (subclasses)."""
+        return {}
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to a folder (arrays as .npy/.npz, params as JSON)."""
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        persistence.save_arrays(folder / "base", {"X_": self.X_, "popularity_": self.popularity_})
+        persistence.save_side(folder / "side", self.side_)
+        persistence.save_arrays(folder / "state", self._state())
+        manifest = {
+            "format": persistence.FORMAT_VERSION,
+            "model": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "params": self.get_params(),
+            "meta": self._meta(),
+        }
+        (folder / "model.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+        self._save_extra(folder)
+        return folder
+
+    def _save_extra(self, folder: Path) -> None:
+        """Save anything else (e.g. component models in sub-folders)."""
+
+    def _load_extra(self, folder: Path, meta: dict[str, Any]) -> None:
+        """Load what :meth:`_save_extra` wrote."""
+
+    def _restore(self, folder: Path, meta: dict[str, Any]) -> None:
+        base = persistence.load_arrays(folder / "base")
+        self.X_ = base["X_"]
+        self.popularity_ = base["popularity_"]
+        self.side_ = persistence.load_side(folder / "side")
+        self.n_users_, self.n_artists_ = self.X_.shape
+        self._load_extra(folder, meta)
+        self._set_state(persistence.load_arrays(folder / "state"), meta)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
