@@ -1,0 +1,117 @@
+"""Portable SQL building blocks shared by the analytics modules.
+
+Times in the store are integer milliseconds since the epoch, UTC. Every bucket here is
+computed in SQL with integer arithmetic that means the same on SQLite and PostgreSQL,
+and every result is read into a :mod:`polars` frame (never looped over row by row).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Float, case, cast, func, literal_column
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.expression import Executable, Selectable
+
+from cratedig.events import DEFAULT_WEIGHTS, FULL_PLAY_MS, SKIP_MS, EventType
+from cratedig.store import schema
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+WEEK_MS = 7 * DAY_MS
+#: 1970-01-01 was a Thursday; shifting by 3 days makes weeks start on Monday.
+WEEK_SHIFT_MS = 3 * DAY_MS
+
+events = schema.user_events
+
+
+def floor_div(expr: ColumnElement[Any], divisor: int) -> ColumnElement[Any]:
+    """``floor(expr / divisor)`` for integers, identical on SQLite and PostgreSQL.
+
+    Both databases truncate integer division towards zero, which puts times before
+    1970 (negative milliseconds, e.g. bogus years in old datasets) in the wrong bucket.
+    ``expr - ((expr % d) + d) % d`` is an exact multiple of ``d`` below ``expr``.
+    """
+    d: ColumnElement[Any] = literal_column(str(int(divisor)))
+    remainder = ((expr.op("%", precedence=8)(d)) + d).op("%", precedence=8)(d)
+    return (expr - remainder).op("/", precedence=8)(d)
+
+
+def day_index(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The UTC day number (days since 1970-01-01) of a millisecond time."""
+    return floor_div(expr, DAY_MS)
+
+
+def week_index(expr: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The week number of a millisecond time; weeks start on Monday 00:00 UTC.
+
+    Week ``w`` starts at ``w * WEEK_MS - WEEK_SHIFT_MS`` (see :func:`week_start_ms`).
+    """
+    return floor_div(expr + literal_column(str(WEEK_SHIFT_MS)), WEEK_MS)
+
+
+def week_start_ms(week: int) -> int:
+    """The first millisecond (a Monday, 00:00 UTC) of week number ``week``."""
+    return week * WEEK_MS - WEEK_SHIFT_MS
+
+
+def engagement_expr(weights: Mapping[str, float] | None = None) -> ColumnElement[Any]:
+    """The engagement one event row adds to its (user, artist) pair, as SQL.
+
+    ``weight[event_type] * count``; a play counts by how long it lasted,
+    ``min(1, duration_ms / FULL_PLAY_MS)`` of a full play, a play shorter than
+    ``SKIP_MS`` counts as a skip, and a play without a duration as a full play
+    (the rule of :data:`cratedig.events.DEFAULT_WEIGHTS`).
+    """
+    w = dict(DEFAULT_WEIGHTS if weights is None else weights)
+    play = float(w.get(EventType.PLAY_TRACK, 0.0))
+    skip = float(w.get(EventType.SKIP_TRACK, 0.0))
+    duration = cast(events.c.duration_ms, Float)
+    play_value = case(
+        (events.c.duration_ms.is_(None), literal_column(repr(play))),
+        (events.c.duration_ms < SKIP_MS, literal_column(repr(skip))),
+        (events.c.duration_ms >= FULL_PLAY_MS, literal_column(repr(play))),
+        else_=literal_column(repr(play)) * duration / float(FULL_PLAY_MS),
+    )
+    per_type = case(
+        (events.c.event_type == EventType.PLAY_TRACK.value, play_value),
+        *[
+            (events.c.event_type == str(name), literal_column(repr(float(value))))
+            for name, value in w.items()
+            if name != EventType.PLAY_TRACK
+        ],
+        else_=literal_column("0.0"),
+    )
+    return per_type * cast(events.c["count"], Float)
+
+
+def read_frame(
+    conn: Connection, stmt: Selectable, schema_: Mapping[str, Any] | None = None
+) -> pl.DataFrame:
+    """Run a statement and read its result into a polars frame.
+
+    Parameters
+    ----------
+    schema_
+        Column name -> polars dtype. Empty results (and all-NULL columns) otherwise
+        come back with the ``Null`` type; these columns are cast to the given types.
+    """
+    frame = pl.read_database(stmt, conn)
+    if schema_:
+        frame = frame.with_columns(
+            [pl.col(name).cast(dtype) for name, dtype in schema_.items() if name in frame.columns]
+        )
+    return frame
+
+
+def scalar(conn: Connection, stmt: Executable) -> Any:
+    """The single value a statement returns."""
+    return conn.execute(stmt).scalar()  # type: ignore[call-overload,unused-ignore]
+
+
+def max_event_ms(conn: Connection) -> int | None:
+    """The time of the last event in the store (``None`` when there are none)."""
+    value = conn.execute(func.max(events.c.occurred_at_ms).select()).scalar()
+    return None if value is None else int(value)
