@@ -1,7 +1,163 @@
-"""Subcommands of the serving area (filled in by its issue)."""
+"""Subcommands of the serving area: ``train``, ``serve``, ``versions``, ``promote``."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+
 import click
 
-COMMANDS: list[click.Command] = []
+from cratedig.commands.common import CliContext, pass_cli
+
+
+@click.command("train")
+@click.option(
+    "--model",
+    "model_name",
+    default="default",
+    show_default=True,
+    help="Model to fit (a name from `cratedig models list`).",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Model hyperparameter (JSON value), repeatable: --param factors=64.",
+)
+@click.option(
+    "--k",
+    "k_lists",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1, 500),
+    help="Candidates precomputed per user and list.",
+)
+@click.option(
+    "--k-similar",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    help="Similar artists precomputed per artist.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the holdout split.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@pass_cli
+def train_command(
+    ctx: CliContext,
+    model_name: str,
+    params: tuple[str, ...],
+    k_lists: int,
+    k_similar: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Retrain: build the matrix, fit and evaluate the model, store a new version.
+
+    The new version is promoted (served) unless its NDCG@10 on a holdout is worse
+    than the served version's by more than `promotion_margin`. A failed or killed
+    run changes nothing being served.
+    """
+    from cratedig.pipeline.train import train
+
+    model_params = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
+        try:
+            model_params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            model_params[name] = value
+    version = train(
+        ctx.engine(),
+        ctx.settings,
+        model_name=model_name,
+        model_params=model_params,
+        k_lists=k_lists,
+        k_similar=k_similar,
+        seed=seed,
+        progress=not quiet,
+    )
+    ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"
+    verdict = "promoted (now serving)" if version.active else f"not promoted: {version.note}"
+    click.echo(f"{version.version_id}: ndcg@10={ndcg}; {verdict}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="gunicorn worker processes.",
+)
+@click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker.",
+)
+@click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
+@pass_cli
+def serve_command(
+    ctx: CliContext, host: str, port: int, workers: int, threads: int, dev: bool
+) -> None:
+    """Serve the JSON API and pages with gunicorn (http://127.0.0.1:8000 by default)."""
+    ctx.engine()  # fail early on a bad store URL; creates missing tables
+    if dev:
+        from cratedig.serving import create_app
+
+        create_app({"SETTINGS": ctx.settings}).run(host=host, port=port)
+        return
+    env = dict(os.environ)
+    env["CRATEDIG_DATABASE_URL"] = ctx.settings.database_url
+    if ctx.config_file:
+        env["CRATEDIG_CONFIG"] = ctx.config_file
+    gunicorn = shutil.which("gunicorn") or ""
+    argv = [sys.executable, "-m", "gunicorn"] if not gunicorn else [gunicorn]
+    argv += [
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--access-logfile",
+        "-",
+        "cratedig.serving:create_app()",
+    ]
+    click.echo(f"Serving on http://{host}:{port} ({workers} workers)", err=True)
+    os.execvpe(argv[0], argv, env)
+
+
+@click.command("versions")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@pass_cli
+def versions_command(ctx: CliContext, limit: int) -> None:
+    """List model versions, newest first (the served one is marked with *)."""
+    from cratedig.pipeline.registry import list_versions
+
+    for v in list_versions(ctx.engine(), limit):
+        ndcg = "   n/a" if v.ndcg_at_10 is None else f"{v.ndcg_at_10:.4f}"
+        mark = "*" if v.active else " "
+        click.echo(f"{mark} {v.version_id}  {v.status:<8}  {v.model_name:<14} ndcg@10={ndcg}")
+
+
+@click.command("promote")
+@click.argument("version_id")
+@pass_cli
+def promote_command(ctx: CliContext, version_id: str) -> None:
+    """Serve a given ready or rejected version (manual override or rollback)."""
+    from cratedig.pipeline.registry import promote
+
+    version = promote(ctx.engine(), version_id)
+    click.echo(f"{version.version_id} is now serving.")
+
+
+COMMANDS: list[click.Command] = [train_command, serve_command, versions_command, promote_command]

@@ -1,0 +1,238 @@
+"""Precompute every user's lists and every artist's similar artists into the store.
+
+All rows are written under a new ``version_id`` in chunks (one transaction each), so
+a run killed midway leaves only rows of a version that nothing serves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from sqlalchemy import Engine, Table, delete
+
+from cratedig.matrix.idmap import IdMap
+from cratedig.store.serving_schema import (
+    fallback_lists,
+    precomputed_lists,
+    similar_artist_lists,
+)
+
+Progress = Callable[[int], None]
+
+
+class ListModel(Protocol):
+    """What precomputing needs of a model (the ``Recommender`` contract)."""
+
+    def recommend(
+        self, user_idx: Any, k: int = 10, exclude_seen: bool = True
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+
+    def explain(self, user_idx: int, artist_idx: int) -> str: ...
+
+
+class SimilarModel(Protocol):
+    """What precomputing similar artists needs of a model."""
+
+    def similar_artists(
+        self, artist_idx: Any, k: int = 10
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
+
+
+def items_json(items: Sequence[dict[str, Any]]) -> str:
+    """The compact JSON stored for one list."""
+    return json.dumps(list(items), separators=(",", ":"))
+
+
+def _chunks(n: int, size: int) -> Iterator[npt.NDArray[np.int64]]:
+    for start in range(0, n, size):
+        yield np.arange(start, min(n, start + size), dtype=np.int64)
+
+
+def _write(engine: Engine, table: Table, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        with engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+
+
+def _as_2d(a: Any, n: int) -> npt.NDArray[Any]:
+    arr = np.asarray(a)
+    return arr.reshape(n, -1) if arr.ndim == 1 else arr
+
+
+def precompute_user_lists(
+    engine: Engine,
+    version_id: str,
+    list_type: str,
+    model: ListModel,
+    users: IdMap,
+    artists: IdMap,
+    k: int,
+    blocked: sp.csr_matrix | None = None,
+    explain_top: int = 20,
+    chunk_users: int = 500,
+    progress: Progress | None = None,
+) -> int:
+    """Write each user's top-``k`` candidates of one list type.
+
+    Parameters
+    ----------
+    blocked
+        Users x artists pairs never to recommend (e.g. unfollowed artists).
+    explain_top
+        Explanations are computed for this many best items of each list; the rest
+        get none (serving fills in a generic one).
+
+    Returns
+    -------
+    int
+        The number of lists written.
+    """
+    written = 0
+    extra = 0
+    if blocked is not None and blocked.nnz:
+        extra = int(np.diff(blocked.indptr).max())
+    artist_ids = artists.ids
+    user_ids = users.ids
+    for idx in _chunks(len(users), chunk_users):
+        top, scores = model.recommend(idx, k=k + extra, exclude_seen=True)
+        top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
+        rows = []
+        for row, u in enumerate(idx):
+            ban = (
+                set(blocked.indices[blocked.indptr[u] : blocked.indptr[u + 1]].tolist())
+                if blocked is not None and extra
+                else ()
+            )
+            items: list[dict[str, Any]] = []
+            for a, s in zip(top[row].tolist(), scores[row].tolist(), strict=True):
+                if a < 0 or not np.isfinite(s) or a in ban:
+                    continue
+                item: dict[str, Any] = {"artist_id": artist_ids[a], "score": round(float(s), 6)}
+                if len(items) < explain_top:
+                    item["explanation"] = model.explain(int(u), int(a))
+                items.append(item)
+                if len(items) >= k:
+                    break
+            rows.append(
+                {
+                    "version_id": version_id,
+                    "list_type": list_type,
+                    "user_id": user_ids[int(u)],
+                    "entries": items_json(items),
+                }
+            )
+        _write(engine, precomputed_lists, rows)
+        written += len(rows)
+        if progress is not None:
+            progress(len(rows))
+    return written
+
+
+def precompute_similar_artists(
+    engine: Engine,
+    version_id: str,
+    model: SimilarModel,
+    artists: IdMap,
+    k: int,
+    chunk_artists: int = 1000,
+    progress: Progress | None = None,
+) -> int:
+    """Write each artist's ``k`` most similar artists; returns the lists written."""
+    written = 0
+    artist_ids = artists.ids
+    for idx in _chunks(len(artists), chunk_artists):
+        top, scores = model.similar_artists(idx, k=k)
+        top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
+        rows = []
+        for row, a in enumerate(idx):
+            items = [
+                {"artist_id": artist_ids[b], "score": round(float(s), 6)}
+                for b, s in zip(top[row].tolist(), scores[row].tolist(), strict=True)
+                if b >= 0 and b != a and np.isfinite(s)
+            ]
+            rows.append(
+                {
+                    "version_id": version_id,
+                    "artist_id": artist_ids[int(a)],
+                    "entries": items_json(items),
+                }
+            )
+        _write(engine, similar_artist_lists, rows)
+        written += len(rows)
+        if progress is not None:
+            progress(len(rows))
+    return written
+
+
+def _popular(listeners: npt.NDArray[np.float64], artist_ids: list[str], k: int) -> str:
+    order = np.argsort(-listeners, kind="stable")[:k]
+    items = [
+        {
+            "artist_id": artist_ids[int(a)],
+            "score": float(listeners[a]),
+            "explanation": f"Popular: {int(listeners[a])} listeners",
+        }
+        for a in order
+        if listeners[a] > 0
+    ]
+    return items_json(items)
+
+
+def precompute_fallbacks(
+    engine: Engine,
+    version_id: str,
+    X: sp.csr_matrix,
+    artists: IdMap,
+    k: int,
+    user_country: npt.NDArray[np.int64] | None = None,
+    country_names: Sequence[str] = (),
+) -> int:
+    """Write the cold-start lists: most-listened artists overall and per country.
+
+    An artist's popularity is its number of listeners (users with positive
+    engagement), which no single heavy user can inflate.
+
+    Returns
+    -------
+    int
+        The number of lists written (1 global + 1 per country with listeners).
+    """
+    positive = (X > 0).astype(np.float64).tocsr()
+    artist_ids = artists.ids
+    rows = [
+        {
+            "version_id": version_id,
+            "scope": "global",
+            "scope_key": "",
+            "entries": _popular(np.asarray(positive.sum(axis=0)).ravel(), artist_ids, k),
+        }
+    ]
+    if user_country is not None and len(country_names):
+        country = np.asarray(user_country)
+        for c, name in enumerate(country_names):
+            mask = country == c
+            if not mask.any():
+                continue
+            listeners = np.asarray(positive[mask].sum(axis=0)).ravel()
+            rows.append(
+                {
+                    "version_id": version_id,
+                    "scope": "country",
+                    "scope_key": str(name),
+                    "entries": _popular(listeners, artist_ids, k),
+                }
+            )
+    _write(engine, fallback_lists, rows)
+    return len(rows)
+
+
+def delete_version_rows(engine: Engine, version_id: str) -> None:
+    """Remove every precomputed row of a version (used when pruning old versions)."""
+    with engine.begin() as conn:
+        for table in (precomputed_lists, similar_artist_lists, fallback_lists):
+            conn.execute(delete(table).where(table.c.version_id == version_id))

@@ -1,0 +1,221 @@
+"""Retrain end to end: matrix -> model -> holdout evaluation -> registry -> lists.
+
+:func:`train` is what ``cratedig train`` and the demo run. Every row it writes is
+keyed by a new version id; the served version changes only in the final
+transaction of :func:`cratedig.pipeline.registry.finish_version`, so a run that fails
+or is killed changes nothing being served.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import Engine
+
+from cratedig.config import Settings
+from cratedig.pipeline import precompute, registry
+from cratedig.store import init_db
+from cratedig.store import serving_schema as _serving_schema  # registers the tables
+
+ModelFactory = Callable[[], Any]
+GemsFactory = Callable[[Any, Any, Any], Any]
+
+LIST_TYPES = ("may_like", "hidden_gems")
+
+_ = _serving_schema
+
+
+def ndcg_at_10(metrics: dict[str, float]) -> float | None:
+    """Find NDCG@10 among evaluation metrics, whatever their exact spelling."""
+    for key, value in metrics.items():
+        name = key.lower().replace("_", "").replace(" ", "")
+        if name in {"ndcg@10", "ndcg10", "ndcg"}:
+            return float(value)
+    return None
+
+
+def _default_factory(model_name: str, params: dict[str, Any]) -> ModelFactory:
+    from cratedig.models import make_model
+
+    return lambda: make_model(model_name, **params)
+
+
+def _default_gems_factory(model_name: str, params: dict[str, Any]) -> GemsFactory:
+    """MODELS' Hidden Gems re-ranker over the same model (it fits its own copy)."""
+
+    def make(_base: Any, X: Any, side: Any) -> Any:
+        from cratedig.models import make_model
+
+        return make_model("hidden_gems", base=model_name, base_params=params or None).fit(X, side)
+
+    return make
+
+
+def _build_engagement(engine: Engine, settings: Settings) -> Any:
+    from cratedig.matrix import EngagementConfig, build_engagement
+
+    return build_engagement(engine, EngagementConfig(weights=dict(settings.weights)))
+
+
+def _build_side(engine: Engine, engagement: Any) -> Any:
+    from cratedig.matrix.side import build_side_info
+
+    return build_side_info(engine, engagement.users, engagement.artists)
+
+
+def _evaluate(factory: ModelFactory, X: Any, side: Any, seed: int) -> dict[str, float]:
+    try:
+        from cratedig.evaluation import evaluate_model
+    except ImportError:  # older layout: only the protocol module exports it
+        from cratedig.evaluation.protocol import evaluate_model
+    from cratedig.matrix.split import random_holdout
+
+    train_x, _val, test_x = random_holdout(X, seed=seed)
+    metrics = evaluate_model(factory(), train_x, test_x, k=10, side=side)
+    return {str(k): float(v) for k, v in metrics.items()}
+
+
+def _progress(enabled: bool) -> AbstractContextManager[Any]:
+    return Progress(transient=False) if enabled else nullcontext(None)
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        Console(stderr=True).log(message)
+
+
+def train(
+    engine: Engine,
+    settings: Settings,
+    *,
+    model_name: str = "default",
+    model_params: dict[str, Any] | None = None,
+    model_factory: ModelFactory | None = None,
+    gems_factory: GemsFactory | None = None,
+    engagement: Any | None = None,
+    side: Any | None = None,
+    evaluate: Callable[[ModelFactory, Any, Any, int], dict[str, float]] | None = None,
+    k_lists: int = 50,
+    k_similar: int = 20,
+    k_fallback: int = 50,
+    seed: int = 0,
+    progress: bool = False,
+) -> registry.ModelVersion:
+    """Train, evaluate, register and precompute a new model version.
+
+    Parameters
+    ----------
+    engine, settings
+        The store and settings (``artifacts_dir``, ``promotion_margin``, ``weights``).
+    model_name, model_params
+        The model to fit (``make_model(model_name, **model_params)``).
+    model_factory, gems_factory
+        Override how the model is made, and how the fitted Hidden Gems re-ranker is
+        made from ``(fitted_base_model, X, side)``.
+    engagement, side
+        A prebuilt engagement matrix (``.X``, ``.users``, ``.artists``, ``.blocked``,
+        ``.built_at_ms``) and side information; built from the store when ``None``.
+    evaluate
+        ``evaluate(factory, X, side, seed) -> metrics``; by default a random 80/10/10
+        holdout scored with ``cratedig.evaluation.evaluate_model`` at k=10.
+    k_lists, k_similar, k_fallback
+        Lengths of the precomputed user lists, similar-artist lists and cold-start lists.
+
+    Returns
+    -------
+    ModelVersion
+        The new version: ``ready`` (promoted and served) or ``rejected``.
+
+    Raises
+    ------
+    Exception
+        Whatever made the run fail; the version is then marked ``failed`` and the
+        served version is unchanged.
+    """
+    started = time.perf_counter()
+    init_db(engine)
+    params = dict(model_params or {})
+    factory = model_factory or _default_factory(model_name, params)
+    make_gems = gems_factory or _default_gems_factory(model_name, params)
+    _say(progress, "building the engagement matrix")
+    eng = engagement if engagement is not None else _build_engagement(engine, settings)
+    snapshot_ms = int(getattr(eng, "built_at_ms", 0) or registry.now_ms())
+    version_id = registry.new_version_id()
+    artifact_dir = Path(settings.artifacts_dir) / version_id
+    run_params = {
+        **params,
+        "k_lists": k_lists,
+        "k_similar": k_similar,
+        "seed": seed,
+    }
+    registry.start_version(
+        engine, version_id, model_name, run_params, snapshot_ms, str(artifact_dir)
+    )
+    try:
+        side_info = side if side is not None else _build_side(engine, eng)
+        _say(progress, f"{version_id}: evaluating {model_name} on a holdout")
+        metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
+        registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
+        _say(progress, f"fitting {model_name} and hidden gems on {eng.X.shape} users x artists")
+        model = factory().fit(eng.X, side_info)
+        gems = make_gems(model, eng.X, side_info)
+        artifact_dir.mkdir(parents=True, exist_ok=True)
+        model.save(artifact_dir / "model")
+        eng.users.save(artifact_dir / "users.txt")
+        eng.artists.save(artifact_dir / "artists.txt")
+        (artifact_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
+        blocked = getattr(eng, "blocked", None)
+        with _progress(progress) as bar:
+
+            def tracker(label: str, total: int) -> Callable[[int], None] | None:
+                if bar is None:
+                    return None
+                task = bar.add_task(label, total=total)
+                return lambda n: bar.advance(task, n)
+
+            for list_type, list_model in (("may_like", model), ("hidden_gems", gems)):
+                precompute.precompute_user_lists(
+                    engine,
+                    version_id,
+                    list_type,
+                    list_model,
+                    eng.users,
+                    eng.artists,
+                    k_lists,
+                    blocked=blocked,
+                    progress=tracker(f"{list_type} lists", len(eng.users)),
+                )
+            precompute.precompute_similar_artists(
+                engine,
+                version_id,
+                model,
+                eng.artists,
+                k_similar,
+                progress=tracker("similar artists", len(eng.artists)),
+            )
+            country = getattr(side_info, "user_country", None)
+            precompute.precompute_fallbacks(
+                engine,
+                version_id,
+                eng.X,
+                eng.artists,
+                k_fallback,
+                user_country=None if country is None else np.asarray(country),
+                country_names=getattr(side_info, "country_names", ()) or (),
+            )
+        metrics = {**metrics, "train_seconds": round(time.perf_counter() - started, 3)}
+        registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
+        return registry.finish_version(engine, version_id, settings.promotion_margin)
+    except BaseException as exc:
+        try:
+            registry.mark_failed(engine, version_id, f"{type(exc).__name__}: {exc}")
+        finally:
+            raise

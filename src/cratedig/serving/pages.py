@@ -1,0 +1,160 @@
+"""HTML pages: user picker, user home, artist page, admin; and their write endpoints.
+
+The pages are the site's own front end, so they do not hold an API key: their
+buttons post to ``/ui/events`` and ``/ui/feedback``, which accept a request only
+with the page's token for that user (an HMAC of the user id with the app's secret
+key). Everything is rendered by Jinja with autoescaping on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    send_file,
+)
+from sqlalchemy import select
+
+from cratedig.exceptions import NotFoundError
+from cratedig.pipeline.registry import list_versions
+from cratedig.serving.api import check_id
+from cratedig.serving.errors import ApiError
+from cratedig.serving.event_writes import parse_feedback, store_events, store_feedback
+from cratedig.serving.service import Service
+from cratedig.store.schema import users
+from cratedig.store.serving_schema import precomputed_lists
+
+bp = Blueprint("pages", __name__)
+
+TOKEN_HEADER = "X-UI-Token"
+
+
+def service() -> Service:
+    return current_app.extensions["cratedig"]
+
+
+def ui_token(user_id: str) -> str:
+    """The token that lets a page post events and feedback for one user."""
+    key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
+    return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def _check_token(user_id: Any) -> None:
+    given = request.headers.get(TOKEN_HEADER, "")
+    if not isinstance(user_id, str) or not hmac.compare_digest(
+        given.encode("utf-8"), ui_token(user_id).encode("utf-8")
+    ):
+        raise ApiError(403, "forbidden", f"A valid {TOKEN_HEADER} for this user is required.")
+
+
+def report_path() -> Path | None:
+    """The analytics HTML report, when one has been written."""
+    base = Path(service().settings.artifacts_dir)
+    for candidate in (base / "report" / "index.html", base / "report.html", Path("report.html")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@bp.get("/")
+def index() -> Any:
+    svc = service()
+    version = svc.active_version()
+    with svc.engine.connect() as conn:
+        if version is not None:
+            ids = conn.execute(
+                select(precomputed_lists.c.user_id)
+                .where(
+                    precomputed_lists.c.version_id == version.version_id,
+                    precomputed_lists.c.list_type == "may_like",
+                )
+                .order_by(precomputed_lists.c.user_id)
+                .limit(60)
+            ).scalars()
+        else:
+            ids = conn.execute(
+                select(users.c.user_id).order_by(users.c.user_id).limit(60)
+            ).scalars()
+        user_ids = list(ids)
+    return render_template("index.html", user_ids=user_ids, version=version)
+
+
+@bp.get("/users/<user_id>")
+def home(user_id: str) -> Any:
+    check_id("user_id", user_id)
+    svc = service()
+    lists = [
+        ("Artists You May Like", svc.serve_list(user_id, "may_like", 10)),
+        ("Hidden Gems", svc.serve_list(user_id, "hidden_gems", 10)),
+    ]
+    return render_template("home.html", user_id=user_id, token=ui_token(user_id), lists=lists)
+
+
+@bp.get("/artists/<artist_id>")
+def artist(artist_id: str) -> Any:
+    svc = service()
+    info = svc.artist(check_id("artist_id", artist_id))
+    user_id = check_id("user", request.args.get("user") or "")
+    source = request.args.get("src") or "organic"
+    following = False
+    if user_id:
+        try:
+            following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
+        except NotFoundError:
+            following = False
+    similar = svc.similar(artist_id, 10, user_id or None) if svc.active_version() else None
+    return render_template(
+        "artist.html",
+        artist=info,
+        similar=similar,
+        user_id=user_id,
+        token=ui_token(user_id) if user_id else "",
+        source=source,
+        following=following,
+    )
+
+
+@bp.get("/admin")
+def admin() -> Any:
+    versions = list_versions(service().engine, limit=50)
+    return render_template("admin.html", versions=versions, report=report_path() is not None)
+
+
+@bp.get("/admin/report")
+def report() -> Any:
+    path = report_path()
+    if path is None:
+        raise NotFoundError("report", "analytics report")
+    return send_file(path.resolve())
+
+
+@bp.post("/ui/events")
+def ui_events() -> Any:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "The body must be a JSON object.", "body")
+    _check_token(body.get("user_id"))
+    svc = service()
+    result = store_events(svc.engine, [body])
+    svc.invalidate_users(result.user_ids)
+    if result.errors:
+        err = result.errors[0]
+        raise ApiError(400, "validation_error", err["message"], err["field"])
+    return jsonify(result.as_dict()), 201
+
+
+@bp.post("/ui/feedback")
+def ui_feedback() -> Any:
+    body = request.get_json(silent=True)
+    row = parse_feedback(body)
+    _check_token(row["user_id"])
+    feedback_id = store_feedback(service().engine, row)
+    return jsonify({"feedback_id": feedback_id}), 201
