@@ -81,10 +81,16 @@ def _sessions(world: World, block: I64, rng: np.random.Generator) -> tuple[I64, 
     n = len(s_user)
     day = users.first_day[block][s_user] + (rng.random(n) * active[s_user]).astype(np.int64)
     weekly = users.rhythm[block][s_user] == 1
-    # weekly visitors come back on the same weekday as their first session, mostly
+    # weekly visitors mostly come back on a weekday of their own; it is spread evenly
+    # over users (snapping to the first day would put every early user on the start's
+    # weekday)
     same_weekday = weekly & (rng.random(n) < 0.6)
     first = users.first_day[block][s_user]
-    day = np.where(same_weekday, first + ((day - first) // 7) * 7, day)
+    anchor = first + (block[s_user] * 5 + 3) % 7
+    snapped = anchor + ((day - anchor) // 7) * 7
+    snapped = np.where(snapped < first, snapped + 7, snapped)
+    snapped = np.where(snapped >= first + active[s_user], snapped - 7, snapped)
+    day = np.where(same_weekday & (snapped >= first), snapped, day)
     diurnal = np.array(DIURNAL_WEIGHTS) / np.sum(DIURNAL_WEIGHTS)
     habitual = rng.random(n) < 0.55
     around_pref = users.preferred_hour[block][s_user] + np.round(rng.normal(0, 1.5, n))
