@@ -13,11 +13,21 @@ from cratedig.demo import DB_NAME, STEPS, TRUTH_NAME, parse_args, run
 
 def test_demo_simulates_stores_and_describes_a_tiny_site(tmp_path: Path) -> None:
     args = parse_args(
-        ["--dir", str(tmp_path), "--users", "50", "--artists", "60", "--events", "2000"]
+        [
+            "--dir",
+            str(tmp_path),
+            "--users",
+            "50",
+            "--artists",
+            "60",
+            "--events",
+            "2000",
+            "--no-serve",
+        ]
     )
     buffer = StringIO()
     state = run(args, Console(file=buffer, width=120))
-    assert [name for name, _ in STEPS][:2] == ["simulate", "describe"]
+    assert [name for name, _ in STEPS] == ["simulate", "describe", "train", "evaluate", "serve"]
     assert (tmp_path / DB_NAME).exists()
     truth = pl.read_parquet(tmp_path / TRUTH_NAME)
     assert truth["affinity"].is_between(0, 1).all()
@@ -40,6 +50,10 @@ def test_demo_simulates_stores_and_describes_a_tiny_site(tmp_path: Path) -> None
     text = buffer.getvalue()
     for heading in ("Store contents", "Event mix", "Most played artists", "Events from 2025-01-06"):
         assert heading in text
+    version = state.results["train"]
+    assert version.active and "ndcg@10" in {k.lower() for k in version.metrics}
+    assert "Holdout metrics" in text and version.version_id in text
+    assert "Not serving (--no-serve)." in text
     # running again starts from a fresh store, not on top of the old one
     again = run(args, Console(file=StringIO()))
     assert again.results["describe"]["tables"] == info["tables"]

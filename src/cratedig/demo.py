@@ -5,9 +5,12 @@ The demo runs as a list of steps, each a function of the shared :class:`DemoStat
 1. ``simulate``: a small seeded site (2,000 users, 3,000 artists, ~300,000 events)
    straight into a fresh SQLite store in ``--dir`` (ground truth next to it);
 2. ``describe``: what the store holds (rows per table, event mix, date range, top
-   artists).
-
-Later steps (train, evaluate, serve) append themselves to :data:`STEPS`.
+   artists);
+3. ``train``: build the engagement matrix, fit the default model and Hidden Gems,
+   evaluate on a holdout, register and promote the version, precompute the lists;
+4. ``evaluate``: print the holdout metrics of the new version;
+5. ``serve``: run the site with gunicorn at http://127.0.0.1:8000 (skipped with
+   ``--no-serve``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,9 @@ class DemoState:
     console: Console
     engine: Engine | None = None
     results: dict[str, Any] = field(default_factory=dict)
+    serve: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
 
     @property
     def db_path(self) -> Path:
@@ -131,9 +137,55 @@ def step_describe(state: DemoState) -> None:
     out.print(top)
 
 
+def step_train(state: DemoState) -> None:
+    """Train, evaluate on a holdout, register, promote and precompute the lists."""
+    from cratedig.config import load_settings
+    from cratedig.pipeline.train import train
+
+    assert state.engine is not None
+    settings = load_settings(
+        database_url=f"sqlite:///{state.db_path}",
+        artifacts_dir=str(state.directory / "artifacts"),
+    )
+    state.results["train"] = train(state.engine, settings, progress=True)
+
+
+def step_evaluate(state: DemoState) -> None:
+    """Print the holdout metrics of the version just trained."""
+    version = state.results["train"]
+    table = Table("metric", "value", title=f"Holdout metrics of {version.version_id}")
+    for name, value in sorted(version.metrics.items()):
+        table.add_row(name, f"{value:.4f}")
+    state.console.print(table)
+    verdict = "promoted, now serving" if version.active else f"not promoted: {version.note}"
+    state.console.print(f"Model version {version.version_id}: {verdict}")
+
+
+def step_serve(state: DemoState) -> None:
+    """Serve the site with gunicorn until interrupted (replaces this process)."""
+    if not state.serve:
+        state.console.print("Not serving (--no-serve).")
+        return
+    import os
+    import sys
+
+    if state.engine is not None:
+        state.engine.dispose()
+    url = f"http://{state.host}:{state.port}"
+    state.console.print(f"[bold green]cratedig is serving at {url}[/]  (Ctrl-C to stop)")
+    env = dict(os.environ, CRATEDIG_DATABASE_URL=f"sqlite:///{state.db_path.resolve()}")
+    argv = [sys.executable, "-m", "cratedig.cli", "serve", "--host", state.host]
+    argv += ["--port", str(state.port)]
+    sys.stdout.flush()
+    os.execvpe(argv[0], argv, env)
+
+
 STEPS: list[tuple[str, Callable[[DemoState], None]]] = [
     ("simulate", step_simulate),
     ("describe", step_describe),
+    ("train", step_train),
+    ("evaluate", step_evaluate),
+    ("serve", step_serve),
 ]
 
 
@@ -147,6 +199,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=300_000, help="Target number of events.")
     parser.add_argument("--days", type=int, default=90, help="Days simulated.")
     parser.add_argument("--seed", type=int, default=42, help="Random seed.")
+    parser.add_argument("--host", default="127.0.0.1", help="Address to serve on.")
+    parser.add_argument("--port", type=int, default=8000, help="Port to serve on.")
+    parser.add_argument(
+        "--no-serve", dest="serve", action="store_false", help="Stop after evaluating."
+    )
     return parser.parse_args(argv)
 
 
@@ -160,6 +217,7 @@ def run(args: argparse.Namespace, console: Console | None = None) -> DemoState:
         seed=args.seed,
     )
     state = DemoState(Path(args.dir), config, console or Console())
+    state.serve, state.host, state.port = args.serve, args.host, args.port
     for name, step in STEPS:
         began = time.perf_counter()
         state.console.rule(f"[bold]{name}")

@@ -4,8 +4,16 @@
 :mod:`cratedig.config` and :mod:`cratedig.exceptions`.
 """
 
-from cratedig.store import schema
+from cratedig.store import schema, serving_schema
 from cratedig.store.engine import init_db, make_engine, normalise_url
 from cratedig.store.writes import insert_ignore, upsert
 
-__all__ = ["init_db", "insert_ignore", "make_engine", "normalise_url", "schema", "upsert"]
+__all__ = [
+    "init_db",
+    "insert_ignore",
+    "make_engine",
+    "normalise_url",
+    "schema",
+    "serving_schema",
+    "upsert",
+]
