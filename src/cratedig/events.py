@@ -23,7 +23,7 @@ import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -151,7 +151,12 @@ class Event:
 
     def as_row(self) -> dict[str, Any]:
         """The record as a dict of column name to value, for the store."""
-        return asdict(self)
+        # a plain comprehension: dataclasses.asdict deep-copies and was half the
+        # cost of a row-by-row import
+        return {name: getattr(self, name) for name in _EVENT_FIELDS}
+
+
+_EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
 
 
 def _blank(value: Any) -> bool:
