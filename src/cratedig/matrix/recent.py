@@ -1,0 +1,77 @@
+"""A user's latest weighted events, for personalising lists between retrains."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from sqlalchemy import Engine, select
+
+from cratedig.exceptions import ValidationError
+from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
+from cratedig.store.schema import user_events
+
+
+class RecentEvent(NamedTuple):
+    """One weighted event of a user.
+
+    ``weight`` is ``count * weight[event_type] * play_factor`` as in the engagement
+    matrix, without time decay; ``unfollow_artist`` gives a negative weight.
+    """
+
+    artist_id: str
+    event_type: str
+    weight: float
+    occurred_at_ms: int
+
+
+def recent_activity(
+    engine: Engine,
+    user_id: str,
+    since_ms: int,
+    limit: int = 50,
+    weights: Mapping[str, float] | None = None,
+) -> list[RecentEvent]:
+    """The user's last ``limit`` weighted events at or after ``since_ms``, newest first.
+
+    Only events about an artist with a nonzero weight count (a play shorter than
+    ``SKIP_MS`` weighs 0 and is left out). Ties in time are ordered by ``event_id``
+    descending, so the result is deterministic. Uses the ``(user_id, occurred_at_ms)``
+    index, so it is cheap to call per request.
+
+    Parameters
+    ----------
+    engine
+        The store.
+    user_id
+        The user (an unknown user simply has no events).
+    since_ms
+        Earliest time to include, e.g. ``Engagement.built_at_ms + 1``.
+    limit
+        At most this many events (>= 1).
+    weights
+        Event weights; :data:`cratedig.events.DEFAULT_WEIGHTS` when ``None``.
+    """
+    if limit < 1:
+        raise ValidationError("limit", limit, "an integer >= 1")
+    config = EngagementConfig() if weights is None else EngagementConfig(weights=dict(weights))
+    types = weighted_types(config)
+    if not types:
+        return []
+    ev = user_events.c
+    weight = row_weight(config, types, now_ms=0).label("weight")
+    stmt = (
+        select(ev.artist_id, ev.event_type, weight, ev.occurred_at_ms)
+        .where(
+            ev.user_id == user_id,
+            ev.occurred_at_ms >= since_ms,
+            ev.artist_id.is_not(None),
+            ev.event_type.in_(types),
+            row_weight(config, types, now_ms=0) != 0,
+        )
+        .order_by(ev.occurred_at_ms.desc(), ev.event_id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return [RecentEvent(str(a), str(t), float(w), int(ms)) for a, t, w, ms in rows]
