@@ -192,8 +192,8 @@ def build_engagement(
         (``cratedig.events.DEFAULT_WEIGHTS``) when ``None``.
     strategy
         ``"sql"``: the database aggregates (``GROUP BY``). ``"stream"``: a SQLite file
-        streams weighted rows as Arrow batches and polars aggregates (needs
-        ``adbc-driver-sqlite``; much faster on SQLite). ``"auto"``: stream when possible.
+        streams weighted rows in batches and polars aggregates
+        them (much faster on SQLite). ``"auto"``: stream when possible.
         Both give the same matrix.
 
     Returns
@@ -214,9 +214,7 @@ def build_engagement(
         raise ValidationError("strategy", strategy, "'auto', 'sql' or 'stream'")
     stream = strategy == "stream" or (strategy == "auto" and can_stream(engine))
     if stream and not can_stream(engine):
-        raise ValidationError(
-            "strategy", strategy, "a SQLite file and adbc-driver-sqlite installed"
-        )
+        raise ValidationError("strategy", strategy, "'sql' unless the store is a SQLite file")
     user_codes, artist_codes = Encoder(), Encoder()
     with engine.connect() as conn:
         now_ms = config.now_ms if config.now_ms is not None else _latest_event_ms(conn)
