@@ -57,7 +57,19 @@ def test_killed_training_changes_nothing_served(sqlite_url: str, tmp_path: Path)
     assert before["model_version"] == served.version_id
     env = {**os.environ, "CRATEDIG_ARTIFACTS_DIR": str(tmp_path / "art")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cratedig.cli", "--db", sqlite_url, "train", "--quiet"],
+        # long lists (with an explanation per item) widen the list-writing phase, so the
+        # kill lands while it is under way
+        [
+            sys.executable,
+            "-m",
+            "cratedig.cli",
+            "--db",
+            sqlite_url,
+            "train",
+            "--quiet",
+            "--k",
+            "200",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
