@@ -16,7 +16,7 @@ Run::
     .venv/bin/python benchmarks/accuracy_lastfm.py --seeds 0,1,2
 
 RecTools peers run in their own virtualenv (``CRATEDIG_RECTOOLS_PYTHON``, default
-``/work/venv-bench/bin/python``; create it with ``python3.11 -m venv DIR &&
+``.venv-bench/bin/python`` in the checkout; create it with ``python3.11 -m venv DIR &&
 DIR/bin/pip install rectools``); without it they are skipped with a note.
 Timings are wall-clock seconds on whatever machine runs it.
 """

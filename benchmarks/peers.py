@@ -26,7 +26,9 @@ from cratedig.models.weighting import apply_weighting
 
 HERE = Path(__file__).resolve().parent
 #: The virtualenv with RecTools (it needs numpy < 2 and pandas < 3 on Python 3.11).
-RECTOOLS_PYTHON = os.environ.get("CRATEDIG_RECTOOLS_PYTHON", "/work/venv-bench/bin/python")
+RECTOOLS_PYTHON = os.environ.get(
+    "CRATEDIG_RECTOOLS_PYTHON", str(Path(__file__).resolve().parents[1] / ".venv-bench/bin/python")
+)
 
 
 def _padded(ids: np.ndarray, scores: np.ndarray, k: int) -> np.ndarray:
