@@ -29,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -140,7 +141,21 @@ def parse_wrk(output: str) -> dict[str, float]:
     return out
 
 
-def run_wrk(url: str, lua: Path | None, args: argparse.Namespace) -> dict[str, float]:
+def combine(runs: list[dict[str, float]], seconds: float) -> dict[str, float]:
+    """One figure from several rounds: total requests over total time, median latencies."""
+    out = {
+        "requests": sum(r.get("requests", 0.0) for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+    }
+    out["rps"] = out["requests"] / (seconds * len(runs))
+    for key in ("p50", "p99"):
+        out[key] = float(statistics.median(r.get(key, float("nan")) for r in runs))
+    return out
+
+
+def run_wrk(
+    url: str, lua: Path | None, args: argparse.Namespace, seconds: float | None = None
+) -> dict[str, float]:
     argv = [
         "wrk",
         "--latency",
@@ -149,7 +164,7 @@ def run_wrk(url: str, lua: Path | None, args: argparse.Namespace) -> dict[str, f
         "-c",
         str(args.connections),
         "-d",
-        f"{args.duration}s",
+        f"{seconds if seconds is not None else args.duration}s",
         "--timeout",
         f"{args.timeout}s",
     ]
@@ -290,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers.")
     parser.add_argument("--threads", type=int, default=4, help="Threads per worker.")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections.")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="Interleaved rounds the duration is split into."
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=10, help="Unmeasured seconds per endpoint first."
+    )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads.")
     parser.add_argument(
         "--timeout", type=int, default=10, help="wrk: seconds before a request counts as failed."
@@ -319,34 +340,42 @@ def main(argv: list[str] | None = None) -> int:
         sim_paths = [f"/api/v1/artists/{a}/similar" for a in artists]
         results: dict[str, dict[str, float]] = {}
 
-        port = _free_port()
-        trivial = start_gunicorn("serve_load:make_trivial_app()", port, args, env)
+        # Both servers run side by side, and the endpoints are measured in interleaved
+        # rounds after a warm-up: this machine's speed drifts by tens of percent within
+        # a minute, so back-to-back 30 s runs compare different machines.
+        trivial_port, app_port = _free_port(), _free_port()
+        trivial = start_gunicorn("serve_load:make_trivial_app()", trivial_port, args, env)
+        app = start_gunicorn("cratedig.serving:create_app()", app_port, args, env)
+        base = f"http://127.0.0.1:{app_port}"
         try:
-            _wait_ready(f"http://127.0.0.1:{port}/ping")
-            results["trivial"] = run_wrk(f"http://127.0.0.1:{port}/ping", None, args)
-        finally:
-            stop(trivial)
-
-        port = _free_port()
-        app = start_gunicorn("cratedig.serving:create_app()", port, args, env)
-        base = f"http://127.0.0.1:{port}"
-        try:
+            _wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
             _wait_ready(f"{base}/api/v1/health")
-            results["recommendations"] = run_wrk(
-                base, _lua_paths(rec_paths, folder / "rec.lua"), args
-            )
-            results["similar"] = run_wrk(base, _lua_paths(sim_paths, folder / "sim.lua"), args)
+            targets = {
+                "trivial": (f"http://127.0.0.1:{trivial_port}/ping", None),
+                "recommendations": (base, _lua_paths(rec_paths, folder / "rec.lua")),
+                "similar": (base, _lua_paths(sim_paths, folder / "sim.lua")),
+            }
+            for url_, lua in targets.values():  # warm-up: fill the caches, unmeasured
+                run_wrk(url_, lua, args, seconds=args.warmup)
+            rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            per_round = max(1, round(args.duration / args.rounds))
+            for _ in range(args.rounds):
+                for name, (url_, lua) in targets.items():
+                    rounds[name].append(run_wrk(url_, lua, args, seconds=per_round))
+            results = {name: combine(runs, per_round) for name, runs in rounds.items()}
             if not args.skip_events:
                 before = _count_events(url)
                 results["events"] = run_wrk(
                     f"{base}/api/v1/events", _lua_events(users, artists, folder / "ev.lua"), args
                 )
         finally:
+            stop(trivial)
             stop(app)
 
         print(
             f"\ngunicorn: {args.workers} workers x {args.threads} threads (gthread); wrk: "
-            f"{args.connections} connections, {args.duration} s per endpoint; store {url}"
+            f"{args.connections} connections, {args.duration} s per endpoint in {args.rounds} "
+            f"interleaved rounds after {args.warmup:g} s of warm-up; store {url}"
         )
         print(_row("trivial", results["trivial"], None))
         for name in ("recommendations", "similar"):

@@ -343,6 +343,7 @@ def test_core_endpoints_on_both_backends(engine: Engine, tmp_path: Path) -> None
     with engine.connect() as conn:
         from cratedig.store.schema import impressions
 
-        n = conn.execute(select(func.count()).select_from(impressions)).scalar_one()
-    assert n == 8 + 7  # the second list lost j1, which u01 now follows
+        lists = conn.execute(select(func.count()).select_from(impressions)).scalar_one()
+        n = conn.execute(select(func.sum(impressions.c.n_items))).scalar_one()
+    assert lists == 2 and n == 8 + 7  # the second list lost j1, which u01 now follows
     svc.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import Engine, func, select
 
-from cratedig.serving.impressions import ImpressionWriter
+from cratedig.serving.impressions import ImpressionWriter, impression_artists
 from cratedig.store import init_db, make_engine
 from cratedig.store.schema import impressions
 
@@ -25,12 +25,15 @@ def test_served_lists_are_logged(app: Flask, store: Engine) -> None:
     sim = client.get("/api/v1/artists/r5/similar?k=2&user_id=u01").get_json()
     app.extensions["cratedig"].impressions.flush()
     rows = _rows(store)
-    assert [(r.list_id, r.artist_id, r.position, r.list_type) for r in rows[:3]] == [
-        (body["list_id"], i["artist_id"], i["position"], "hidden_gems") for i in body["items"]
-    ]
+    assert len(rows) == 2  # one row per list served
+    gems, similar = rows
+    assert (gems.list_id, gems.list_type, gems.n_items) == (body["list_id"], "hidden_gems", 3)
+    by_position = {i["position"]: i["artist_id"] for i in body["items"]}
+    assert impression_artists(gems) == [by_position[p] for p in (1, 2, 3)]
     assert {r.model_version for r in rows} == {body["model_version"]}
     assert {r.user_id for r in rows} == {"u01"}
-    assert [(r.list_id, r.list_type) for r in rows[3:]] == [(sim["list_id"], "similar_artists")] * 2
+    assert (similar.list_id, similar.list_type) == (sim["list_id"], "similar_artists")
+    assert impression_artists(similar) == [i["artist_id"] for i in sim["items"]]
 
 
 def test_close_writes_everything(sqlite_url: str) -> None:
@@ -40,9 +43,12 @@ def test_close_writes_everything(sqlite_url: str) -> None:
     for n in range(250):
         writer.log(f"L{n}", "u", "may_like", ["a", "b", "c", "d"], "v1")
     writer.close()
-    assert len(_rows(engine)) == 1000 and writer.written == 1000
+    rows = _rows(engine)
+    assert len(rows) == 250 and writer.written == 250
+    assert sum(r.n_items for r in rows) == 1000
+    assert impression_artists(rows[7]) == ["a", "b", "c", "d"] and rows[7].list_id == "L7"
     writer.log("late", "u", "may_like", ["a"], "v1")  # after close: written at once
-    assert len(_rows(engine)) == 1001
+    assert len(_rows(engine)) == 251
 
 
 def test_atexit_flushes_on_normal_exit(sqlite_url: str, tmp_path: Path) -> None:
@@ -50,7 +56,7 @@ def test_atexit_flushes_on_normal_exit(sqlite_url: str, tmp_path: Path) -> None:
     init_db(engine)
     script = (
         "from cratedig.store import make_engine\n"
-        "from cratedig.serving.impressions import ImpressionWriter\n"
+        "from cratedig.serving.impressions import ImpressionWriter, impression_artists\n"
         f"w = ImpressionWriter(make_engine({sqlite_url!r}), flush_rows=10**6, "
         "flush_seconds=3600)\n"
         "for n in range(100):\n"
@@ -58,4 +64,5 @@ def test_atexit_flushes_on_normal_exit(sqlite_url: str, tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(impressions)).scalar_one() == 200
+        assert conn.execute(select(func.count()).select_from(impressions)).scalar_one() == 100
+        assert conn.execute(select(func.sum(impressions.c.n_items))).scalar_one() == 200

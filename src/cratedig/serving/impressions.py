@@ -11,6 +11,7 @@ retried (up to ``max_buffer`` rows).
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
@@ -25,16 +26,21 @@ log = logging.getLogger(__name__)
 _COLUMNS = (
     "list_id",
     "user_id",
-    "artist_id",
-    "position",
     "list_type",
     "model_version",
     "variant",
+    "artist_ids",
+    "n_items",
     "shown_at_ms",
 )
 
 
-Row = tuple[str, str, str, int, str, str | None, str | None, int]
+Row = tuple[str, str, str, str | None, str | None, str, int, int]
+
+
+def impression_artists(row: object) -> list[str]:
+    """The artists of a stored impression row, in position order (position = index + 1)."""
+    return list(json.loads(row.artist_ids))  # type: ignore[attr-defined]
 
 
 class ImpressionWriter:
@@ -82,14 +88,12 @@ class ImpressionWriter:
         variant: str | None = None,
         shown_at_ms: int | None = None,
     ) -> None:
-        """Buffer one served list: one row per artist with its 1-based position."""
+        """Buffer one served list: one row, its artists in position order."""
         if not artist_ids:
             return
         shown = shown_at_ms if shown_at_ms is not None else int(time.time() * 1000)
-        rows = [
-            (list_id, user_id, artist_id, position, list_type, model_version, variant, shown)
-            for position, artist_id in enumerate(artist_ids, start=1)
-        ]
+        ids = json.dumps(list(artist_ids), separators=(",", ":"))
+        rows = [(list_id, user_id, list_type, model_version, variant, ids, len(artist_ids), shown)]
         if self._closed:
             self._write_or_keep(rows)
             return

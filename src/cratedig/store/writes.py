@@ -134,5 +134,36 @@ def insert_ignore_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
     )
 
 
+def insert_ignore_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> int:
+    """Insert plain tuples (values in ``columns`` order), skipping rows already stored.
+
+    The fastest path for a few hundred rows built in Python (API batches): one
+    prepared ``INSERT ... ON CONFLICT DO NOTHING`` by ``executemany`` on SQLite, with no
+    Arrow round trip; PostgreSQL goes through :func:`insert_ignore_arrow` (``COPY``).
+
+    Returns
+    -------
+    int
+        How many rows were really inserted.
+    """
+    if not rows:
+        return 0
+    if conn.dialect.name != "sqlite":
+        data = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
+        return insert_ignore_arrow(conn, table, data)
+    sql = (
+        f"INSERT INTO {_quote(table.name)} ({', '.join(_quote(c) for c in columns)}) "
+        f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING"
+    )
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
