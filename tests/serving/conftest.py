@@ -66,3 +66,14 @@ def app(store: Engine, tmp_path: Path) -> Iterator[Flask]:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def pg_store(postgres_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """The same store as :func:`store`, on a real PostgreSQL database."""
+    engine = make_engine(postgres_url)
+    init_db(engine)
+    fill_store(engine)
+    train_tiny(engine, tmp_path / "artifacts")
+    yield engine
+    engine.dispose()

@@ -65,3 +65,20 @@ def test_agrees_with_insert_ignore(engine: Engine) -> None:
         assert insert_ignore_arrow(conn, schema.user_events, events_table(["x1", "x2"])) == 1
         assert insert_ignore_arrow(conn, schema.user_events, events_table([])) == 0
     assert [r[0] for r in stored(engine)] == ["x1", "x2"]
+
+
+def test_insert_ignore_rows_skips_stored_keys_on_both_backends(engine: Engine) -> None:
+    from cratedig.store.writes import insert_ignore_rows
+
+    cols = ("event_id", "user_id", "event_type", "occurred_at_ms", "count", "source")
+    rows = [(f"e{i}", "u1", "visit", i, 1, "organic") for i in range(4)]
+    with engine.begin() as conn:
+        assert insert_ignore_rows(conn, schema.user_events, cols, rows) == 4
+    with engine.begin() as conn:
+        again = [*rows[2:], ("e9", "u2", "visit", 9, 1, "organic")]
+        assert insert_ignore_rows(conn, schema.user_events, cols, again) == 1
+        stub = insert_ignore_rows(conn, schema.users, ("user_id", "is_stub"), [("u1", True)])
+        assert stub == 1
+        ids = conn.execute(select(schema.user_events.c.event_id)).scalars().all()
+        assert sorted(ids) == ["e0", "e1", "e2", "e3", "e9"]
+        assert conn.execute(select(schema.users.c.is_stub)).scalar_one() is True
