@@ -9,9 +9,9 @@ active model version, re-ranked by the user's recent activity
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -491,4 +491,4 @@ class Service:
 
 def new_list_id() -> str:
     """A new unique id for one served list (events from it carry it as ``source``)."""
-    return "L" + uuid.uuid4().hex[:20]
+    return "L" + os.urandom(10).hex()  # 80 random bits, like uuid4 but a tenth of the cost
