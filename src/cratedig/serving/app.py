@@ -57,7 +57,7 @@ class NoSessions(SecureCookieSessionInterface):
     cookie on every request (~40 us); a null session costs nothing.
     """
 
-    def open_session(self, app: Flask, request: Request) -> None:  # type: ignore[override]
+    def open_session(self, app: Flask, request: Request) -> None:
         return None
 
 
