@@ -176,6 +176,11 @@ def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -
     text = str(value).strip()
     if len(text) > max_length or "\x00" in text:
         raise ValidationError(field, value, f"at most {max_length} characters and no NUL character")
+    if not text.isascii():
+        try:  # a lone surrogate (JSON "\ud800") cannot be stored as UTF-8
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValidationError(field, value, "valid Unicode text (no lone surrogates)") from None
     return text
 
 

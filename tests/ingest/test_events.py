@@ -187,3 +187,18 @@ def test_vocabulary_constants() -> None:
     assert DEFAULT_WEIGHTS[EventType.FOLLOW_ARTIST] > DEFAULT_WEIGHTS[EventType.LIKE_TRACK]
     assert DEFAULT_WEIGHTS[EventType.UNFOLLOW_ARTIST] < 0
     assert EventType.PLAY_TRACK in TRACK_EVENTS and EventType.FOLLOW_ARTIST not in TRACK_EVENTS
+
+
+def test_lone_surrogate_is_rejected_naming_the_field() -> None:
+    from cratedig.events import validate_event
+    from cratedig.exceptions import ValidationError
+
+    raw = {"user_id": "u\ud800", "event_type": "visit", "occurred_at": "2026-01-01T00:00:00Z"}
+    try:
+        validate_event(raw)
+    except ValidationError as exc:
+        assert exc.field == "user_id" and "lone surrogates" in str(exc)
+    else:
+        raise AssertionError("a lone surrogate was accepted")
+    ok = validate_event({**raw, "user_id": "Björk"})
+    assert ok.user_id == "Björk"
