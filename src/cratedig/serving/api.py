@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import text
 
@@ -60,11 +60,10 @@ def _json_body() -> Any:
 def fast_json(payload: dict[str, Any]) -> Any:
     """A compact JSON response for the hot list endpoints.
 
-    ``jsonify`` goes through Flask's JSON provider (key checks, pretty-printing
-    settings): about 100 us a list, a third of the request's own cost.
+    orjson instead of ``jsonify``: Flask's JSON provider and the stdlib encoder took
+    about 100 us a list, a third of the request's own cost.
     """
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return current_app.response_class(body, mimetype="application/json")
+    return current_app.response_class(orjson.dumps(payload), mimetype="application/json")
 
 
 @bp.get("/users/<user_id>/recommendations")

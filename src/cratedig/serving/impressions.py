@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+import orjson
 from sqlalchemy import Engine
 
 from cratedig.store.schema import impressions
@@ -92,7 +93,7 @@ class ImpressionWriter:
         if not artist_ids:
             return
         shown = shown_at_ms if shown_at_ms is not None else int(time.time() * 1000)
-        ids = json.dumps(list(artist_ids), separators=(",", ":"))
+        ids = orjson.dumps(list(artist_ids)).decode()
         rows = [(list_id, user_id, list_type, model_version, variant, ids, len(artist_ids), shown)]
         if self._closed:
             self._write_or_keep(rows)
