@@ -169,11 +169,16 @@ def _blank(value: Any) -> bool:
 
 def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
     value = raw.get(field)
-    if _blank(value):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = str(value).strip()
+    if type(value) is str:  # the common case first: API and CSV values are strings
+        text = value.strip()
+        if not text:
+            return None
+    else:
+        if _blank(value):
+            return None
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        text = str(value).strip()
     if len(text) > max_length or "\x00" in text:
         raise ValidationError(field, value, f"at most {max_length} characters and no NUL character")
     if not text.isascii():

@@ -119,8 +119,8 @@ def events() -> Any:
             "events",
         )
     svc = service()
-    result = store_events(svc.engine, raws)
-    svc.invalidate_users(result.user_ids)
+    result = store_events(svc.engine, raws, svc.record_invalidations)
+    svc.invalidate_users(result.user_ids, recorded=True)
     if single and result.errors:
         err = result.errors[0]
         raise ApiError(400, "validation_error", err["message"], err["field"])

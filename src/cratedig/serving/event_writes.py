@@ -9,8 +9,9 @@ and stored once. A batch is written in one transaction with multi-row inserts.
 
 from __future__ import annotations
 
+import operator
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +58,7 @@ class BatchResult:
 _EVENT_FIELDS = tuple(c.name for c in user_events.columns)
 
 
-def _row(event: Event) -> tuple[Any, ...]:
-    return tuple(getattr(event, name) for name in _EVENT_FIELDS)
+_row = operator.attrgetter(*_EVENT_FIELDS)  # Event -> tuple in column order
 
 
 def _resolver(conn: Connection, raws: Sequence[Any]) -> dict[str, str]:
@@ -113,8 +113,15 @@ def _error(index: int, exc: ValidationError) -> dict[str, Any]:
     }
 
 
-def store_events(engine: Engine, raws: Sequence[Any]) -> BatchResult:
+def store_events(
+    engine: Engine,
+    raws: Sequence[Any],
+    in_transaction: Callable[[Connection, set[str]], None] | None = None,
+) -> BatchResult:
     """Validate and store a batch of raw events (dicts).
+
+    ``in_transaction(conn, user_ids)`` runs inside the events' own transaction (the
+    service records cache invalidations there: one commit per request, not two).
 
     Raises
     ------
@@ -157,6 +164,8 @@ def store_events(engine: Engine, raws: Sequence[Any]) -> BatchResult:
         artist_ids = sorted({e.artist_id for e in events if e.artist_id is not None})
         insert_ignore_rows(conn, artists, ("artist_id", "is_stub"), [(a, True) for a in artist_ids])
         inserted = insert_ignore_rows(conn, user_events, _EVENT_FIELDS, [_row(e) for e in events])
+        if in_transaction is not None:
+            in_transaction(conn, {e.user_id for e in events})
     result.accepted = inserted
     result.duplicates += len(events) - inserted
     result.user_ids = {e.user_id for e in events}

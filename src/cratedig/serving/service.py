@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from cratedig.config import Settings
 from cratedig.exceptions import NotFoundError, StoreError, ValidationError
@@ -30,7 +30,7 @@ from cratedig.store.serving_schema import (
     precomputed_lists,
     similar_artist_lists,
 )
-from cratedig.store.writes import upsert
+from cratedig.store.writes import upsert_rows
 
 LIST_TYPES = ("may_like", "hidden_gems")
 MAX_K = 100
@@ -93,25 +93,35 @@ class Service:
         self._pruned_at = 0.0
 
     # -- cache invalidation -------------------------------------------------------
-    def invalidate_users(self, user_ids: Iterable[str]) -> None:
+    def invalidate_users(self, user_ids: Iterable[str], recorded: bool = False) -> None:
         """Drop users' cached lists after their events arrived, in every worker.
 
         With Redis the shared entries are deleted. With the in-process cache the
         local entries are dropped and the users are written to
-        ``cache_invalidations``, which every other worker polls (:meth:`sync_cache`).
+        ``cache_invalidations``, which every other worker polls (:meth:`sync_cache`);
+        ``recorded=True`` says :meth:`record_invalidations` already wrote them in the
+        events' own transaction.
         """
         ids = sorted(set(user_ids))
         if not ids:
             return
         self.user_cache.invalidate(ids)
-        if self.user_cache.backend == "memory":
-            at = registry.now_ms()
+        if not recorded:
             with self.engine.begin() as conn:
-                upsert(
-                    conn,
-                    cache_invalidations,
-                    [{"user_id": u, "invalidated_at_ms": at} for u in ids],
-                )
+                self.record_invalidations(conn, ids)
+
+    def record_invalidations(self, conn: Connection, user_ids: Iterable[str]) -> None:
+        """Write users to ``cache_invalidations`` for the other workers (in-process cache)."""
+        if self.user_cache.backend != "memory":
+            return
+        at = registry.now_ms()
+        upsert_rows(
+            conn,
+            cache_invalidations,
+            ("user_id", "invalidated_at_ms"),
+            [(u, at) for u in sorted(set(user_ids))],
+            ("invalidated_at_ms",),
+        )
 
     def sync_cache(self) -> None:
         """Apply other workers' invalidations (at most every ``SYNC_SECONDS``)."""
