@@ -164,7 +164,7 @@ def run_wrk(
         "-c",
         str(args.connections),
         "-d",
-        f"{seconds if seconds is not None else args.duration}s",
+        f"{(seconds if seconds is not None else args.duration):g}s",
         "--timeout",
         f"{args.timeout}s",
     ]

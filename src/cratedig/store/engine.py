@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +81,35 @@ def init_db(engine: Engine) -> list[str]:
     metadata.create_all(engine, checkfirst=True)
     after = set(inspect(engine).get_table_names())
     return sorted(after - before)
+
+
+_WRITE_LOCKS: dict[tuple[int, str], tuple[threading.Lock, int]] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def write_lock(engine: Engine) -> Iterator[None]:
+    """Serialise write transactions on a SQLite file across threads and processes.
+
+    SQLite lets one writer in at a time; the others wait in its busy handler, which
+    sleeps in steps of up to 100 ms, so concurrent writers (gunicorn workers) lose
+    most of their time asleep. A blocking ``flock`` on ``<db>-writelock`` (plus a
+    thread lock, since ``flock`` is per process) hands the lock over at once.
+    Other databases need nothing: the context does nothing there.
+    """
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    key = (os.getpid(), database)
+    with _WRITE_LOCKS_GUARD:
+        if key not in _WRITE_LOCKS:
+            fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+            _WRITE_LOCKS[key] = (threading.Lock(), fd)
+        thread_lock, fd = _WRITE_LOCKS[key]
+    with thread_lock:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
