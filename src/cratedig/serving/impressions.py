@@ -20,7 +20,6 @@ from collections.abc import Sequence
 import orjson
 from sqlalchemy import Engine
 
-from cratedig.store.engine import write_lock
 from cratedig.store.schema import impressions
 
 log = logging.getLogger(__name__)
@@ -160,7 +159,7 @@ class ImpressionWriter:
         if not rows:
             return True
         try:
-            with self._write_lock, write_lock(self.engine), self.engine.begin() as conn:
+            with self._write_lock, self.engine.begin() as conn:
                 # A plain DBAPI executemany: SQLAlchemy's per-row parameter processing
                 # cost ~40 us a row, as much as the whole request that served the list.
                 mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
