@@ -98,6 +98,36 @@ def _check_kind(kind: str) -> None:
         raise ValidationError("kind", kind, "one of: " + ", ".join(KINDS))
 
 
+def _check_args(kind: str, chunk_rows: int) -> None:
+    _check_kind(kind)
+    if chunk_rows < 1:
+        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
+
+
+def _run_in_memory(
+    engine: Engine,
+    kind: str,
+    chunks: Iterator[Chunk],
+    source: str,
+    strict: bool,
+    progress: bool,
+    total: int | None,
+) -> ImportReport:
+    """:func:`_run` for in-memory data, read in the calling thread (the caller's
+    iterator may not be safe to use in another thread)."""
+    return _run(
+        engine,
+        kind,
+        chunks,
+        source=source,
+        strict=strict,
+        progress=progress,
+        total=total,
+        unit="rows",
+        threaded=False,
+    )
+
+
 def _run(
     engine: Engine,
     kind: str,
@@ -234,20 +264,9 @@ def import_records(
     progress, total
         Show a progress bar; ``total`` is the number of records, when known.
     """
-    _check_kind(kind)
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
-    return _run(
-        engine,
-        kind,
-        records_chunks(records, chunk_rows),
-        source=source,
-        strict=strict,
-        progress=progress,
-        total=total,
-        unit="rows",
-        threaded=False,  # the caller's iterator may not be safe to use in another thread
-    )
+    _check_args(kind, chunk_rows)
+    chunks = records_chunks(records, chunk_rows)
+    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
 
 
 def import_batches(
@@ -267,20 +286,9 @@ def import_batches(
     faster for millions of rows). Row ``i`` (counted from 0 across all batches) is
     recorded as line ``i + 1``. ``total`` is the number of rows, when known.
     """
-    _check_kind(kind)
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
-    return _run(
-        engine,
-        kind,
-        batch_chunks(batches, chunk_rows),
-        source=source,
-        strict=strict,
-        progress=progress,
-        total=total,
-        unit="rows",
-        threaded=False,
-    )
+    _check_args(kind, chunk_rows)
+    chunks = batch_chunks(batches, chunk_rows)
+    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
 
 
 def import_file(
