@@ -181,12 +181,25 @@ def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -
         text = str(value).strip()
     if len(text) > max_length or "\x00" in text:
         raise ValidationError(field, value, f"at most {max_length} characters and no NUL character")
-    if not text.isascii():
-        try:  # a lone surrogate (JSON "\ud800") cannot be stored as UTF-8
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValidationError(field, value, "valid Unicode text (no lone surrogates)") from None
+    if not is_storable_text(text):  # NUL is excluded above: this is a lone surrogate
+        raise ValidationError(field, value, "valid Unicode text (no lone surrogates)")
     return text
+
+
+def is_storable_text(text: str) -> bool:
+    """Whether both databases can store a string: no NUL and valid UTF-8.
+
+    A lone surrogate (JSON ``"\\ud800"``) is not valid UTF-8.
+    """
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:

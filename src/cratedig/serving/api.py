@@ -8,13 +8,12 @@ import orjson
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import text
 
+from cratedig.events import MAX_ID_LENGTH, is_storable_text
 from cratedig.exceptions import ValidationError
 from cratedig.serving.auth import requires_key
 from cratedig.serving.errors import ApiError
 from cratedig.serving.event_writes import (
     MAX_BATCH,
-    MAX_LENGTHS,
-    is_text,
     parse_feedback,
     store_events,
     store_feedback,
@@ -38,8 +37,10 @@ def check_id(name: str, value: str) -> str:
     ValidationError
         Naming the parameter.
     """
-    if len(value) > MAX_LENGTHS["user_id"] or not is_text(value):
-        raise ValidationError(name, value[:40], "an id of at most 128 characters of valid text")
+    if len(value) > MAX_ID_LENGTH or not is_storable_text(value):
+        raise ValidationError(
+            name, value[:40], f"an id of at most {MAX_ID_LENGTH} characters of valid text"
+        )
     return value
 
 

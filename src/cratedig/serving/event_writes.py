@@ -17,23 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from cratedig.events import Event, validate_event
+from cratedig.events import MAX_ID_LENGTH, Event, is_storable_text, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.store.engine import write_lock
 from cratedig.store.schema import artists, feedback, tracks, user_events, users
 from cratedig.store.writes import insert_ignore_rows
 
 MAX_BATCH = 10_000
-#: Longest accepted value of each text field (the store's column sizes).
-MAX_LENGTHS = {
-    "event_id": 128,
-    "user_id": 128,
-    "artist_id": 128,
-    "track_id": 128,
-    "session_id": 128,
-    "source": 128,
-    "tag": 256,
-}
 MAX_COUNT = 1_000_000
 MAX_DURATION_MS = 10**10
 
@@ -57,8 +47,6 @@ class BatchResult:
 
 
 _EVENT_FIELDS = tuple(c.name for c in user_events.columns)
-
-
 _row = operator.attrgetter(*_EVENT_FIELDS)  # Event -> tuple in column order
 
 
@@ -68,24 +56,13 @@ def _resolver(conn: Connection, raws: Sequence[Any]) -> dict[str, str]:
         for r in raws
         if isinstance(r, Mapping) and r.get("track_id") and not r.get("artist_id")
     }
-    wanted = {t for t in wanted if len(t) <= MAX_LENGTHS["track_id"] and is_text(t)}
+    wanted = {t for t in wanted if len(t) <= MAX_ID_LENGTH and is_storable_text(t)}
     if not wanted:
         return {}
     rows = conn.execute(
         select(tracks.c.track_id, tracks.c.artist_id).where(tracks.c.track_id.in_(sorted(wanted)))
     ).all()
     return {r.track_id: r.artist_id for r in rows}
-
-
-def is_text(value: str) -> bool:
-    """Whether a string can be stored (no lone surrogates, no NUL)."""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def check_limits(event: Event) -> Event:
@@ -182,9 +159,9 @@ def _text(body: Mapping[str, Any], name: str, required: bool) -> str | None:
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValidationError(name, value, "a string")
     text = str(value).strip()
-    if len(text) > 128:
-        raise ValidationError(name, value, "at most 128 characters")
-    if not is_text(text):
+    if len(text) > MAX_ID_LENGTH:
+        raise ValidationError(name, value, f"at most {MAX_ID_LENGTH} characters")
+    if not is_storable_text(text):
         raise ValidationError(name, value, "valid Unicode text without NUL characters")
     return text
 
