@@ -77,3 +77,17 @@ def pg_store(postgres_url: str, tmp_path: Path) -> Iterator[Engine]:
     train_tiny(engine, tmp_path / "artifacts")
     yield engine
     engine.dispose()
+
+
+def post_follow(client: FlaskClient, user_id: str = "u01", artist_id: str = "j1") -> Any:
+    """POST one ``follow_artist`` event (dated after the training snapshot)."""
+    return client.post(
+        "/api/v1/events",
+        headers={"X-API-Key": KEY},
+        json={
+            "user_id": user_id,
+            "event_type": "follow_artist",
+            "artist_id": artist_id,
+            "occurred_at": "2030-01-01T00:00:00Z",
+        },
+    )

@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.serving.event_writes import MAX_BATCH
 from cratedig.store.schema import feedback, user_events, users
-from tests.serving.conftest import KEY, make_app
+from tests.serving.conftest import KEY, make_app, post_follow
 from tests.serving.helpers import JAZZ, ROCK, T0, XSS
 
 H = {"X-API-Key": KEY}
@@ -318,16 +318,7 @@ def test_core_endpoints_on_both_backends(engine: Engine, tmp_path: Path) -> None
     batch = [_event(event_id="pg1"), _event(event_id="pg1"), _event(event_id="pg2", count="x")]
     r = client.post("/api/v1/events", json=batch, headers=H).get_json()
     assert (r["accepted"], r["duplicates"], r["rejected"]) == (1, 1, 1)
-    r = client.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "u01",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    r = post_follow(client)
     assert r.status_code == 201
     assert (
         client.get("/api/v1/users/u01/recommendations").get_json()["items"][0]["artist_id"] == "j2"

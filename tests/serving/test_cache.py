@@ -11,9 +11,7 @@ from sqlalchemy import Engine
 
 from cratedig.pipeline import registry
 from cratedig.serving.cache import LocalLRU, MemoryUserCache, RedisUserCache
-from tests.serving.conftest import KEY, make_app, train_tiny
-
-H = {"X-API-Key": KEY}
+from tests.serving.conftest import make_app, post_follow, train_tiny
 
 
 def test_local_lru_bound_and_ttl() -> None:
@@ -43,16 +41,7 @@ def test_memory_cache_serves_repeats_and_drops_on_event(store: Engine, tmp_path:
     first = client.get("/api/v1/users/u01/recommendations").get_json()
     field = f"{first['model_version']}:may_like:10"
     assert svc.user_cache.get("u01", field)["items"] == first["items"]
-    client.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "u01",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    post_follow(client)
     assert svc.user_cache.get("u01", field) is None
 
 
@@ -70,16 +59,7 @@ def test_redis_cache_invalidation_and_promotion(
     # a hit is served from Redis: plant a marker and read it back
     cached = app.extensions["cratedig"].user_cache.get("u01", f"{v1}:may_like:10")
     assert cached["items"] == first["items"]
-    client.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "u01",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    post_follow(client)
     assert not r.exists("cratedig:u:u01")
     assert (
         client.get("/api/v1/users/u01/recommendations").get_json()["items"][0]["artist_id"] == "j2"
@@ -99,16 +79,7 @@ def test_dead_redis_keeps_serving_from_the_store(store: Engine, tmp_path: Path) 
     for _ in range(3):
         body = client.get("/api/v1/users/u01/recommendations").get_json()
         assert [i["artist_id"] for i in body["items"]][:2] in (["r5", "r6"], ["r6", "r5"])
-    r = client.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "u01",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    r = post_follow(client)
     assert r.status_code == 201
     assert (
         client.get("/api/v1/users/u01/recommendations").get_json()["items"][0]["artist_id"] == "j2"
@@ -139,16 +110,7 @@ def test_in_process_caches_of_two_workers_stay_consistent(store: Engine, tmp_pat
     assert worker_b.get("/api/v1/users/u01/recommendations").get_json()["items"][0][
         "artist_id"
     ] in ("r5", "r6")  # cached in b now
-    r = worker_a.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "u01",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    r = post_follow(worker_a)
     assert r.status_code == 201
     time.sleep(0.3)  # b polls the invalidations every 0.25 s
     assert (

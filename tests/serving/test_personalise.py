@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from cratedig.serving import personalise
-from tests.serving.conftest import KEY
+from tests.serving.conftest import KEY, post_follow
 
 H = {"X-API-Key": KEY}
 
@@ -73,16 +73,7 @@ def test_rerank_without_signals_keeps_order() -> None:
 
 
 def test_cold_start_user_gets_neighbours_of_a_follow(client: FlaskClient) -> None:
-    r = client.post(
-        "/api/v1/events",
-        headers=H,
-        json={
-            "user_id": "fresh",
-            "event_type": "follow_artist",
-            "artist_id": "j1",
-            "occurred_at": "2030-01-01T00:00:00Z",
-        },
-    )
+    r = post_follow(client, "fresh", "j1")
     assert r.status_code == 201
     body = client.get("/api/v1/users/fresh/recommendations?k=3").get_json()
     assert body["cold_start"] is True
