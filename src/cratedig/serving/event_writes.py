@@ -50,7 +50,8 @@ _EVENT_FIELDS = tuple(c.name for c in user_events.columns)
 _row = operator.attrgetter(*_EVENT_FIELDS)  # Event -> tuple in column order
 
 
-def _resolver(conn: Connection, raws: Sequence[Any]) -> dict[str, str]:
+def _resolver(engine: Engine, raws: Sequence[Any]) -> dict[str, str]:
+    """The artists of the tracks named by events that lack ``artist_id``."""
     wanted = {
         str(r["track_id"]).strip()
         for r in raws
@@ -59,9 +60,12 @@ def _resolver(conn: Connection, raws: Sequence[Any]) -> dict[str, str]:
     wanted = {t for t in wanted if len(t) <= MAX_ID_LENGTH and is_storable_text(t)}
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(tracks.c.track_id, tracks.c.artist_id).where(tracks.c.track_id.in_(sorted(wanted)))
-    ).all()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(tracks.c.track_id, tracks.c.artist_id).where(
+                tracks.c.track_id.in_(sorted(wanted))
+            )
+        ).all()
     return {r.track_id: r.artist_id for r in rows}
 
 
@@ -109,32 +113,34 @@ def store_events(
     if len(raws) > MAX_BATCH:
         raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
     result = BatchResult()
+    # Validation needs no write lock: only the inserts below hold it, so that one
+    # worker validates its batch while another writes.
+    track_artist = _resolver(engine, raws)
+    valid: dict[str, Event] = {}
+    for index, raw in enumerate(raws):
+        if not isinstance(raw, Mapping):
+            result.errors.append(
+                {
+                    "index": index,
+                    "code": "validation_error",
+                    "field": "event",
+                    "message": f"event: {raw!r} is not valid; expected a JSON object.",
+                }
+            )
+            continue
+        try:
+            event = check_limits(validate_event(raw, track_artist.get))
+        except ValidationError as exc:
+            result.errors.append(_error(index, exc))
+            continue
+        if event.event_id in valid:
+            result.duplicates += 1
+            continue
+        valid[event.event_id] = event
+    if not valid:
+        return result
+    events = list(valid.values())
     with write_lock(engine), engine.begin() as conn:
-        track_artist = _resolver(conn, raws)
-        valid: dict[str, Event] = {}
-        for index, raw in enumerate(raws):
-            if not isinstance(raw, Mapping):
-                result.errors.append(
-                    {
-                        "index": index,
-                        "code": "validation_error",
-                        "field": "event",
-                        "message": f"event: {raw!r} is not valid; expected a JSON object.",
-                    }
-                )
-                continue
-            try:
-                event = check_limits(validate_event(raw, track_artist.get))
-            except ValidationError as exc:
-                result.errors.append(_error(index, exc))
-                continue
-            if event.event_id in valid:
-                result.duplicates += 1
-                continue
-            valid[event.event_id] = event
-        if not valid:
-            return result
-        events = list(valid.values())
         # plain executemany (COPY on PostgreSQL): SQLAlchemy's per-row parameter
         # handling cost as much as validating the events
         user_ids = sorted({e.user_id for e in events})
