@@ -9,9 +9,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
 from cratedig.serving.event_writes import MAX_BATCH
+from cratedig.store import init_db, make_engine
 from cratedig.store.schema import feedback, user_events, users
-from tests.serving.conftest import KEY, make_app, post_follow
-from tests.serving.helpers import JAZZ, ROCK, T0, XSS
+from tests.serving.conftest import KEY, make_app, post_follow, train_tiny
+from tests.serving.helpers import JAZZ, ROCK, T0, XSS, fill_store
 
 H = {"X-API-Key": KEY}
 
@@ -60,14 +61,39 @@ def test_recommendations_bad_input(client: FlaskClient) -> None:
 
 def test_cold_start(client: FlaskClient, store: Engine) -> None:
     body = client.get("/api/v1/users/nobody/recommendations").get_json()
-    assert body["cold_start"] is True
+    assert body["cold_start"] is True and body["fallback"] == "global"
     # global popularity: xss has 12 listeners, every other artist 4
     assert body["items"][0]["artist_id"] == "xss" and body["items"][0]["name"] == XSS
     with store.begin() as conn:
         conn.execute(users.insert().values(user_id="newgb", country="FR", is_stub=False))
     fr = client.get("/api/v1/users/newgb/recommendations?k=5").get_json()
-    assert fr["cold_start"] is True
+    assert fr["cold_start"] is True and fr["fallback"] == "country"
     assert [i["artist_id"] for i in fr["items"]][1:] == JAZZ[:4]  # FR listeners: jazz
+    assert fr["items"][1]["explanation"] == "Popular in FR: 4 listeners"
+    known = client.get("/api/v1/users/u01/recommendations").get_json()
+    assert known["cold_start"] is False and known["fallback"] is None
+
+
+def test_cold_start_in_a_small_country_gets_its_taste_cluster(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # u12, a jazz fan, is the only listener in BE: too few for a list of BE's own, so a
+    # new BE user gets the list of the taste cluster BE's listeners belong to (jazz)
+    engine = make_engine(sqlite_url)
+    init_db(engine)
+    fill_store(engine)
+    with engine.begin() as conn:
+        conn.execute(users.update().where(users.c.user_id == "u12").values(country="BE"))
+    train_tiny(engine, tmp_path / "artifacts")
+    with engine.begin() as conn:
+        conn.execute(users.insert().values(user_id="newbe", country="BE", is_stub=False))
+    client = make_app(engine, tmp_path).test_client()
+    body = client.get("/api/v1/users/newbe/recommendations?k=5").get_json()
+    assert body["cold_start"] is True and body["fallback"] == "cluster"
+    picks = [i["artist_id"] for i in body["items"]]
+    assert len(picks) >= 3 and set(picks) - {"xss"} <= set(JAZZ)
+    assert "a taste common in BE" in body["items"][0]["explanation"]
+    engine.dispose()
 
 
 def test_similar_and_artist(client: FlaskClient) -> None:

@@ -169,18 +169,25 @@ def precompute_similar_artists(
     return written
 
 
-def _popular(listeners: npt.NDArray[np.float64], artist_ids: list[str], k: int) -> str:
+def _popular(
+    listeners: npt.NDArray[np.float64], artist_ids: list[str], k: int, why: str = "Popular"
+) -> str:
     order = np.argsort(-listeners, kind="stable")[:k]
     items = [
         {
             "artist_id": artist_ids[int(a)],
             "score": float(listeners[a]),
-            "explanation": f"Popular: {int(listeners[a])} listeners",
+            "explanation": f"{why}: {int(listeners[a])} listeners",
         }
         for a in order
         if listeners[a] > 0
     ]
     return items_json(items)
+
+
+#: Countries with fewer listeners than this get their taste cluster's list instead of
+#: their own (a handful of users make a noisy "popular in your country" list).
+MIN_COUNTRY_LISTENERS = 5
 
 
 def precompute_fallbacks(
@@ -191,16 +198,25 @@ def precompute_fallbacks(
     k: int,
     user_country: npt.NDArray[np.int64] | None = None,
     country_names: Sequence[str] = (),
+    user_cluster: npt.NDArray[np.int64] | None = None,
+    min_country_listeners: int = MIN_COUNTRY_LISTENERS,
 ) -> int:
-    """Write the cold-start lists: most-listened artists overall and per country.
+    """Write the cold-start lists: most-listened artists overall, per country and cluster.
 
     An artist's popularity is its number of listeners (users with positive
-    engagement), which no single heavy user can inflate.
+    engagement), which no single heavy user can inflate. Scopes (``scope``,
+    ``scope_key``):
+
+    - ``("global", "")``: everyone;
+    - ``("country", name)``: a country with at least ``min_country_listeners`` users
+      with history;
+    - ``("country_cluster", name)``: a smaller country, served the list of the taste
+      cluster (``user_cluster``, ``-1`` for none) most of its users belong to.
 
     Returns
     -------
     int
-        The number of lists written (1 global + 1 per country with listeners).
+        The number of lists written.
     """
     positive = (X > 0).astype(np.float64).tocsr()
     artist_ids = artists.ids
@@ -212,21 +228,36 @@ def precompute_fallbacks(
             "entries": _popular(np.asarray(positive.sum(axis=0)).ravel(), artist_ids, k),
         }
     ]
-    if user_country is not None and len(country_names):
-        country = np.asarray(user_country)
-        for c, name in enumerate(country_names):
-            mask = country == c
-            if not mask.any():
+    if user_country is None or not len(country_names):
+        _write(engine, fallback_lists, rows)
+        return len(rows)
+    country = np.asarray(user_country)
+    warm = np.diff(positive.indptr) > 0
+    clusters = None if user_cluster is None else np.asarray(user_cluster)
+    for c, name in enumerate(country_names):
+        members = (country == c) & warm
+        n_members = int(members.sum())
+        if n_members == 0:
+            continue
+        if n_members >= min_country_listeners or clusters is None:
+            listeners = np.asarray(positive[members].sum(axis=0)).ravel()
+            scope, why = "country", f"Popular in {name}"
+        else:
+            labels = clusters[members]
+            labels = labels[labels >= 0]
+            if not len(labels):
                 continue
-            listeners = np.asarray(positive[mask].sum(axis=0)).ravel()
-            rows.append(
-                {
-                    "version_id": version_id,
-                    "scope": "country",
-                    "scope_key": str(name),
-                    "entries": _popular(listeners, artist_ids, k),
-                }
-            )
+            cluster = int(np.bincount(labels).argmax())
+            listeners = np.asarray(positive[clusters == cluster].sum(axis=0)).ravel()
+            scope, why = "country_cluster", f"Popular with listeners of a taste common in {name}"
+        rows.append(
+            {
+                "version_id": version_id,
+                "scope": scope,
+                "scope_key": str(name),
+                "entries": _popular(listeners, artist_ids, k, why),
+            }
+        )
     _write(engine, fallback_lists, rows)
     return len(rows)
 

@@ -71,6 +71,17 @@ def _build_side(engine: Engine, engagement: Any) -> Any:
     return build_side_info(engine, engagement.users, engagement.artists)
 
 
+def _taste_clusters(X: Any, side: Any, seed: int) -> Any:
+    """Each user's K-means taste cluster (``-1``: no history), for cold-start lists."""
+    from cratedig.models.clusters import UserClusters
+
+    if X.shape[0] < 2 or X.shape[1] < 2 or X.nnz == 0:
+        return None
+    clusters = UserClusters(method="kmeans", n_clusters=8, random_state=seed)
+    clusters.fit(X, side)
+    return clusters.labels_
+
+
 def _evaluate(factory: ModelFactory, X: Any, side: Any, seed: int) -> dict[str, float]:
     try:
         from cratedig.evaluation import evaluate_model
@@ -210,6 +221,7 @@ def train(
                 k_fallback,
                 user_country=None if country is None else np.asarray(country),
                 country_names=getattr(side_info, "country_names", ()) or (),
+                user_cluster=_taste_clusters(eng.X, side_info, seed),
             )
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - started, 3)}
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))

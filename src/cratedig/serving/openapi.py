@@ -86,6 +86,11 @@ _SCHEMAS: dict[str, Any] = {
             },
             "model_version": {"type": "string"},
             "cold_start": {"type": "boolean"},
+            "fallback": {
+                "type": ["string", "null"],
+                "enum": ["country", "cluster", "global", None],
+                "description": "For a cold-start user, what the list was drawn from.",
+            },
             "personalised": {"type": "boolean"},
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
         },

@@ -33,6 +33,8 @@ from cratedig.store.serving_schema import (
 from cratedig.store.writes import upsert_rows
 
 LIST_TYPES = ("may_like", "hidden_gems")
+#: What a cold-start list was drawn from (the response's ``fallback``), by stored scope.
+FALLBACK_NAMES = {"country": "country", "country_cluster": "cluster", "global": "global"}
 MAX_K = 100
 #: How long a worker trusts its idea of the active version (promotion shows after it).
 VERSION_TTL_SECONDS = 1.0
@@ -318,8 +320,11 @@ class Service:
         )
         return self._immutable_json(("sim", version_id, artist_id), stmt) or []
 
-    def _fallback(self, version_id: str, country: str | None) -> list[dict[str, Any]]:
-        scopes = [("country", country)] if country else []
+    def _fallback(
+        self, version_id: str, country: str | None
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """A cold-start list and its scope: the country's, its taste cluster's, or global."""
+        scopes = [("country", country), ("country_cluster", country)] if country else []
         for scope, key in [*scopes, ("global", "")]:
             stmt = select(fallback_lists.c.entries).where(
                 fallback_lists.c.version_id == version_id,
@@ -328,8 +333,8 @@ class Service:
             )
             items = self._immutable_json(("fb", version_id, scope, key), stmt)
             if items:
-                return items
-        return []
+                return FALLBACK_NAMES[scope], items
+        return None, []
 
     # -- lists ----------------------------------------------------------------------
     def recommendations(self, user_id: str, list_type: str, k: int) -> dict[str, Any]:
@@ -381,10 +386,11 @@ class Service:
                 else []
             )
         cold_start = raw is None
+        fallback = None
         if raw is None:
             row = self.user_row(user_id)
             country = row.country if row is not None else None
-            candidates = self._fallback(vid, country)
+            fallback, candidates = self._fallback(vid, country)
         else:
             candidates = json.loads(raw)
         signals = personalise.fold_signals(activity)
@@ -422,6 +428,7 @@ class Service:
             "list": list_type,
             "model_version": vid,
             "cold_start": cold_start,
+            "fallback": fallback,
             "personalised": bool(signals),
             "items": items,
         }
