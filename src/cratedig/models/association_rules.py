@@ -209,16 +209,26 @@ class AssociationRules(Recommender):
             rows = np.repeat(np.arange(total.shape[0]), np.diff(total.indptr))
             out[rows, total.indices] = total.data
             return out
+        # max over the fired rules, for every user at once: each (user, fired antecedent)
+        # pair expands into its rule row's (consequent, strength) entries, and
+        # np.maximum.at keeps the strongest per (user, consequent)
+        rules = sp.vstack([self.single_, self.double_]).tocsr()
+        fired = sp.hstack([binary, pairs]).tocsr()
+        user_of = np.repeat(np.arange(fired.shape[0]), np.diff(fired.indptr))
+        starts = rules.indptr[fired.indices]
+        lengths = rules.indptr[fired.indices + 1] - starts
+        ends = np.cumsum(lengths)
+        positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(
+            int(ends[-1]) if len(ends) else 0
+        )
+        rows, cols, vals = (
+            np.repeat(user_of, lengths),
+            rules.indices[positions],
+            rules.data[positions],
+        )
+        keep = vals > 0
         out = np.full((len(users), self.n_artists_), -np.inf, dtype=np.float32)
-        for row in range(len(users)):
-            fired = sp.vstack(
-                [self.single_[binary[row].indices], self.double_[pairs[row].indices]]
-            ).tocsc()
-            if fired.nnz == 0:
-                continue
-            best = np.asarray(fired.max(axis=0).todense()).ravel()
-            hit = np.flatnonzero(best > 0)
-            out[row, hit] = best[hit]
+        np.maximum.at(out, (rows[keep], cols[keep]), vals[keep].astype(np.float32))
         return out
 
     def _similar_scores(self, artist: int) -> FloatArray:
