@@ -40,6 +40,17 @@ class TestEASE(ModelContract):
     params: ClassVar[dict[str, Any]] = {"l2": 10.0}
 
 
+class TestEASEDLAE(ModelContract):
+    model_name = "ease"
+    params: ClassVar[dict[str, Any]] = {
+        "l2": 1.0,
+        "weighting": "root4",
+        "dropout": 0.5,
+        "row_norm": 0.5,
+        "popularity_exponent": 0.2,
+    }
+
+
 class TestUserClusters(ModelContract):
     model_name = "user_clusters"
     params: ClassVar[dict[str, Any]] = {"n_clusters": 2, "n_components": 4}

@@ -38,7 +38,7 @@ def test_default_beats_its_components_on_validation(shared_data: Path) -> None:
     default = validation_ndcg("default")
     als = validation_ndcg("als", factors=32, regularization=0.5)
     popularity = validation_ndcg("popularity")
-    # Measured 0.195 (default), 0.182 (ALS), 0.060 (popularity) on our own 80/10/10 split.
+    # Measured 0.203 (default), 0.182 (ALS), 0.060 (popularity) on our own 80/10/10 split.
     assert default > 0.18
     assert default > 1.05 * als
     assert default > 2 * popularity

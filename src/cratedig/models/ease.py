@@ -1,9 +1,15 @@
-"""EASE: a closed-form linear item-item model (Steck, 2019).
+"""EASE: a closed-form linear item-item model (Steck, 2019), with optional DLAE dropout.
 
-``B = I - P / diag(P)`` with ``P = (X^T X + l2 I)^-1`` and ``diag(B) = 0``; a user's
-scores are ``x_u B``. Only the ``max_artists`` artists with the most listeners enter the
-model, so the dense ``n x n`` inversion fits in memory and takes seconds; the others are
-not candidates (score ``-inf``).
+``B = I - P / diag(P)`` with ``P = (X^T X + Lambda)^-1`` and ``diag(B) = 0``; a user's
+scores are ``x_u B``. Plain EASE has ``Lambda = l2 I``; with ``dropout = p > 0`` it is
+the DLAE / EDLAE regulariser of Steck (2020, "Autoencoders that don't overfit towards the
+identity"), ``Lambda = l2 I + p / (1 - p) diag(X^T X)``, which penalises popular artists'
+weights more (the closed form and the zero diagonal are unchanged). Optionally each user's
+row is divided by its L2 norm ``** row_norm`` before the Gram matrix (heavy listeners
+weigh less), and scores are divided by the artists' listener counts
+``** popularity_exponent``. Only the ``max_artists`` artists with the most listeners
+enter the model, so the dense ``n x n`` inversion fits in memory and takes seconds; the
+others are not candidates (score ``-inf``).
 """
 
 from __future__ import annotations
@@ -20,14 +26,25 @@ from cratedig.models.base import FloatArray, IntArray, Recommender, check_positi
 from cratedig.models.weighting import apply_weighting
 
 
-def ease_weights(gram: np.ndarray, l2: float) -> FloatArray:
+def ease_weights(gram: np.ndarray, l2: float, dropout: float = 0.0) -> FloatArray:
     """EASE's item-item matrix from a dense Gram matrix ``X^T X`` (float32, overwritten).
 
     Hand-written with LAPACK's Cholesky routines (``potrf``/``potri``) because the Gram
     matrix is symmetric positive definite: about half the work of a general inverse.
+
+    Parameters
+    ----------
+    gram
+        ``X^T X`` (n x n).
+    l2
+        Ridge regularisation added to every diagonal entry.
+    dropout
+        DLAE's dropout probability ``p`` in ``[0, 1)``: ``p / (1 - p) * diag(X^T X)`` is
+        added to the diagonal as well (0: plain EASE).
     """
     gram = np.asarray(gram, dtype=np.float32)
-    gram[np.diag_indices_from(gram)] += np.float32(l2)
+    diagonal = np.float32(l2) + np.float32(dropout / (1.0 - dropout)) * np.diag(gram)
+    gram[np.diag_indices_from(gram)] += diagonal
     factor, info = scipy.linalg.lapack.spotrf(gram, lower=0, overwrite_a=1, clean=1)
     if info != 0:
         raise invalid("l2", l2, "a value making X^T X + l2 I positive definite (try larger)")
@@ -52,6 +69,15 @@ class EASE(Recommender):
         Catalogue cap: only this many artists (most listeners first) are modelled.
     weighting
         Re-weighting of ``X`` before fitting (see :func:`apply_weighting`).
+    dropout
+        DLAE dropout probability ``p`` in ``[0, 1)``: adds ``p / (1 - p)`` times each
+        artist's ``X^T X`` diagonal entry to its regularisation (0: plain EASE).
+    row_norm
+        Exponent ``beta >= 0``: each user's (re-weighted) row is divided by its L2 norm
+        ``** beta`` before fitting and scoring (0: rows as they are).
+    popularity_exponent
+        Exponent ``gamma >= 0``: scores are divided by the artists' listener counts
+        ``** gamma`` (0: raw scores).
     blas_threads
         BLAS threads for the inversion (None: the library's default).
     """
@@ -64,32 +90,52 @@ class EASE(Recommender):
         l2: float = 500.0,
         max_artists: int = 6000,
         weighting: str = "log1p",
+        dropout: float = 0.0,
+        row_norm: float = 0.0,
+        popularity_exponent: float = 0.0,
         blas_threads: int | None = None,
     ) -> None:
         self.l2 = l2
         self.max_artists = max_artists
         self.weighting = weighting
+        self.dropout = dropout
+        self.row_norm = row_norm
+        self.popularity_exponent = popularity_exponent
         self.blas_threads = blas_threads
 
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
         check_positive_int("max_artists", self.max_artists)
         if not self.l2 > 0:
             raise invalid("l2", self.l2, "a number > 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise invalid("dropout", self.dropout, "a probability in [0, 1)")
+        if not self.row_norm >= 0:
+            raise invalid("row_norm", self.row_norm, "a number >= 0")
+        if not self.popularity_exponent >= 0:
+            raise invalid("popularity_exponent", self.popularity_exponent, "a number >= 0")
         weighted = apply_weighting(X, self.weighting)
         listeners = self.popularity_
         order = np.lexsort((np.arange(len(listeners)), -listeners))
         kept = np.sort(order[: min(self.max_artists, X.shape[1])])
         kept = kept[listeners[kept] > 0] if (listeners[kept] > 0).any() else kept
-        sub = weighted[:, kept]
+        sub = sp.csr_matrix(weighted[:, kept])
+        if self.row_norm:
+            norms = np.sqrt(np.asarray(sub.multiply(sub).sum(axis=1)).ravel())
+            scale = np.where(norms > 0, norms, 1.0) ** -float(self.row_norm)
+            sub = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ sub, dtype=np.float32)
         gram = (sub.T @ sub).toarray().astype(np.float32)
         with threadpool_limits(limits=self.blas_threads, user_api="blas"):
-            self.B_ = ease_weights(gram, self.l2)
+            self.B_ = ease_weights(gram, self.l2, self.dropout)
         self.artists_ = kept.astype(np.int64)
-        self.weighted_ = sp.csr_matrix(sub)
+        self.weighted_ = sub
+        self.artist_scale_ = (np.maximum(listeners[kept], 1.0) ** -self.popularity_exponent).astype(
+            np.float32
+        )
 
     def _score(self, users: IntArray) -> FloatArray:
         out = np.full((len(users), self.n_artists_), -np.inf, dtype=np.float32)
-        out[:, self.artists_] = self.weighted_[users] @ self.B_
+        scores = self.weighted_[users] @ self.B_
+        out[:, self.artists_] = scores * self.artist_scale_ if self.popularity_exponent else scores
         return out
 
     def _similar_scores(self, artist: int) -> FloatArray:
@@ -111,4 +157,9 @@ class EASE(Recommender):
         return out[seen]
 
     def _state(self) -> dict[str, Any]:
-        return {"B_": self.B_, "artists_": self.artists_, "weighted_": self.weighted_}
+        return {
+            "B_": self.B_,
+            "artists_": self.artists_,
+            "weighted_": self.weighted_,
+            "artist_scale_": self.artist_scale_,
+        }

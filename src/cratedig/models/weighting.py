@@ -8,7 +8,7 @@ from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from cratedig.models.base import invalid
 
-WEIGHTINGS = ("none", "log1p", "binary", "bm25", "tfidf")
+WEIGHTINGS = ("none", "log1p", "root4", "binary", "bm25", "tfidf")
 
 
 def apply_weighting(
@@ -21,8 +21,9 @@ def apply_weighting(
     X
         Users x artists weights (negative weights are clipped to 0 first).
     scheme
-        ``"none"`` (as is), ``"log1p"`` (log(1 + w), tames play counts), ``"binary"``
-        (1 where engaged), ``"bm25"`` or ``"tfidf"`` (implicit's item weighting of each
+        ``"none"`` (as is), ``"log1p"`` (log(1 + w), tames play counts), ``"root4"``
+        (the fourth root ``w ** 0.25``, tames them a little less), ``"binary"`` (1 where
+        engaged), ``"bm25"`` or ``"tfidf"`` (implicit's item weighting of each
         user's artists).
     """
     scheme = scheme or "none"
@@ -32,6 +33,8 @@ def apply_weighting(
     np.maximum(out.data, 0.0, out=out.data)
     if scheme == "log1p":
         out.data = np.log1p(out.data)
+    elif scheme == "root4":
+        out.data = np.sqrt(np.sqrt(out.data))
     elif scheme == "binary":
         out.data = (out.data > 0).astype(np.float32)
     elif scheme == "bm25":
