@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sqlalchemy import Engine, Table, delete
 
 from cratedig.matrix.idmap import IdMap
+from cratedig.models.clusters import country_clusters
 from cratedig.store.serving_schema import (
     fallback_lists,
     precomputed_lists,
@@ -234,6 +235,11 @@ def precompute_fallbacks(
     country = np.asarray(user_country)
     warm = np.diff(positive.indptr) > 0
     clusters = None if user_cluster is None else np.asarray(user_cluster)
+    country_cluster = (
+        np.zeros(0, dtype=np.int64)
+        if clusters is None
+        else country_clusters(clusters, country, int(clusters.max()) + 1)
+    )
     for c, name in enumerate(country_names):
         members = (country == c) & warm
         n_members = int(members.sum())
@@ -243,11 +249,9 @@ def precompute_fallbacks(
             listeners = np.asarray(positive[members].sum(axis=0)).ravel()
             scope, why = "country", f"Popular in {name}"
         else:
-            labels = clusters[members]
-            labels = labels[labels >= 0]
-            if not len(labels):
+            cluster = int(country_cluster[c]) if c < len(country_cluster) else -1
+            if cluster < 0:
                 continue
-            cluster = int(np.bincount(labels).argmax())
             listeners = np.asarray(positive[clusters == cluster].sum(axis=0)).ravel()
             scope, why = "country_cluster", f"Popular with listeners of a taste common in {name}"
         rows.append(
