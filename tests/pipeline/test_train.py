@@ -140,3 +140,31 @@ def test_versions_listing_and_unknown(engine: Engine, tmp_path: Path) -> None:
         registry.get_version(engine, "v-nope")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(model_versions)).scalar_one() == 1
+
+
+def test_default_model_is_tuned_on_validation(engine: Engine, tmp_path: Path) -> None:
+    from cratedig.evaluation import evaluate_model
+    from cratedig.matrix import EngagementConfig, build_engagement
+    from cratedig.matrix.split import random_holdout
+    from cratedig.models import make_model
+    from cratedig.models.default import DEFAULT_PARAMS, default_candidates
+
+    fill_store(engine)
+    settings = Settings(artifacts_dir=str(tmp_path / "artifacts"), promotion_margin=1.0)
+    version = train(engine, settings, k_lists=8, k_similar=5, seed=1)
+    assert version.metrics["tuning_candidates"] == len(default_candidates()) == 6
+    # the recorded choice is the candidate with the best validation NDCG@10
+    X = build_engagement(engine, EngagementConfig()).X
+    train_x, val_x, _test = random_holdout(X, seed=1)
+    scores = [
+        evaluate_model(make_model("default", **params), train_x, val_x, k=10)["ndcg@10"]
+        for params in default_candidates()
+    ]
+    assert version.metrics["validation_ndcg@10"] == pytest.approx(max(scores))
+    chosen = default_candidates()[scores.index(max(scores))]
+    assert version.params["components"] == chosen["components"]
+    assert version.params["seed"] == 1 and version.params["k_lists"] == 8
+    # --no-tune: the default's own parameters, evaluated once
+    plain = train(engine, settings, k_lists=8, k_similar=5, seed=1, tune=False)
+    assert "tuning_candidates" not in plain.metrics and "components" not in plain.params
+    assert default_candidates()[0] == DEFAULT_PARAMS

@@ -43,6 +43,12 @@ from cratedig.commands.common import CliContext, pass_cli
     help="Similar artists precomputed per artist.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the holdout split.")
+@click.option(
+    "--tune/--no-tune",
+    default=True,
+    show_default=True,
+    help="Choose the default model's hyperparameters on validation data first.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @pass_cli
 def train_command(
@@ -52,13 +58,15 @@ def train_command(
     k_lists: int,
     k_similar: int,
     seed: int,
+    tune: bool,
     quiet: bool,
 ) -> None:
     """Retrain: build the matrix, fit and evaluate the model, store a new version.
 
-    The new version is promoted (served) unless its NDCG@10 on a holdout is worse
-    than the served version's by more than `promotion_margin`. A failed or killed
-    run changes nothing being served.
+    The default model's hyperparameters are first chosen on the holdout's validation
+    part (unless --no-tune or --param is given). The new version is promoted (served)
+    unless its NDCG@10 on the holdout's test part is worse than the served version's by
+    more than `promotion_margin`. A failed or killed run changes nothing being served.
     """
     from cratedig.pipeline.train import train
 
@@ -79,6 +87,7 @@ def train_command(
         k_lists=k_lists,
         k_similar=k_similar,
         seed=seed,
+        tune=tune,
         progress=not quiet,
     )
     ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"

@@ -191,6 +191,16 @@ def start_version(
         )
 
 
+def record_params(engine: Engine, version_id: str, params: dict[str, Any]) -> None:
+    """Replace the recorded parameters of a run (after tuning chose them)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version_id == version_id)
+            .values(params=json.dumps(params, sort_keys=True, default=str))
+        )
+
+
 def record_metrics(
     engine: Engine,
     version_id: str,

@@ -83,15 +83,55 @@ def _taste_clusters(X: Any, side: Any, seed: int) -> Any:
 
 
 def _evaluate(factory: ModelFactory, X: Any, side: Any, seed: int) -> dict[str, float]:
+    """Fit on the train + validation parts of a random 80/10/10 holdout, score the test part."""
     try:
         from cratedig.evaluation import evaluate_model
     except ImportError:  # older layout: only the protocol module exports it
         from cratedig.evaluation.protocol import evaluate_model
     from cratedig.matrix.split import random_holdout
 
-    train_x, _val, test_x = random_holdout(X, seed=seed)
-    metrics = evaluate_model(factory(), train_x, test_x, k=10, side=side)
+    train_x, val_x, test_x = random_holdout(X, seed=seed)
+    metrics = evaluate_model(factory(), (train_x + val_x).tocsr(), test_x, k=10, side=side)
     return {str(k): float(v) for k, v in metrics.items()}
+
+
+def _tune_default(
+    X: Any, side: Any, seed: int, progress: bool
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Choose the default's hyperparameters on validation, then score them on test.
+
+    The same 80/10/10 holdout as :func:`_evaluate`: each candidate of
+    :func:`cratedig.models.default.default_candidates` is fitted on train and scored on
+    validation; the best is refitted on train + validation and scored on test.
+
+    Returns
+    -------
+    (dict, dict)
+        The chosen hyperparameters and the test metrics, with ``validation_ndcg@10``
+        and ``tuning_candidates`` added.
+    """
+    from cratedig.evaluation.tuning import model_factory, tune_and_test
+    from cratedig.matrix.split import random_holdout
+    from cratedig.models.default import default_candidates
+
+    candidates = default_candidates()
+    grid = [{name: [value] for name, value in params.items()} for params in candidates]
+    train_x, val_x, test_x = random_holdout(X, seed=seed)
+    result, test_metrics = tune_and_test(
+        model_factory("default"),
+        grid,
+        train_x,
+        val_x,
+        test_x,
+        side=side,
+        seed=seed,
+        progress=progress,
+        label="tuning the default on validation",
+    )
+    metrics = {str(k): float(v) for k, v in test_metrics.items()}
+    metrics["validation_ndcg@10"] = float(result.best_score)
+    metrics["tuning_candidates"] = float(len(candidates))
+    return result.best_params, metrics
 
 
 def _progress(enabled: bool) -> AbstractContextManager[Any]:
@@ -118,6 +158,7 @@ def train(
     k_similar: int = 20,
     k_fallback: int = 50,
     seed: int = 0,
+    tune: bool = True,
     progress: bool = False,
 ) -> registry.ModelVersion:
     """Train, evaluate, register and precompute a new model version.
@@ -136,7 +177,14 @@ def train(
         ``.built_at_ms``) and side information; built from the store when ``None``.
     evaluate
         ``evaluate(factory, X, side, seed) -> metrics``; by default a random 80/10/10
-        holdout scored with ``cratedig.evaluation.evaluate_model`` at k=10.
+        holdout (seeded by ``seed``): fitted on train + validation and scored on test
+        with ``cratedig.evaluation.evaluate_model`` at k=10.
+    tune
+        For the default model (``model_name="default"`` with no ``model_params``,
+        ``model_factory`` or ``evaluate``): choose its hyperparameters among
+        :func:`cratedig.models.default.default_candidates` on the holdout's validation
+        part first (the best values depend on the site's data), and record the choice
+        in the version's parameters.
     k_lists, k_similar, k_fallback
         Lengths of the precomputed user lists, similar-artist lists and cold-start lists.
 
@@ -172,8 +220,16 @@ def train(
     )
     try:
         side_info = side if side is not None else _build_side(engine, eng)
-        _say(progress, f"{version_id}: evaluating {model_name} on a holdout")
-        metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
+        tunable = model_name == "default" and not params and model_factory is None
+        if tune and tunable and evaluate is None:
+            _say(progress, f"{version_id}: tuning {model_name} on a holdout's validation part")
+            params, metrics = _tune_default(eng.X, side_info, seed, progress)
+            factory = _default_factory(model_name, params)
+            make_gems = gems_factory or _default_gems_factory(model_name, params)
+            registry.record_params(engine, version_id, {**params, **run_params})
+        else:
+            _say(progress, f"{version_id}: evaluating {model_name} on a holdout")
+            metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
         _say(progress, f"fitting {model_name} and hidden gems on {eng.X.shape} users x artists")
         model = factory().fit(eng.X, side_info)
