@@ -12,12 +12,7 @@ from cratedig.events import MAX_ID_LENGTH, is_storable_text
 from cratedig.exceptions import ValidationError
 from cratedig.serving.auth import requires_key
 from cratedig.serving.errors import ApiError
-from cratedig.serving.event_writes import (
-    MAX_BATCH,
-    parse_feedback,
-    store_events,
-    store_feedback,
-)
+from cratedig.serving.event_writes import MAX_BATCH, BatchResult, parse_feedback, store_feedback
 from cratedig.serving.openapi import openapi_spec
 from cratedig.serving.service import LIST_TYPES, Service, check_k
 
@@ -27,6 +22,13 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def service() -> Service:
     """The app's :class:`Service`."""
     return current_app.extensions["cratedig"]
+
+
+def raise_if_rejected(result: BatchResult) -> None:
+    """A single posted event's rejection as a 400 error (batches report per item)."""
+    if result.errors:
+        err = result.errors[0]
+        raise ApiError(400, "validation_error", err["message"], err["field"])
 
 
 def check_id(name: str, value: str) -> str:
@@ -122,12 +124,9 @@ def events() -> Any:
             f"events: {len(raws)} events is too many; expected at most {MAX_BATCH}.",
             "events",
         )
-    svc = service()
-    result = store_events(svc.engine, raws, svc.record_invalidations)
-    svc.invalidate_users(result.user_ids, recorded=True)
-    if single and result.errors:
-        err = result.errors[0]
-        raise ApiError(400, "validation_error", err["message"], err["field"])
+    result = service().post_events(raws)
+    if single:
+        raise_if_rejected(result)
     status = 201 if result.accepted else 200
     return jsonify(result.as_dict()), status
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cratedig import __version__
-from cratedig.events import EVENT_TYPES
+from cratedig.events import EVENT_TYPES, MAX_ID_LENGTH
+from cratedig.serving.event_writes import MAX_BATCH
+from cratedig.serving.service import LIST_TYPES, MAX_K
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -34,15 +36,15 @@ _K = {
     "name": "k",
     "in": "query",
     "required": False,
-    "description": "How many items (1-100, default 10).",
-    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    "description": f"How many items (1-{MAX_K}, default 10).",
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
 }
 
-# at most 128 characters, at least one not blank, no NUL (PostgreSQL cannot store it)
+# at most MAX_ID_LENGTH characters, at least one not blank, no NUL (PostgreSQL cannot store it)
 _ID = {
     "type": "string",
     "minLength": 1,
-    "maxLength": 128,
+    "maxLength": MAX_ID_LENGTH,
     "pattern": "^[^\\x00]*[^\\x00\\s][^\\x00]*$",
 }
 
@@ -79,7 +81,7 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["user_id", "list", "list_id", "model_version", "cold_start", "items"],
         "properties": {
             "user_id": {"type": "string"},
-            "list": {"type": "string", "enum": ["may_like", "hidden_gems"]},
+            "list": {"type": "string", "enum": list(LIST_TYPES)},
             "list_id": {
                 "type": "string",
                 "description": "Send it as the `source` of events caused by this list.",
@@ -247,7 +249,7 @@ def openapi_spec() -> dict[str, Any]:
             {"$ref": "#/components/schemas/Event"},
             {
                 "type": "array",
-                "maxItems": 10000,
+                "maxItems": MAX_BATCH,
                 "items": {"$ref": "#/components/schemas/Event"},
             },
             {
@@ -256,7 +258,7 @@ def openapi_spec() -> dict[str, Any]:
                 "properties": {
                     "events": {
                         "type": "array",
-                        "maxItems": 10000,
+                        "maxItems": MAX_BATCH,
                         "items": {"$ref": "#/components/schemas/Event"},
                     }
                 },
@@ -289,7 +291,7 @@ def openapi_spec() -> dict[str, Any]:
                         "required": False,
                         "schema": {
                             "type": "string",
-                            "enum": ["may_like", "hidden_gems"],
+                            "enum": list(LIST_TYPES),
                             "default": "may_like",
                         },
                     },

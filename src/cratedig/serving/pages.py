@@ -25,20 +25,15 @@ from sqlalchemy import select
 
 from cratedig.exceptions import NotFoundError
 from cratedig.pipeline.registry import list_versions
-from cratedig.serving.api import check_id
+from cratedig.serving.api import check_id, raise_if_rejected, service
 from cratedig.serving.errors import ApiError
-from cratedig.serving.event_writes import parse_feedback, store_events, store_feedback
-from cratedig.serving.service import Service
+from cratedig.serving.event_writes import parse_feedback, store_feedback
 from cratedig.store.schema import users
 from cratedig.store.serving_schema import precomputed_lists
 
 bp = Blueprint("pages", __name__)
 
 TOKEN_HEADER = "X-UI-Token"
-
-
-def service() -> Service:
-    return current_app.extensions["cratedig"]
 
 
 def ui_token(user_id: str) -> str:
@@ -142,12 +137,8 @@ def ui_events() -> Any:
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "The body must be a JSON object.", "body")
     _check_token(body.get("user_id"))
-    svc = service()
-    result = store_events(svc.engine, [body])
-    svc.invalidate_users(result.user_ids)
-    if result.errors:
-        err = result.errors[0]
-        raise ApiError(400, "validation_error", err["message"], err["field"])
+    result = service().post_events([body])
+    raise_if_rejected(result)
     return jsonify(result.as_dict()), 201
 
 

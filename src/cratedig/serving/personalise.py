@@ -22,11 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Select, bindparam, select
-
 from cratedig.events import DEFAULT_WEIGHTS, EventType
-from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
-from cratedig.store.schema import user_events
 
 #: How strongly a fully weighted signal (a follow) lifts its most similar artist:
 #: 1.0 equals the gap between the top and the bottom of the list.
@@ -73,35 +69,6 @@ class Signals:
 
     def __bool__(self) -> bool:
         return bool(self.positive or self.following or self.unfollowed)
-
-
-def recent_statement(weights: Mapping[str, float]) -> Select[Any] | None:
-    """The query of a user's recent weighted events, built once per app.
-
-    It is :func:`cratedig.matrix.recent.recent_activity`'s query (same weights, same
-    play factor, no decay) with the user and the time as bound parameters
-    (``user_id``, ``since_ms``): building the weight expression costs ~20 ms, so it
-    is done once, and SQLAlchemy's compiled cache does the rest. ``None`` when no
-    event type has a weight.
-    """
-    config = EngagementConfig(weights=dict(weights))
-    types = weighted_types(config)
-    if not types:
-        return None
-    ev = user_events.c
-    weight = row_weight(config, types, now_ms=0)
-    return (
-        select(ev.artist_id, ev.event_type, weight.label("weight"), ev.occurred_at_ms)
-        .where(
-            ev.user_id == bindparam("user_id"),
-            ev.occurred_at_ms >= bindparam("since_ms"),
-            ev.artist_id.is_not(None),
-            ev.event_type.in_(types),
-            weight != 0,
-        )
-        .order_by(ev.occurred_at_ms.desc(), ev.event_id.desc())
-        .limit(ACTIVITY_LIMIT)
-    )
 
 
 def fold_signals(events: Iterable[WeightedEvent]) -> Signals:

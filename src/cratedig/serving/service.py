@@ -19,9 +19,11 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from cratedig.config import Settings
 from cratedig.exceptions import NotFoundError, StoreError, ValidationError
+from cratedig.matrix.recent import recent_statement
 from cratedig.pipeline import registry
 from cratedig.serving import personalise
 from cratedig.serving.cache import LocalLRU, UserCache, make_user_cache
+from cratedig.serving.event_writes import BatchResult, store_events
 from cratedig.serving.impressions import ImpressionWriter
 from cratedig.store.schema import artist_tags, artists, tracks, user_events, users
 from cratedig.store.serving_schema import (
@@ -87,7 +89,7 @@ class Service:
         self.base_lists = LocalLRU(max_entries=5_000)
         self.impressions = ImpressionWriter(engine)
         self._version: tuple[float, registry.ModelVersion | None] = (0.0, None)
-        self._recent = personalise.recent_statement(settings.weights)
+        self._recent = recent_statement(settings.weights, personalise.ACTIVITY_LIMIT)
         self._sync_lock = threading.Lock()
         self._synced_at = 0.0  # monotonic time of the last poll
         self._seen_ms = registry.now_ms()  # invalidations older than this are applied
@@ -95,22 +97,17 @@ class Service:
         self._pruned_at = 0.0
 
     # -- cache invalidation -------------------------------------------------------
-    def invalidate_users(self, user_ids: Iterable[str], recorded: bool = False) -> None:
-        """Drop users' cached lists after their events arrived, in every worker.
+    def post_events(self, raws: Sequence[Any]) -> BatchResult:
+        """Store posted events and drop their users' cached lists, in every worker.
 
-        With Redis the shared entries are deleted. With the in-process cache the
-        local entries are dropped and the users are written to
-        ``cache_invalidations``, which every other worker polls (:meth:`sync_cache`);
-        ``recorded=True`` says :meth:`record_invalidations` already wrote them in the
-        events' own transaction.
+        With Redis the shared entries are deleted. With the in-process cache the local
+        entries are dropped and the users are written to ``cache_invalidations`` in
+        the events' own transaction; every other worker polls it (:meth:`sync_cache`).
         """
-        ids = sorted(set(user_ids))
-        if not ids:
-            return
-        self.user_cache.invalidate(ids)
-        if not recorded:
-            with self.engine.begin() as conn:
-                self.record_invalidations(conn, ids)
+        result = store_events(self.engine, raws, self.record_invalidations)
+        if result.user_ids:
+            self.user_cache.invalidate(sorted(result.user_ids))
+        return result
 
     def record_invalidations(self, conn: Connection, user_ids: Iterable[str]) -> None:
         """Write users to ``cache_invalidations`` for the other workers (in-process cache)."""
