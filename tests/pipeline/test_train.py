@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.config import Settings
 from cratedig.pipeline import registry
-from cratedig.pipeline.train import ndcg_at_10, train
+from cratedig.pipeline.train import train
 from cratedig.store.serving_schema import (
     fallback_lists,
     model_versions,
@@ -122,12 +122,6 @@ def test_should_promote_margin() -> None:
     assert not registry.should_promote(0.189, 0.200, 0.05)
     assert registry.should_promote(0.5, None, 0.05)
     assert registry.should_promote(None, 0.2, 0.05)
-
-
-def test_ndcg_key_spellings() -> None:
-    assert ndcg_at_10({"precision@10": 0.1, "ndcg@10": 0.3}) == 0.3
-    assert ndcg_at_10({"NDCG_10": 0.2}) == 0.2
-    assert ndcg_at_10({"recall@10": 0.2}) is None
 
 
 def test_versions_listing_and_unknown(engine: Engine, tmp_path: Path) -> None:

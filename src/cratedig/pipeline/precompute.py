@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from sqlalchemy import Engine, Table, delete
+from sqlalchemy import Engine, Table
 
 from cratedig.matrix.idmap import IdMap
 from cratedig.models.clusters import country_clusters
@@ -264,10 +264,3 @@ def precompute_fallbacks(
         )
     _write(engine, fallback_lists, rows)
     return len(rows)
-
-
-def delete_version_rows(engine: Engine, version_id: str) -> None:
-    """Remove every precomputed row of a version (used when pruning old versions)."""
-    with engine.begin() as conn:
-        for table in (precomputed_lists, similar_artist_lists, fallback_lists):
-            conn.execute(delete(table).where(table.c.version_id == version_id))

@@ -24,7 +24,6 @@ from cratedig.store.serving_schema import model_versions, serving_state
 from cratedig.store.writes import upsert
 
 ACTIVE_KEY = "active_version"
-STATUSES = ("training", "ready", "rejected", "failed")
 
 
 def now_ms() -> int:

@@ -23,23 +23,9 @@ from sqlalchemy import Engine
 from cratedig.config import Settings
 from cratedig.pipeline import precompute, registry
 from cratedig.store import init_db
-from cratedig.store import serving_schema as _serving_schema  # registers the tables
 
 ModelFactory = Callable[[], Any]
 GemsFactory = Callable[[Any, Any, Any], Any]
-
-LIST_TYPES = ("may_like", "hidden_gems")
-
-_ = _serving_schema
-
-
-def ndcg_at_10(metrics: dict[str, float]) -> float | None:
-    """Find NDCG@10 among evaluation metrics, whatever their exact spelling."""
-    for key, value in metrics.items():
-        name = key.lower().replace("_", "").replace(" ", "")
-        if name in {"ndcg@10", "ndcg10", "ndcg"}:
-            return float(value)
-    return None
 
 
 def _default_factory(model_name: str, params: dict[str, Any]) -> ModelFactory:
@@ -84,10 +70,7 @@ def _taste_clusters(X: Any, side: Any, seed: int) -> Any:
 
 def _evaluate(factory: ModelFactory, X: Any, side: Any, seed: int) -> dict[str, float]:
     """Fit on the train + validation parts of a random 80/10/10 holdout, score the test part."""
-    try:
-        from cratedig.evaluation import evaluate_model
-    except ImportError:  # older layout: only the protocol module exports it
-        from cratedig.evaluation.protocol import evaluate_model
+    from cratedig.evaluation import evaluate_model
     from cratedig.matrix.split import random_holdout
 
     train_x, val_x, test_x = random_holdout(X, seed=seed)

@@ -26,9 +26,6 @@ from cratedig.config import Settings, load_settings
 from cratedig.serving.errors import register_error_handlers
 from cratedig.serving.service import Service
 from cratedig.store import init_db, make_engine
-from cratedig.store import serving_schema as _serving_schema  # registers the tables
-
-_ = _serving_schema
 
 _SETTING_KEYS = {
     "DATABASE_URL": "database_url",

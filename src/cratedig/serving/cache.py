@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -66,23 +66,10 @@ class LocalLRU:
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
 
-    def get_or_set(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """The cached value, computing and storing it on a miss."""
-        value = self.get(key)
-        if value is None:
-            value = compute()
-            self.set(key, value)
-        return value
-
     def pop(self, key: Any) -> None:
         """Drop one key (no error when absent)."""
         with self._lock:
             self._data.pop(key, None)
-
-    def clear(self) -> None:
-        """Drop everything."""
-        with self._lock:
-            self._data.clear()
 
     def __len__(self) -> int:
         return len(self._data)
