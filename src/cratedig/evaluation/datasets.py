@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,26 @@ def load_hetrec_lastfm(data_dir: str | Path, with_side: bool = True) -> PlayData
     return PlayData(X=X, users=users, artists=artists, side=side)
 
 
+def _known_pairs(
+    row_ids: np.ndarray, row_col: Any, col_ids: np.ndarray, col_col: Any
+) -> sp.csr_matrix:
+    """Count the (row, column) pairs whose ids are both in the sorted id arrays.
+
+    Pairs naming an unknown id on either side are dropped.
+    """
+    rows = np.asarray(row_col, dtype=np.int64)
+    cols = np.asarray(col_col, dtype=np.int64)
+    r_pos = np.searchsorted(row_ids, rows).clip(max=row_ids.size - 1)
+    c_pos = np.searchsorted(col_ids, cols).clip(max=col_ids.size - 1)
+    known = (row_ids[r_pos] == rows) & (col_ids[c_pos] == cols)
+    matrix = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.float32), (r_pos[known], c_pos[known])),
+        shape=(row_ids.size, col_ids.size),
+    )
+    matrix.sum_duplicates()
+    return matrix
+
+
 def _hetrec_side(folder: Path, user_ids: np.ndarray, artist_ids: np.ndarray) -> SideInfo:
     side = SideInfo()
     names_path = folder / "artists.dat"
@@ -90,29 +111,12 @@ def _hetrec_side(folder: Path, user_ids: np.ndarray, artist_ids: np.ndarray) -> 
         tag_codes = np.sort(tags["tagID"].astype(np.int64).to_numpy())
         tag_name = dict(zip(tags["tagID"].astype(np.int64), tags["tagValue"], strict=True))
         tagged = _read_tsv(tagged_path)
-        artist_col = tagged["artistID"].astype(np.int64).to_numpy()
-        tag_col = tagged["tagID"].astype(np.int64).to_numpy()
-        a_pos = np.searchsorted(artist_ids, artist_col).clip(max=artist_ids.size - 1)
-        t_pos = np.searchsorted(tag_codes, tag_col).clip(max=tag_codes.size - 1)
-        known = (artist_ids[a_pos] == artist_col) & (tag_codes[t_pos] == tag_col)
-        side.artist_tags = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=np.float32), (a_pos[known], t_pos[known])),
-            shape=(artist_ids.size, tag_codes.size),
-        )
-        side.artist_tags.sum_duplicates()
+        side.artist_tags = _known_pairs(artist_ids, tagged["artistID"], tag_codes, tagged["tagID"])
         side.tag_names = [str(tag_name[int(t)]) for t in tag_codes]
     friends_path = folder / "user_friends.dat"
     if friends_path.exists():
         friends = _read_tsv(friends_path)
-        a = friends["userID"].astype(np.int64).to_numpy()
-        b = friends["friendID"].astype(np.int64).to_numpy()
-        a_pos = np.searchsorted(user_ids, a).clip(max=user_ids.size - 1)
-        b_pos = np.searchsorted(user_ids, b).clip(max=user_ids.size - 1)
-        known = (user_ids[a_pos] == a) & (user_ids[b_pos] == b)
-        adjacency = sp.csr_matrix(
-            (np.ones(int(known.sum()), dtype=np.float32), (a_pos[known], b_pos[known])),
-            shape=(user_ids.size, user_ids.size),
-        )
+        adjacency = _known_pairs(user_ids, friends["userID"], user_ids, friends["friendID"])
         adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32).tocsr()
         side.friends = adjacency
     return side

@@ -98,9 +98,7 @@ def insert_ignore_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if conn.dialect.name == "sqlite":
-            marks = ", ".join("?" for _ in names)
-            sql = f"INSERT INTO {_quote(table.name)} ({columns}) VALUES ({marks}) "
-            sql += "ON CONFLICT DO NOTHING"
+            sql = _insert_sql(table, names, "?", "DO NOTHING")
             inserted = 0
             # Slices keep the Python objects of only 10,000 rows alive at a time.
             for start in range(0, data.num_rows, 10_000):
@@ -153,16 +151,7 @@ def insert_ignore_rows(
     if conn.dialect.name != "sqlite":
         data = pa.Table.from_pylist([dict(zip(columns, row, strict=True)) for row in rows])
         return insert_ignore_arrow(conn, table, data)
-    sql = (
-        f"INSERT INTO {_quote(table.name)} ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT DO NOTHING"
-    )
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, rows)
-        return int(cursor.rowcount)
-    finally:
-        cursor.close()
+    return _executemany(conn, _insert_sql(table, columns, "?", "DO NOTHING"), rows)
 
 
 def upsert_rows(
@@ -183,13 +172,23 @@ def upsert_rows(
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     keys = ", ".join(_quote(c.name) for c in table.primary_key.columns)
     sets = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in update_columns)
-    sql = (
+    _executemany(conn, _insert_sql(table, columns, mark, f"({keys}) DO UPDATE SET {sets}"), rows)
+
+
+def _insert_sql(table: Table, columns: Sequence[str], mark: str, on_conflict: str) -> str:
+    """``INSERT INTO table (columns) VALUES (marks) ON CONFLICT <on_conflict>``."""
+    return (
         f"INSERT INTO {_quote(table.name)} ({', '.join(_quote(c) for c in columns)}) "
-        f"VALUES ({', '.join(mark for _ in columns)}) ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+        f"VALUES ({', '.join(mark for _ in columns)}) ON CONFLICT {on_conflict}"
     )
+
+
+def _executemany(conn: Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Run ``sql`` for every row on the driver's own cursor; the rows it changed."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
     finally:
         cursor.close()
 
