@@ -12,7 +12,7 @@ from cratedig.serving.event_writes import MAX_BATCH
 from cratedig.store import init_db, make_engine
 from cratedig.store.schema import feedback, user_events, users
 from tests.serving.conftest import KEY, make_app, post_follow, train_tiny
-from tests.serving.helpers import JAZZ, ROCK, T0, XSS, fill_store
+from tests.serving.helpers import JAZZ, T0, XSS, fill_store
 
 H = {"X-API-Key": KEY}
 
@@ -322,19 +322,13 @@ def _count(engine: Engine) -> int:
 
 
 def test_no_version_yet_is_503(sqlite_url: str, tmp_path: Path) -> None:
-    from cratedig.store import init_db, make_engine
-
     engine = make_engine(sqlite_url)
     init_db(engine)
     client = make_app(engine, tmp_path).test_client()
     _envelope(client.get("/api/v1/users/u1/recommendations"), 503, "not_ready")
-    assert ROCK  # the hand-made data is not needed here
 
 
 def test_core_endpoints_on_both_backends(engine: Engine, tmp_path: Path) -> None:
-    from tests.serving.conftest import train_tiny
-    from tests.serving.helpers import fill_store
-
     fill_store(engine)
     train_tiny(engine, tmp_path / "artifacts")
     app = make_app(engine, tmp_path)

@@ -56,9 +56,12 @@ def test_redis_cache_invalidation_and_promotion(
     first = client.get("/api/v1/users/u01/recommendations").get_json()
     v1 = first["model_version"]
     assert r.hexists("cratedig:u:u01", f"{v1}:may_like:10")
-    # a hit is served from Redis: plant a marker and read it back
     cached = app.extensions["cratedig"].user_cache.get("u01", f"{v1}:may_like:10")
     assert cached["items"] == first["items"]
+    # a hit is served from Redis: plant a marker there and get it back through the API
+    marker = {**cached, "items": first["items"][:1]}
+    app.extensions["cratedig"].user_cache.set("u01", f"{v1}:may_like:10", marker)
+    assert client.get("/api/v1/users/u01/recommendations").get_json()["items"] == marker["items"]
     post_follow(client)
     assert not r.exists("cratedig:u:u01")
     assert (
