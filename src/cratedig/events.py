@@ -153,10 +153,11 @@ class Event:
         """The record as a dict of column name to value, for the store."""
         # a plain comprehension: dataclasses.asdict deep-copies and was half the
         # cost of a row-by-row import
-        return {name: getattr(self, name) for name in _EVENT_FIELDS}
+        return {name: getattr(self, name) for name in EVENT_FIELDS}
 
 
-_EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
+#: The fields of an event, in the order of the ``user_events`` columns.
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
 
 
 def _blank(value: Any) -> bool:

@@ -84,9 +84,6 @@ class ChunkImporter:
 
         ``prepared`` is what :meth:`prepare` returned for the chunk, if it was called.
         """
-        if conn.dialect.name == "sqlite":
-            # A bigger page cache (64 MiB) keeps the event indexes' pages in memory.
-            conn.exec_driver_sql("PRAGMA cache_size=-65536")
         bad = [BadRow(r.line, r.reason, r.raw) for r in chunk.rejects]
         if self.kind == "events":
             outcome = self._events(conn, chunk, bad, prepared)
@@ -134,6 +131,9 @@ class ChunkImporter:
                 return batch.slice(row, 1).to_pylist()[0]
             return slow[row - n_batch][1]
 
+        # Rows are already in _row order, but the sort (a take) also copies the
+        # concatenated chunks into fresh arrays: without it PostgreSQL's COPY received
+        # stray NUL bytes from the Parquet fast path (tests/ingest/test_bulk.py).
         good = good.sort_by("_row")
         outcome = ChunkOutcome(bad=bad)
         good = self._references(conn, good, outcome, line_of, raw_of)

@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from cratedig.events import (
     _MS_THRESHOLD,
     ARTISTLESS_EVENTS,
+    EVENT_FIELDS,
     EVENT_TYPES,
     MAX_COUNT,
     MAX_DURATION_MS,
@@ -34,19 +35,7 @@ from cratedig.events import (
 )
 
 #: The stored columns of an event, in order.
-EVENT_COLUMNS = (
-    "event_id",
-    "user_id",
-    "event_type",
-    "occurred_at_ms",
-    "artist_id",
-    "track_id",
-    "duration_ms",
-    "count",
-    "tag",
-    "session_id",
-    "source",
-)
+EVENT_COLUMNS = EVENT_FIELDS
 
 # Every character str.strip() removes (str.isspace()); RE2 syntax.
 _SPACE = "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x3001)) if c.isspace())

@@ -203,13 +203,6 @@ class HetrecData:
         return sum(1 for a in self.artists if a["is_stub"])
 
 
-def event_table(columns: dict[str, list[Any]], event_type: str) -> pa.Table:
-    """Raw events as an Arrow table: the given columns plus ``event_type``."""
-    n = len(columns["event_id"])
-    table = pa.table({name: pa.array(values) for name, values in columns.items()})
-    return table.append_column("event_type", pa.array([event_type] * n, pa.string()))
-
-
 def parse_hetrec(data_dir: str | Path, progress: Progress | None = None) -> HetrecData:
     """Read a HetRec 2011 Last.fm 2K folder into store rows (nothing is written).
 

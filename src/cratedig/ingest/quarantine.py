@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, select
 
 from cratedig.store import insert_ignore, schema
 
@@ -52,13 +52,3 @@ def quarantined(engine: Engine, source: str | None = None) -> list[dict[str, Any
         query = query.where(q.c.source == source)
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def quarantine_count(engine: Engine, source: str | None = None) -> int:
-    """How many rows are quarantined (from one source, when given)."""
-    q = schema.quarantine
-    query = select(func.count()).select_from(q)
-    if source is not None:
-        query = query.where(q.c.source == source)
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())

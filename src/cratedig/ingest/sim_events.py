@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cratedig.events import SKIP_MS, EventType
+from cratedig.events import EVENT_TYPES, SKIP_MS, EventType
 from cratedig.ingest.sim_taste import Candidates, draw_candidates
 from cratedig.ingest.sim_vocab import DIURNAL_WEIGHTS
 from cratedig.ingest.sim_world import DAY_MS, World
@@ -25,7 +25,7 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 #: Event types in code order (the ``etype`` column holds an index into this tuple).
-TYPE_CODES: tuple[str, ...] = tuple(e.value for e in EventType)
+TYPE_CODES: tuple[str, ...] = EVENT_TYPES
 _CODE = {name: i for i, name in enumerate(TYPE_CODES)}
 
 #: Per non-skipped play: base probability of each engagement, times affinity ** power.

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from cratedig.events import MAX_ID_LENGTH, Event, is_storable_text, validate_event
+from cratedig.events import EVENT_FIELDS, MAX_ID_LENGTH, Event, is_storable_text, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.store.engine import write_lock
 from cratedig.store.schema import artists, feedback, tracks, user_events, users
@@ -46,8 +46,7 @@ class BatchResult:
         }
 
 
-_EVENT_FIELDS = tuple(c.name for c in user_events.columns)
-_row = operator.attrgetter(*_EVENT_FIELDS)  # Event -> tuple in column order
+_row = operator.attrgetter(*EVENT_FIELDS)  # Event -> tuple in column order
 
 
 def _resolver(engine: Engine, raws: Sequence[Any]) -> dict[str, str]:
@@ -147,7 +146,7 @@ def store_events(
         insert_ignore_rows(conn, users, ("user_id", "is_stub"), [(u, True) for u in user_ids])
         artist_ids = sorted({e.artist_id for e in events if e.artist_id is not None})
         insert_ignore_rows(conn, artists, ("artist_id", "is_stub"), [(a, True) for a in artist_ids])
-        inserted = insert_ignore_rows(conn, user_events, _EVENT_FIELDS, [_row(e) for e in events])
+        inserted = insert_ignore_rows(conn, user_events, EVENT_FIELDS, [_row(e) for e in events])
         if in_transaction is not None:
             in_transaction(conn, {e.user_id for e in events})
     result.accepted = inserted

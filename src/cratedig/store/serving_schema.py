@@ -90,12 +90,3 @@ cache_invalidations = Table(
     Column("invalidated_at_ms", BigInteger, nullable=False),
 )
 Index("ix_cache_invalidations_time", cache_invalidations.c.invalidated_at_ms)
-
-SERVING_TABLES = (
-    model_versions,
-    serving_state,
-    precomputed_lists,
-    similar_artist_lists,
-    fallback_lists,
-    cache_invalidations,
-)
