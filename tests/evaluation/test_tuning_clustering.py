@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from cratedig.evaluation.clustering import clustering_scores
+from cratedig.evaluation.protocol import evaluate_model
 from cratedig.evaluation.tuning import candidates, tune, tune_and_test
 from cratedig.exceptions import ValidationError
 from tests.evaluation.fakes import OrderedFake
@@ -53,6 +54,9 @@ def test_tune_and_test_refits_on_train_plus_validation() -> None:
     assert result.best_params == {"order": "popular"}
     assert scores["users"] == float((np.diff(test.indptr) > 0).sum())
     assert 0.0 < scores["ndcg@5"] <= 1.0
+    # the test scores are those of the best candidate fitted on train + validation
+    refit = evaluate_model(OrderedFake(order="popular"), train + val, test, k=5)
+    assert scores["ndcg@5"] == pytest.approx(refit["ndcg@5"])
 
 
 def test_clustering_scores_separate_blobs() -> None:

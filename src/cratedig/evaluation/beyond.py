@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 from cratedig.evaluation.metrics import BoolArray, FloatArray
 from cratedig.exceptions import ValidationError
+from cratedig.models.hidden_gems import head_artists
 
 
 def _valid_recs(recs: npt.ArrayLike, n_items: int) -> tuple[npt.NDArray[np.int64], BoolArray]:
@@ -109,18 +108,13 @@ def popular_head_mask(
 ) -> BoolArray:
     """The popular head: the ``ceil(head_fraction * n_items)`` items with most users.
 
-    The same definition as the hidden-gems model's head
-    (:func:`cratedig.models.hidden_gems.head_artists`): items sorted by number of
-    interacting users, most first, ties broken by the lower index. Everything else is
-    the long tail.
+    The hidden-gems model's head (:func:`cratedig.models.hidden_gems.head_artists`)
+    over the number of interacting users: most first, ties broken by the lower index.
+    Everything else is the long tail.
     """
-    if not 0.0 <= head_fraction < 1.0:
-        raise ValidationError("head_fraction", head_fraction, "a fraction in [0, 1)")
     counts = np.diff(sp.csc_matrix(interactions).indptr).astype(np.float64)
-    size = math.ceil(head_fraction * counts.size)
-    order = np.lexsort((np.arange(counts.size), -counts))
     mask = np.zeros(counts.size, dtype=bool)
-    mask[order[:size]] = True
+    mask[head_artists(counts, head_fraction)] = True
     return mask
 
 
