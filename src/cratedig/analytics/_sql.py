@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Float, case, cast, func, literal_column
+from sqlalchemy import Connection, Float, case, cast, literal_column
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.expression import Executable, Selectable
+from sqlalchemy.sql.expression import Selectable
 
 from cratedig.events import DEFAULT_WEIGHTS, FULL_PLAY_MS, SKIP_MS, EventType
 from cratedig.store import schema
@@ -104,14 +104,3 @@ def read_frame(
             [pl.col(name).cast(dtype) for name, dtype in schema_.items() if name in frame.columns]
         )
     return frame
-
-
-def scalar(conn: Connection, stmt: Executable) -> Any:
-    """The single value a statement returns."""
-    return conn.execute(stmt).scalar()  # type: ignore[call-overload,unused-ignore]
-
-
-def max_event_ms(conn: Connection) -> int | None:
-    """The time of the last event in the store (``None`` when there are none)."""
-    value = conn.execute(func.max(events.c.occurred_at_ms).select()).scalar()
-    return None if value is None else int(value)

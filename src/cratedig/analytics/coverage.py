@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
 import polars as pl
 from sqlalchemy import BigInteger, Engine, case, cast, distinct, func, literal_column, select
@@ -83,17 +83,6 @@ class Coverage:
     def as_dict(self) -> dict[str, Any]:
         """The coverage as plain JSON-ready data."""
         return asdict(self)
-
-
-def is_valid_timezone(name: str | None) -> bool:
-    """Whether ``name`` is an IANA time zone known to this machine."""
-    if not name:
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def known_timezones() -> set[str]:

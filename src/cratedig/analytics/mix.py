@@ -15,10 +15,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import BigInteger, Engine, cast, func, select
 
-from cratedig.analytics._sql import events, read_frame, week_index, week_start_ms
+from cratedig.analytics._sql import HOUR_MS, events, read_frame, week_index, week_start_ms
 from cratedig.events import EventType
-
-MS_PER_HOUR = 3_600_000
 
 
 def event_mix(engine: Engine) -> pl.DataFrame:
@@ -68,7 +66,7 @@ def listening_time(engine: Engine) -> dict[str, Any]:
         "plays": total,
         "plays_with_duration": timed,
         "plays_without_duration": total - timed,
-        "listening_hours": round(duration / MS_PER_HOUR, 3),
+        "listening_hours": round(duration / HOUR_MS, 3),
     }
 
 

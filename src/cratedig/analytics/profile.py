@@ -17,10 +17,11 @@ from typing import Any
 import polars as pl
 from sqlalchemy import BigInteger, Engine, Float, case, cast, func, select
 
-from cratedig.analytics._sql import DAY_MS, engagement_expr, events, max_event_ms, read_frame
+from cratedig.analytics._sql import DAY_MS, engagement_expr, events, read_frame
 from cratedig.analytics.visits import SegmentRules, segment_users, visit_frequency, visits_frame
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.store import schema
+from cratedig.store.reads import latest_event_ms
 
 
 def iso(ms: int | None) -> str | None:
@@ -110,7 +111,7 @@ def user_profile(
             .order_by(events.c.event_type),
             {"event_type": pl.String, "n": pl.Int64},
         )
-        as_of = max_event_ms(conn)
+        as_of = latest_event_ms(conn)
     rows = int(stats.rows or 0)
     if user_row is None and rows == 0:
         raise NotFoundError("user", user_id)

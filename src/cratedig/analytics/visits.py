@@ -50,9 +50,10 @@ from sqlalchemy import (
     select,
 )
 
-from cratedig.analytics._sql import DAY_MS, WEEK_MS, events, max_event_ms, read_frame
+from cratedig.analytics._sql import DAY_MS, WEEK_MS, events, read_frame
 from cratedig.events import EventType
 from cratedig.exceptions import ValidationError
+from cratedig.store.reads import latest_event_ms
 
 SEGMENTS: tuple[str, ...] = ("daily", "weekly", "occasional", "lapsed")
 
@@ -307,7 +308,7 @@ def analyse_visits(
     rules = rules or SegmentRules()
     visits = visits_frame(engine, gap_minutes, event_types=event_types)
     with engine.connect() as conn:
-        as_of = max_event_ms(conn)
+        as_of = latest_event_ms(conn)
     as_of = 0 if as_of is None else as_of
     freq = visit_frequency(visits, as_of)
     per_day = visits_per_user_day(visits)

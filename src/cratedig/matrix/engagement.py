@@ -30,14 +30,14 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.aggregate import Encoder, can_stream, read_sql, read_stream
 from cratedig.matrix.idmap import IdMap
 from cratedig.matrix.transforms import apply_transform, filter_min_interactions
 from cratedig.matrix.weights import DAY_MS, EngagementConfig
-from cratedig.store.schema import user_events
+from cratedig.store.reads import latest_event_ms
 
 #: Sums whose absolute value is below this are numerically zero (e.g. a follow and
 #: an unfollow of the same age under the "negative" policy).
@@ -109,11 +109,6 @@ class Engagement:
             built_at_ms=int(meta["built_at_ms"]),
             config=EngagementConfig(**meta["config"]),
         )
-
-
-def _latest_event_ms(conn: Connection) -> int | None:
-    value = conn.execute(select(func.max(user_events.c.occurred_at_ms))).scalar()
-    return None if value is None else int(value)
 
 
 def _ensure_power(conn: Connection) -> None:
@@ -217,7 +212,7 @@ def build_engagement(
         raise ValidationError("strategy", strategy, "'sql' unless the store is a SQLite file")
     user_codes, artist_codes = Encoder(), Encoder()
     with engine.connect() as conn:
-        now_ms = config.now_ms if config.now_ms is not None else _latest_event_ms(conn)
+        now_ms = config.now_ms if config.now_ms is not None else latest_event_ms(conn)
         if now_ms is None:  # no events at all
             return _empty(config, int(time.time() * 1000))
         if not stream:

@@ -1,0 +1,13 @@
+"""Small read queries shared by the packages that read the store."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, select
+
+from cratedig.store.schema import user_events
+
+
+def latest_event_ms(conn: Connection) -> int | None:
+    """The time of the last event in the store (``None`` when there are none)."""
+    value = conn.execute(select(func.max(user_events.c.occurred_at_ms))).scalar()
+    return None if value is None else int(value)
