@@ -11,11 +11,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Float, case, cast, literal_column
+from sqlalchemy import Connection, literal_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Selectable
 
-from cratedig.events import DEFAULT_WEIGHTS, FULL_PLAY_MS, SKIP_MS, EventType
 from cratedig.store import schema
 
 HOUR_MS = 3_600_000
@@ -55,36 +54,6 @@ def week_index(expr: ColumnElement[Any]) -> ColumnElement[Any]:
 def week_start_ms(week: int) -> int:
     """The first millisecond (a Monday, 00:00 UTC) of week number ``week``."""
     return week * WEEK_MS - WEEK_SHIFT_MS
-
-
-def engagement_expr(weights: Mapping[str, float] | None = None) -> ColumnElement[Any]:
-    """The engagement one event row adds to its (user, artist) pair, as SQL.
-
-    ``weight[event_type] * count``; a play counts by how long it lasted,
-    ``min(1, duration_ms / FULL_PLAY_MS)`` of a full play, a play shorter than
-    ``SKIP_MS`` counts as a skip, and a play without a duration as a full play
-    (the rule of :data:`cratedig.events.DEFAULT_WEIGHTS`).
-    """
-    w = dict(DEFAULT_WEIGHTS if weights is None else weights)
-    play = float(w.get(EventType.PLAY_TRACK, 0.0))
-    skip = float(w.get(EventType.SKIP_TRACK, 0.0))
-    duration = cast(events.c.duration_ms, Float)
-    play_value = case(
-        (events.c.duration_ms.is_(None), literal_column(repr(play))),
-        (events.c.duration_ms < SKIP_MS, literal_column(repr(skip))),
-        (events.c.duration_ms >= FULL_PLAY_MS, literal_column(repr(play))),
-        else_=literal_column(repr(play)) * duration / float(FULL_PLAY_MS),
-    )
-    per_type = case(
-        (events.c.event_type == EventType.PLAY_TRACK.value, play_value),
-        *[
-            (events.c.event_type == str(name), literal_column(repr(float(value))))
-            for name, value in w.items()
-            if name != EventType.PLAY_TRACK
-        ],
-        else_=literal_column("0.0"),
-    )
-    return per_type * cast(events.c["count"], Float)
 
 
 def read_frame(

@@ -3,8 +3,8 @@ they were last active.
 
 Top artists are ranked by **engagement**: the sum over the user's events of the event
 weight (``Settings.weights``, by default :data:`cratedig.events.DEFAULT_WEIGHTS`) times
-``count``, a play counting by its duration (see
-:func:`cratedig.analytics._sql.engagement_expr`). Artists with a total of 0 or less
+``count``, a play counting by its duration: the engagement matrix's own row weight
+(:func:`cratedig.matrix.weights.row_weight`, without decay). Artists with a total of 0 or less
 (only skips, or followed then unfollowed) are left out.
 """
 
@@ -17,9 +17,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy import BigInteger, Engine, Float, case, cast, func, select
 
-from cratedig.analytics._sql import DAY_MS, engagement_expr, events, read_frame
+from cratedig.analytics._sql import DAY_MS, events, read_frame
 from cratedig.analytics.visits import SegmentRules, segment_users, visit_frequency, visits_frame
 from cratedig.exceptions import NotFoundError, ValidationError
+from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
 from cratedig.store import schema
 from cratedig.store.reads import latest_event_ms
 
@@ -33,11 +34,23 @@ def iso(ms: int | None) -> str | None:
     return moment.isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+_TOP_SCHEMA = {
+    "artist_id": pl.String,
+    "name": pl.String,
+    "engagement": pl.Float64,
+    "plays": pl.Int64,
+}
+
+
 def top_artists_for_user(
     engine: Engine, user_id: str, n: int = 10, weights: Mapping[str, float] | None = None
 ) -> pl.DataFrame:
     """``artist_id, name, engagement, plays``: the user's ``n`` most engaged artists."""
-    score = func.sum(engagement_expr(weights))
+    config = EngagementConfig() if weights is None else EngagementConfig(weights=dict(weights))
+    types = weighted_types(config)
+    if not types:
+        return pl.DataFrame(schema=_TOP_SCHEMA)
+    score = func.sum(row_weight(config, types, now_ms=0))
     plays = func.sum(case((events.c.event_type == "play_track", events.c["count"]), else_=0))
     stmt = (
         select(
@@ -51,15 +64,17 @@ def top_artists_for_user(
         .order_by(score.desc(), events.c.artist_id)
         .limit(n)
     )
-    names = select(schema.artists.c.artist_id, schema.artists.c.name)
     with engine.connect() as conn:
         top = read_frame(
             conn,
             stmt,
             {"artist_id": pl.String, "engagement": pl.Float64, "plays": pl.Int64},
         )
-        if top.height:
-            names = names.where(schema.artists.c.artist_id.in_(top["artist_id"].to_list()))
+        if not top.height:
+            return pl.DataFrame(schema=_TOP_SCHEMA)
+        names = select(schema.artists.c.artist_id, schema.artists.c.name).where(
+            schema.artists.c.artist_id.in_(top["artist_id"].to_list())
+        )
         name_frame = read_frame(conn, names, {"artist_id": pl.String, "name": pl.String})
     return (
         top.join(name_frame, on="artist_id", how="left")
