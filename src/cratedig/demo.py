@@ -29,6 +29,7 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
 from cratedig.store import init_db, make_engine, schema
+from cratedig.store.reads import table_counts
 
 DB_NAME = "cratedig.sqlite"
 TRUTH_NAME = "ground_truth.parquet"
@@ -84,11 +85,10 @@ def _day(ms: int | None) -> str:
 def describe_store(engine: Engine, top: int = 10) -> dict[str, Any]:
     """Rows per table, event mix, date range and most played artists of a store."""
     ev = schema.user_events
+    tables = table_counts(
+        engine, (schema.users, schema.artists, schema.artist_tags, schema.tracks, ev)
+    )
     with engine.connect() as conn:
-        tables = {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in (schema.users, schema.artists, schema.artist_tags, schema.tracks, ev)
-        }
         mix = conn.execute(
             select(ev.c.event_type, func.count())
             .group_by(ev.c.event_type)

@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.store import schema
+from cratedig.store.reads import table_counts
 
 _TABLES = (
     schema.users,
@@ -21,14 +22,6 @@ _TABLES = (
     schema.user_friends,
     schema.quarantine,
 )
-
-
-def _table_totals(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-            for t in _TABLES
-        }
 
 
 def _print_summary(title: str, counts: dict[str, int | float], engine: Engine) -> None:
@@ -44,7 +37,7 @@ def _print_summary(title: str, counts: dict[str, int | float], engine: Engine) -
     totals = Table(title="rows now in the store")
     totals.add_column("table")
     totals.add_column("rows", justify="right")
-    for name, value in _table_totals(engine).items():
+    for name, value in table_counts(engine, _TABLES).items():
         totals.add_row(name, f"{value:,}")
     console.print(totals)
     console.print(f"Done in {counts['seconds']:.1f} s.")

@@ -45,7 +45,7 @@ from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from cratedig.events import EventType
 from cratedig.exceptions import NotFoundError, ValidationError
@@ -56,6 +56,7 @@ from cratedig.ingest.lastfm_common import (
     write_quarantine,
 )
 from cratedig.store import schema
+from cratedig.store.reads import table_counts
 from cratedig.store.writes import insert_ignore_arrow, upsert
 
 #: The profile file's name in the dataset folder.
@@ -259,11 +260,6 @@ def find_files(data_dir_or_files: str | Path | list[str | Path]) -> tuple[Path |
     return profile, log
 
 
-def _count(engine: Engine, table: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 def import_profiles(engine: Engine, path: Path) -> dict[str, int]:
     """Upsert the users of a profile file; bad lines go to quarantine."""
     problems: list[Problem] = []
@@ -278,10 +274,10 @@ def import_profiles(engine: Engine, path: Path) -> dict[str, int]:
             problems.append((number, f"user_id: {row['user_id']!r} appears twice", line))
             continue
         rows[row["user_id"]] = row
-    before = _count(engine, schema.users)
+    before = table_counts(engine, [schema.users])["users"]
     with engine.begin() as conn:
         upsert(conn, schema.users, list(rows.values()))
-    added = _count(engine, schema.users) - before
+    added = table_counts(engine, [schema.users])["users"] - before
     write_quarantine(engine, str(path.resolve()), problems)
     return {"users": added, "quarantined": len(problems)}
 

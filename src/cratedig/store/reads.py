@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from cratedig.store.schema import user_events
 
@@ -11,3 +13,12 @@ def latest_event_ms(conn: Connection) -> int | None:
     """The time of the last event in the store (``None`` when there are none)."""
     value = conn.execute(select(func.max(user_events.c.occurred_at_ms))).scalar()
     return None if value is None else int(value)
+
+
+def table_counts(engine: Engine, tables: Iterable[Table]) -> dict[str, int]:
+    """Rows in each table, by table name."""
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+            for t in tables
+        }
