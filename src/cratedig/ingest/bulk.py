@@ -39,6 +39,7 @@ from cratedig.ingest.chunk_import import ChunkImporter
 from cratedig.ingest.readers import (
     Chunk,
     batch_chunks,
+    check_chunk_rows,
     detect_format,
     read_chunks,
     records_chunks,
@@ -100,8 +101,7 @@ def _check_kind(kind: str) -> None:
 
 def _check_args(kind: str, chunk_rows: int) -> None:
     _check_kind(kind)
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
+    check_chunk_rows(chunk_rows)
 
 
 def _run_in_memory(
@@ -307,7 +307,7 @@ def import_file(
     report's ``source`` (also recorded with quarantined rows) is the absolute path.
     See :func:`import_records` for the other parameters.
     """
-    _check_kind(kind)
+    _check_args(kind, chunk_rows)
     path = Path(path).resolve()
     if not path.is_file():
         raise ValidationError("path", str(path), "an existing file")

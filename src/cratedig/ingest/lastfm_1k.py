@@ -52,9 +52,10 @@ from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.lastfm_common import (
     Problem,
     import_event_table,
-    make_progress,
     write_quarantine,
 )
+from cratedig.ingest.progress import make_progress
+from cratedig.ingest.readers import check_chunk_rows
 from cratedig.store import schema
 from cratedig.store.reads import table_counts
 from cratedig.store.writes import insert_ignore_arrow, upsert
@@ -396,8 +397,7 @@ def import_lastfm_1k(
         ``quarantined`` (bad lines found; the quarantine table keeps one row per
         file and line, so a re-run adds none) and ``seconds``.
     """
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "an integer >= 1")
+    check_chunk_rows(chunk_rows)
     if limit is not None and limit < 0:
         raise ValidationError("limit", limit, "an integer >= 0 or None")
     started = time.perf_counter()

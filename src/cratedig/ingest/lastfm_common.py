@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from sqlalchemy import Engine, Table
 
-from cratedig.exceptions import ValidationError
 from cratedig.ingest.chunk_import import ChunkImporter
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
-from cratedig.ingest.readers import Chunk
+from cratedig.ingest.readers import Chunk, check_chunk_rows
 from cratedig.store.writes import insert_ignore_arrow
 
 Problem = tuple[int, str, str]  # (line number, reason, raw line)
@@ -50,17 +49,6 @@ def read_tsv(
         yield number, fields
 
 
-def make_progress(enabled: bool) -> Progress:
-    """A rich progress display (silent when ``enabled`` is false)."""
-    return Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
-
-
 def write_rows(
     engine: Engine,
     table: Table,
@@ -79,8 +67,7 @@ def write_rows(
     int
         How many rows were new (already stored rows are skipped).
     """
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "an integer >= 1")
+    check_chunk_rows(chunk_rows)
     task = None
     if progress is not None:
         task = progress.add_task(label or table.name, total=len(rows))
@@ -130,8 +117,7 @@ def import_event_table(
     Parquet file. (:func:`cratedig.ingest.bulk.import_records` takes dicts and
     validates them one by one, several times slower for 280,000 rows.)
     """
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "an integer >= 1")
+    check_chunk_rows(chunk_rows)
     importer = ChunkImporter(kind="events", source=source, strict=False)
     result = EventImport()
     task = progress.add_task(label, total=events.num_rows) if progress is not None else None

@@ -66,11 +66,11 @@ from cratedig.exceptions import NotFoundError
 from cratedig.ingest.lastfm_common import (
     Problem,
     import_event_table,
-    make_progress,
     read_tsv,
     write_quarantine,
     write_rows,
 )
+from cratedig.ingest.progress import make_progress
 from cratedig.store import schema
 
 #: The time given to every HetRec play event (the dataset has none): 2011-05-01 UTC.

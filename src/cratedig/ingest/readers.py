@@ -78,6 +78,12 @@ class Chunk:
         return size + len(self.rejects)
 
 
+def check_chunk_rows(chunk_rows: int) -> None:
+    """Raise a ValidationError unless ``chunk_rows`` (rows per transaction) is >= 1."""
+    if chunk_rows < 1:
+        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
+
+
 def detect_format(path: str | Path, fmt: str | None = None) -> str:
     """The format of ``path``: ``fmt`` when given, else from the file's extension.
 
@@ -109,8 +115,7 @@ def source_size(path: str | Path, fmt: str) -> int:
 
 def read_chunks(path: str | Path, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     """Stream ``path`` in chunks of at most ``chunk_rows`` rows."""
-    if chunk_rows < 1:
-        raise ValidationError("chunk_rows", chunk_rows, "a whole number >= 1")
+    check_chunk_rows(chunk_rows)
     readers = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
     yield from readers[fmt](Path(path), chunk_rows)
 

@@ -25,10 +25,10 @@ from typing import IO, Any, Literal
 
 import polars as pl
 import pyarrow.parquet as pq
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy import Engine
 
 from cratedig.exceptions import ValidationError
+from cratedig.ingest.progress import make_progress
 from cratedig.ingest.sim_config import SimulationConfig
 from cratedig.ingest.sim_events import BlockEvents, simulate_block
 from cratedig.ingest.sim_frames import (
@@ -67,17 +67,6 @@ def iter_blocks(world: World) -> Iterator[BlockEvents]:
     """Simulate the events of each block of users in turn."""
     for number in range(n_blocks(world.config)):
         yield simulate_block(world, number)
-
-
-def make_progress(enabled: bool) -> Progress:
-    """A rich progress bar (disabled when ``enabled`` is false)."""
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not enabled,
-    )
 
 
 class _TableWriter:
