@@ -193,11 +193,7 @@ def start_version(
 def record_params(engine: Engine, version_id: str, params: dict[str, Any]) -> None:
     """Replace the recorded parameters of a run (after tuning chose them)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.version_id == version_id)
-            .values(params=json.dumps(params, sort_keys=True, default=str))
-        )
+        _update(conn, version_id, params=json.dumps(params, sort_keys=True, default=str))
 
 
 def record_metrics(
@@ -210,15 +206,13 @@ def record_metrics(
     """Store the holdout metrics and matrix size of a run."""
     ndcg = metrics.get("ndcg@10")
     with engine.begin() as conn:
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.version_id == version_id)
-            .values(
-                metrics=json.dumps(metrics, sort_keys=True),
-                ndcg_at_10=None if ndcg is None else float(ndcg),
-                n_users=n_users,
-                n_artists=n_artists,
-            )
+        _update(
+            conn,
+            version_id,
+            metrics=json.dumps(metrics, sort_keys=True),
+            ndcg_at_10=None if ndcg is None else float(ndcg),
+            n_users=n_users,
+            n_artists=n_artists,
         )
 
 
@@ -268,22 +262,23 @@ def finish_version(engine: Engine, version_id: str, margin: float) -> ModelVersi
         new_ndcg = row._mapping["ndcg_at_10"]
         if should_promote(new_ndcg, current_ndcg, margin):
             set_active(conn, version_id, finished)
-            conn.execute(
-                update(model_versions)
-                .where(model_versions.c.version_id == version_id)
-                .values(status="ready", finished_at_ms=finished, promoted_at_ms=finished)
+            _update(
+                conn, version_id, status="ready", finished_at_ms=finished, promoted_at_ms=finished
             )
         else:
             note = (
                 f"ndcg@10 == {new_ndcg:.4f} is more than {margin:.0%} below the active "
                 f"version {current_id}'s {current_ndcg:.4f}; not promoted."
             )
-            conn.execute(
-                update(model_versions)
-                .where(model_versions.c.version_id == version_id)
-                .values(status="rejected", finished_at_ms=finished, note=note)
-            )
+            _update(conn, version_id, status="rejected", finished_at_ms=finished, note=note)
     return get_version(engine, version_id)
+
+
+def _update(conn: Connection, version_id: str, **values: Any) -> None:
+    """Set columns of one version's row (inside the caller's transaction)."""
+    conn.execute(
+        update(model_versions).where(model_versions.c.version_id == version_id).values(**values)
+    )
 
 
 def set_active(conn: Connection, version_id: str, at_ms: int | None = None) -> None:
@@ -313,19 +308,11 @@ def promote(engine: Engine, version_id: str) -> ModelVersion:
     at = now_ms()
     with engine.begin() as conn:
         set_active(conn, version_id, at)
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.version_id == version_id)
-            .values(status="ready", promoted_at_ms=at)
-        )
+        _update(conn, version_id, status="ready", promoted_at_ms=at)
     return get_version(engine, version_id)
 
 
 def mark_failed(engine: Engine, version_id: str, reason: str) -> None:
     """Mark a run as failed (best effort: the run may have died before its row)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(model_versions)
-            .where(model_versions.c.version_id == version_id)
-            .values(status="failed", finished_at_ms=now_ms(), note=reason[:2000])
-        )
+        _update(conn, version_id, status="failed", finished_at_ms=now_ms(), note=reason[:2000])
