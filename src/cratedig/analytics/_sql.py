@@ -56,6 +56,16 @@ def week_start_ms(week: int) -> int:
     return week * WEEK_MS - WEEK_SHIFT_MS
 
 
+def week_number(col: str) -> pl.Expr:
+    """:func:`week_index` in polars: the week number of a millisecond time column."""
+    return (pl.col(col) + WEEK_SHIFT_MS) // WEEK_MS
+
+
+def week_start_date(col: str) -> pl.Expr:
+    """The Monday (a polars ``Date``) that starts each week number of a column."""
+    return ((pl.col(col) * WEEK_MS - WEEK_SHIFT_MS) // DAY_MS).cast(pl.Int32).cast(pl.Date)
+
+
 def read_frame(
     conn: Connection, stmt: Selectable, schema_: Mapping[str, Any] | None = None
 ) -> pl.DataFrame:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import polars as pl
 from sqlalchemy import Engine, select
 
-from cratedig.analytics._sql import DAY_MS, WEEK_MS, events, read_frame, week_index
+from cratedig.analytics._sql import events, read_frame, week_index, week_start_date
 from cratedig.store import schema
 
 
@@ -40,10 +40,6 @@ class Retention:
     table: pl.DataFrame
     users_by_signup: int
     users_by_first_activity: int
-
-
-def _week_start(col: str) -> pl.Expr:
-    return ((pl.col(col) * WEEK_MS - 3 * DAY_MS) // DAY_MS).cast(pl.Int32).cast(pl.Date)
 
 
 def retention(
@@ -102,7 +98,7 @@ def retention(
         )
         .with_columns((pl.col("active") / pl.col("cohort_size")).alias("share"))
         .select(
-            _week_start("cohort").alias("cohort_start"),
+            week_start_date("cohort").alias("cohort_start"),
             "cohort_size",
             pl.col("k").alias("week"),
             "active",

@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import BigInteger, Engine, cast, func, select
 
-from cratedig.analytics._sql import HOUR_MS, events, read_frame, week_index, week_start_ms
+from cratedig.analytics._sql import HOUR_MS, events, read_frame, week_index, week_start_date
 from cratedig.events import EventType
 
 
@@ -106,13 +106,9 @@ def follow_churn(engine: Engine, event_types: Collection[str] | None = None) -> 
     for name in wanted | {EventType.FOLLOW_ARTIST.value, EventType.UNFOLLOW_ARTIST.value}:
         if name not in wide.columns:
             wide = wide.with_columns(pl.lit(0, pl.Int64).alias(name))
-    start = week_start_ms(0)
     return (
         wide.select(
-            ((pl.col("week") * 7 * 86_400_000 + start) // 86_400_000)
-            .cast(pl.Int32)
-            .cast(pl.Date)
-            .alias("week_start"),
+            week_start_date("week").alias("week_start"),
             pl.col(EventType.FOLLOW_ARTIST.value).fill_null(0).cast(pl.Int64).alias("follows"),
             pl.col(EventType.UNFOLLOW_ARTIST.value).fill_null(0).cast(pl.Int64).alias("unfollows"),
         )

@@ -50,7 +50,7 @@ from sqlalchemy import (
     select,
 )
 
-from cratedig.analytics._sql import DAY_MS, WEEK_MS, events, read_frame
+from cratedig.analytics._sql import DAY_MS, WEEK_MS, events, read_frame, week_number
 from cratedig.events import EventType
 from cratedig.exceptions import ValidationError
 from cratedig.store.reads import latest_event_ms
@@ -180,7 +180,7 @@ def with_buckets(visits: pl.DataFrame) -> pl.DataFrame:
     """Add the UTC ``day`` and Monday-based ``week`` numbers each visit starts in."""
     return visits.with_columns(
         (pl.col("start_ms") // DAY_MS).alias("day"),
-        ((pl.col("start_ms") + 3 * DAY_MS) // WEEK_MS).alias("week"),
+        week_number("start_ms").alias("week"),
     )
 
 
