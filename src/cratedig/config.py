@@ -166,5 +166,7 @@ def load_settings(
         if name not in known:
             raise ConfigError(f"{name}: unknown setting; expected one of {sorted(known)}.")
         if value is not None:
-            values[name] = _merge_weights(value) if name == "weights" else value
+            values[name] = (
+                _merge_weights(value) if name == "weights" else _coerce(name, value, known[name])
+            )
     return _check(replace(defaults, **values))

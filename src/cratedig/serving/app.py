@@ -40,10 +40,6 @@ def _settings(config: Mapping[str, Any]) -> Settings:
     if config.get("SETTINGS") is not None:
         return config["SETTINGS"]
     overrides = {field: config[key] for key, field in _SETTING_KEYS.items() if key in config}
-    if "api_keys" in overrides and isinstance(overrides["api_keys"], str):
-        overrides["api_keys"] = tuple(
-            k.strip() for k in overrides["api_keys"].split(",") if k.strip()
-        )
     return load_settings(**overrides)
 
 
