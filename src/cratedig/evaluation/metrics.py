@@ -107,6 +107,43 @@ def _hits_and_counts(
     return hit_matrix(arr, rel), n_relevant(rel)
 
 
+def _precision(hits: BoolArray, k: int) -> FloatArray:
+    return hits.sum(axis=1) / float(k)
+
+
+def _recall(hits: BoolArray, n_rel: IntArray) -> FloatArray:
+    return hits.sum(axis=1) / np.maximum(n_rel, 1)
+
+
+def _f1(precision: FloatArray, recall: FloatArray) -> FloatArray:
+    total = precision + recall
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, 2.0 * precision * recall / np.where(total > 0, total, 1), 0.0)
+
+
+def _discounts(k: int) -> FloatArray:
+    return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+
+
+def _ndcg(hits: BoolArray, n_rel: IntArray, k: int) -> FloatArray:
+    discounts = _discounts(k)
+    dcg = hits.astype(np.float64) @ discounts[: hits.shape[1]]
+    idcg = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(n_rel, k)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
+
+
+def _average_precision(hits: BoolArray, n_rel: IntArray, k: int) -> FloatArray:
+    hit_float = hits.astype(np.float64)
+    positions = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
+    precision_at_i = np.cumsum(hit_float, axis=1) / positions
+    return (precision_at_i * hit_float).sum(axis=1) / np.maximum(np.minimum(n_rel, k), 1)
+
+
+def _hit_rate(hits: BoolArray) -> FloatArray:
+    return np.asarray(hits.any(axis=1), dtype=np.float64)
+
+
 def precision_at_k(
     recs: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int = 10
 ) -> FloatArray:
@@ -116,30 +153,19 @@ def precision_at_k(
     a miss), so that models cannot gain by recommending less.
     """
     hits, n_rel = _hits_and_counts(recs, relevant, k)
-    return _undefined_where_empty(hits.sum(axis=1) / float(k), n_rel)
+    return _undefined_where_empty(_precision(hits, k), n_rel)
 
 
 def recall_at_k(recs: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int = 10) -> FloatArray:
     """Hits among the first ``k`` recommendations divided by the number of relevant items."""
     hits, n_rel = _hits_and_counts(recs, relevant, k)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = hits.sum(axis=1) / np.maximum(n_rel, 1)
-    return _undefined_where_empty(values, n_rel)
+    return _undefined_where_empty(_recall(hits, n_rel), n_rel)
 
 
 def f1_at_k(recs: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int = 10) -> FloatArray:
     """Harmonic mean of precision@k and recall@k (0 where both are 0)."""
-    precision = precision_at_k(recs, relevant, k)
-    recall = recall_at_k(recs, relevant, k)
-    total = precision + recall
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(total > 0, 2.0 * precision * recall / np.where(total > 0, total, 1), 0.0)
-    values[np.isnan(precision)] = np.nan
-    return values
-
-
-def _discounts(k: int) -> FloatArray:
-    return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+    hits, n_rel = _hits_and_counts(recs, relevant, k)
+    return _undefined_where_empty(_f1(_precision(hits, k), _recall(hits, n_rel)), n_rel)
 
 
 def ndcg_at_k(recs: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int = 10) -> FloatArray:
@@ -149,14 +175,7 @@ def ndcg_at_k(recs: npt.ArrayLike, relevant: sp.spmatrix | sp.sparray, k: int = 
     puts ``min(k, |relevant|)`` hits first.
     """
     hits, n_rel = _hits_and_counts(recs, relevant, k)
-    discounts = _discounts(k)
-    width = hits.shape[1]
-    dcg = hits.astype(np.float64) @ discounts[:width]
-    ideal_cumulative = np.concatenate([[0.0], np.cumsum(discounts)])
-    idcg = ideal_cumulative[np.minimum(n_rel, k)]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
-    return _undefined_where_empty(values, n_rel)
+    return _undefined_where_empty(_ndcg(hits, n_rel, _check_k(k)), n_rel)
 
 
 def average_precision_at_k(
@@ -167,12 +186,7 @@ def average_precision_at_k(
     The mean of this over users is MAP@k.
     """
     hits, n_rel = _hits_and_counts(recs, relevant, k)
-    hit_float = hits.astype(np.float64)
-    positions = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
-    precision_at_i = np.cumsum(hit_float, axis=1) / positions
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = (precision_at_i * hit_float).sum(axis=1) / np.maximum(np.minimum(n_rel, k), 1)
-    return _undefined_where_empty(values, n_rel)
+    return _undefined_where_empty(_average_precision(hits, n_rel, _check_k(k)), n_rel)
 
 
 def hit_rate_at_k(
@@ -180,7 +194,7 @@ def hit_rate_at_k(
 ) -> FloatArray:
     """1 when at least one of the first ``k`` recommendations is relevant, else 0."""
     hits, n_rel = _hits_and_counts(recs, relevant, k)
-    return _undefined_where_empty(np.asarray(hits.any(axis=1), dtype=np.float64), n_rel)
+    return _undefined_where_empty(_hit_rate(hits), n_rel)
 
 
 ACCURACY_METRICS = {
@@ -206,31 +220,15 @@ def accuracy_metrics(
         "hit_rate@k"}`` (``NaN`` for users without relevant items).
     """
     k = _check_k(k)
-    arr = _as_recs(recs, k)
-    rel = _as_csr(relevant, arr.shape[0])
-    hits = hit_matrix(arr, rel)
-    n_rel = n_relevant(rel)
-    hit_count = hits.sum(axis=1).astype(np.float64)
-    precision = hit_count / k
-    recall = hit_count / np.maximum(n_rel, 1)
-    total = precision + recall
-    f1 = np.where(total > 0, 2.0 * precision * recall / np.where(total > 0, total, 1), 0.0)
-    discounts = _discounts(k)
-    dcg = hits.astype(np.float64) @ discounts[: hits.shape[1]]
-    idcg = np.concatenate([[0.0], np.cumsum(discounts)])[np.minimum(n_rel, k)]
-    ndcg = np.where(idcg > 0, dcg / np.where(idcg > 0, idcg, 1), 0.0)
-    positions = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
-    hit_float = hits.astype(np.float64)
-    ap = ((np.cumsum(hit_float, axis=1) / positions) * hit_float).sum(axis=1) / np.maximum(
-        np.minimum(n_rel, k), 1
-    )
+    hits, n_rel = _hits_and_counts(recs, relevant, k)
+    precision, recall = _precision(hits, k), _recall(hits, n_rel)
     per_user = {
         "precision": precision,
         "recall": recall,
-        "f1": f1,
-        "ndcg": ndcg,
-        "map": ap,
-        "hit_rate": (hit_count > 0).astype(np.float64),
+        "f1": _f1(precision, recall),
+        "ndcg": _ndcg(hits, n_rel, k),
+        "map": _average_precision(hits, n_rel, k),
+        "hit_rate": _hit_rate(hits),
     }
     return {
         f"{name}@{k}": _undefined_where_empty(np.asarray(v, dtype=np.float64), n_rel)
