@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, Table
 from cratedig.ingest.chunk_import import ChunkImporter
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
 from cratedig.ingest.readers import Chunk, check_chunk_rows
-from cratedig.store.writes import insert_ignore_arrow
+from cratedig.store.writes import insert_ignore_chunked
 
 Problem = tuple[int, str, str]  # (line number, reason, raw line)
 
@@ -68,17 +69,12 @@ def write_rows(
         How many rows were new (already stored rows are skipped).
     """
     check_chunk_rows(chunk_rows)
-    task = None
+    on_chunk = None
     if progress is not None:
         task = progress.add_task(label or table.name, total=len(rows))
-    inserted = 0
-    for start in range(0, len(rows), chunk_rows):
-        chunk = pa.Table.from_pylist(list(rows[start : start + chunk_rows]))
-        with engine.begin() as conn:
-            inserted += insert_ignore_arrow(conn, table, chunk)
-        if progress is not None and task is not None:
-            progress.advance(task, chunk.num_rows)
-    return inserted
+        on_chunk = partial(progress.advance, task)
+    data = pa.Table.from_pylist(list(rows))
+    return insert_ignore_chunked(engine, table, data, chunk_rows, on_chunk)
 
 
 def write_quarantine(engine: Engine, source: str, problems: Sequence[Problem]) -> int:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from cratedig.ingest.sim_frames import artists_frame, tracks_frame, users_frame
 from cratedig.ingest.sim_world import World
 from cratedig.store import schema
-from cratedig.store.writes import insert_ignore_arrow
+from cratedig.store.writes import insert_ignore_chunked
 
 CHUNK_ROWS = 50_000
 
@@ -30,12 +30,7 @@ class StoreSink:
         self.chunk_rows = chunk_rows
 
     def _insert(self, table: Any, frame: pl.DataFrame) -> int:
-        inserted = 0
-        for start in range(0, frame.height, self.chunk_rows):
-            rows = frame.slice(start, self.chunk_rows).to_arrow()
-            with self.engine.begin() as conn:
-                inserted += insert_ignore_arrow(conn, table, rows)
-        return inserted
+        return insert_ignore_chunked(self.engine, table, frame.to_arrow(), self.chunk_rows)
 
     def write_catalogue(self, world: World) -> dict[str, int]:
         """Insert users, artists (with their tags) and tracks."""

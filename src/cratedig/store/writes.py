@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -130,6 +130,32 @@ def insert_ignore_arrow(conn: Connection, table: Table, data: pa.Table) -> int:
     raise NotImplementedError(
         f"dialect {conn.dialect.name!r} is not supported; expected sqlite or postgresql"
     )
+
+
+def insert_ignore_chunked(
+    engine: Engine,
+    table: Table,
+    data: pa.Table,
+    chunk_rows: int,
+    on_chunk: Callable[[int], None] | None = None,
+) -> int:
+    """:func:`insert_ignore_arrow` in slices of ``chunk_rows`` rows, one transaction each.
+
+    ``on_chunk(n)`` is called after each committed slice of ``n`` rows (progress).
+
+    Returns
+    -------
+    int
+        How many rows were really inserted.
+    """
+    inserted = 0
+    for start in range(0, data.num_rows, chunk_rows):
+        part = data.slice(start, chunk_rows)
+        with engine.begin() as conn:
+            inserted += insert_ignore_arrow(conn, table, part)
+        if on_chunk is not None:
+            on_chunk(part.num_rows)
+    return inserted
 
 
 def insert_ignore_rows(
