@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from cratedig.evaluation.datasets import load_hetrec_lastfm
 from cratedig.matrix.split import random_holdout
 from cratedig.models import make_model
 from cratedig.models.hybrid import ndcg_at_k
@@ -17,11 +17,7 @@ pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
 
 def lastfm_play_counts(data: Path) -> sp.csr_matrix:
-    frame = pd.read_csv(data / "hetrec2011-lastfm-2k" / "user_artists.dat", sep="\t")
-    users = frame["userID"].astype("category").cat.codes.to_numpy()
-    artists = frame["artistID"].astype("category").cat.codes.to_numpy()
-    weights = frame["weight"].to_numpy(np.float32)
-    return sp.csr_matrix((weights, (users, artists)), dtype=np.float32)
+    return load_hetrec_lastfm(data / "hetrec2011-lastfm-2k", with_side=False).X
 
 
 def test_default_beats_its_components_on_validation(shared_data: Path) -> None:
