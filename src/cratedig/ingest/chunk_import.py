@@ -84,7 +84,7 @@ class ChunkImporter:
 
         ``prepared`` is what :meth:`prepare` returned for the chunk, if it was called.
         """
-        bad = [BadRow(r.line, r.reason, r.raw) for r in chunk.rejects]
+        bad = list(chunk.rejects)
         if self.kind == "events":
             outcome = self._events(conn, chunk, bad, prepared)
         else:

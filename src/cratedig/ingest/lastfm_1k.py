@@ -50,11 +50,11 @@ from sqlalchemy import Engine
 from cratedig.events import EventType
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.lastfm_common import (
-    Problem,
     import_event_table,
     write_quarantine,
 )
 from cratedig.ingest.progress import make_progress
+from cratedig.ingest.quarantine import BadRow
 from cratedig.ingest.readers import check_chunk_rows
 from cratedig.store import schema
 from cratedig.store.reads import table_counts
@@ -114,7 +114,7 @@ def _open(path: Path) -> BinaryIO:
     return path.open("rb")
 
 
-def _lines(path: Path, problems: list[Problem], skip_header: bool) -> Iterator[tuple[int, str]]:
+def _lines(path: Path, problems: list[BadRow], skip_header: bool) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)``; undecodable or NUL-bearing lines go to ``problems``."""
     with _open(path) as handle:
         for number, raw in enumerate(handle, start=1):
@@ -127,10 +127,12 @@ def _lines(path: Path, problems: list[Problem], skip_header: bool) -> Iterator[t
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
                 text = raw.decode("utf-8", errors="replace")
-                problems.append((number, f"not valid UTF-8 ({exc.reason})", text))
+                problems.append(BadRow(number, f"not valid UTF-8 ({exc.reason})", text))
                 continue
             if "\x00" in line:
-                problems.append((number, "contains a NUL character", line.replace("\x00", "")))
+                problems.append(
+                    BadRow(number, "contains a NUL character", line.replace("\x00", ""))
+                )
                 continue
             yield number, line
 
@@ -263,16 +265,16 @@ def find_files(data_dir_or_files: str | Path | list[str | Path]) -> tuple[Path |
 
 def import_profiles(engine: Engine, path: Path) -> dict[str, int]:
     """Upsert the users of a profile file; bad lines go to quarantine."""
-    problems: list[Problem] = []
+    problems: list[BadRow] = []
     rows: dict[str, dict[str, Any]] = {}
     for number, line in _lines(path, problems, skip_header=True):
         try:
             row = parse_profile_line(number, line)
         except ValidationError as exc:
-            problems.append((number, str(exc), line))
+            problems.append(BadRow(number, str(exc), line))
             continue
         if row["user_id"] in rows:
-            problems.append((number, f"user_id: {row['user_id']!r} appears twice", line))
+            problems.append(BadRow(number, f"user_id: {row['user_id']!r} appears twice", line))
             continue
         rows[row["user_id"]] = row
     before = table_counts(engine, [schema.users])["users"]
@@ -295,7 +297,7 @@ def import_log(
     counts = dict.fromkeys(
         ("stub_users", "artists", "tracks", "play_track", "duplicates", "quarantined"), 0
     )
-    problems: list[Problem] = []
+    problems: list[BadRow] = []
     seen_users: set[str] = set()
     seen_artists: set[str] = set()
     seen_tracks: set[str] = set()
@@ -340,7 +342,7 @@ def import_log(
             try:
                 event, artist, track = parse_log_line(number, line)
             except ValidationError as exc:
-                problems.append((number, str(exc), line))
+                problems.append(BadRow(number, str(exc), line))
                 continue
             events.append((number, event))
             if event["user_id"] not in seen_users:

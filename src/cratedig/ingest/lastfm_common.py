@@ -21,11 +21,9 @@ from cratedig.ingest.quarantine import BadRow, quarantine_rows
 from cratedig.ingest.readers import Chunk, check_chunk_rows
 from cratedig.store.writes import insert_ignore_chunked
 
-Problem = tuple[int, str, str]  # (line number, reason, raw line)
-
 
 def read_tsv(
-    path: Path, encoding: str, n_fields: int, problems: list[Problem], header: bool = True
+    path: Path, encoding: str, n_fields: int, problems: list[BadRow], header: bool = True
 ) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, fields)`` of a tab-separated file, 1-based line numbers.
 
@@ -45,7 +43,7 @@ def read_tsv(
             continue
         fields = line.split("\t")
         if len(fields) != n_fields:
-            problems.append((number, f"{len(fields)} fields, expected {n_fields}", line))
+            problems.append(BadRow(number, f"{len(fields)} fields, expected {n_fields}", line))
             continue
         yield number, fields
 
@@ -77,12 +75,12 @@ def write_rows(
     return insert_ignore_chunked(engine, table, data, chunk_rows, on_chunk)
 
 
-def write_quarantine(engine: Engine, source: str, problems: Sequence[Problem]) -> int:
+def write_quarantine(engine: Engine, source: str, problems: Sequence[BadRow]) -> int:
     """Store bad lines in ``quarantine`` (one row per source and line; re-runs add nothing)."""
     if not problems:
         return 0
     with engine.begin() as conn:
-        return quarantine_rows(conn, source, [BadRow(n, why, raw) for n, why, raw in problems])
+        return quarantine_rows(conn, source, problems)
 
 
 @dataclass

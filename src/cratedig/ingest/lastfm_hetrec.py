@@ -64,13 +64,13 @@ from sqlalchemy import Engine
 from cratedig.events import EventType
 from cratedig.exceptions import NotFoundError
 from cratedig.ingest.lastfm_common import (
-    Problem,
     import_event_table,
     read_tsv,
     write_quarantine,
     write_rows,
 )
 from cratedig.ingest.progress import make_progress
+from cratedig.ingest.quarantine import BadRow
 from cratedig.store import schema
 
 #: The time given to every HetRec play event (the dataset has none): 2011-05-01 UTC.
@@ -101,7 +101,7 @@ def hetrec_artist_id(number: int | str) -> str:
 
 
 def _ints(
-    number: int, fields: Sequence[str], names: Sequence[str], problems: list[Problem]
+    number: int, fields: Sequence[str], names: Sequence[str], problems: list[BadRow]
 ) -> list[int] | None:
     """The fields as whole numbers >= 0, or ``None`` after noting the first bad one."""
     try:
@@ -113,14 +113,14 @@ def _ints(
     for name, value in zip(names, fields, strict=True):
         if not value.strip().isdigit():
             problems.append(
-                (number, f"{name}: {value!r} is not a whole number >= 0", "\t".join(fields))
+                BadRow(number, f"{name}: {value!r} is not a whole number >= 0", "\t".join(fields))
             )
             break
     return None
 
 
 def read_int_rows(
-    path: Path, names: Sequence[str], problems: list[Problem]
+    path: Path, names: Sequence[str], problems: list[BadRow]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """The rows of an all-integer tab-separated file with a header: ``(values, lines)``.
 
@@ -195,7 +195,7 @@ class HetrecData:
     tag_events: pa.Table = field(default_factory=lambda: pa.table({}))
     tag_lines: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     friends: list[dict[str, Any]] = field(default_factory=list)
-    problems: dict[str, list[Problem]] = field(default_factory=dict)
+    problems: dict[str, list[BadRow]] = field(default_factory=dict)
 
     @property
     def stub_artists(self) -> int:
@@ -218,7 +218,7 @@ def parse_hetrec(data_dir: str | Path, progress: Progress | None = None) -> Hetr
         if not (folder / name).is_file():
             raise NotFoundError("HetRec file", str(folder / name))
     data = HetrecData()
-    probs: dict[str, list[Problem]] = {name: [] for name in HETREC_FILES}
+    probs: dict[str, list[BadRow]] = {name: [] for name in HETREC_FILES}
     data.problems = probs
 
     task = progress.add_task("read files", total=len(HETREC_FILES)) if progress else None
@@ -274,10 +274,10 @@ def parse_hetrec(data_dir: str | Path, progress: Progress | None = None) -> Hetr
     for i in np.flatnonzero(~(known & real_date)).tolist():
         raw = "\t".join(str(v[i]) for v in (t_user, t_artist, tag_id, day, month, year))
         if not known[i]:
-            bad.append((int(lines[i]), f"tagID: {tag_id[i]} is not in tags.dat", raw))
+            bad.append(BadRow(int(lines[i]), f"tagID: {tag_id[i]} is not in tags.dat", raw))
         else:
             why = f"date {year[i]}-{month[i]}-{day[i]} is not a date"
-            bad.append((int(lines[i]), why, raw))
+            bad.append(BadRow(int(lines[i]), why, raw))
     keep = known & real_date
     lines, t_user, t_artist, tag_id, at_ms, where = (
         v[keep] for v in (lines, t_user, t_artist, tag_id, at_ms, where)

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select
 
 from cratedig.store import insert_ignore, schema
 
 
-@dataclass(frozen=True)
-class BadRow:
+class BadRow(NamedTuple):
     """One rejected row: where it came from, why, and what it was."""
 
     line: int

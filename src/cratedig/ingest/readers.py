@@ -29,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cratedig.exceptions import ValidationError
+from cratedig.ingest.quarantine import BadRow
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {
@@ -38,15 +39,6 @@ _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-@dataclass
-class Reject:
-    """A row that failed before validation: its line, the reason and its raw content."""
-
-    line: int
-    reason: str
-    raw: Any
 
 
 @dataclass
@@ -68,7 +60,7 @@ class Chunk:
     batch: pa.RecordBatch | None = None
     lines: np.ndarray | None = None
     rows: list[tuple[int, dict[str, Any]]] | None = None
-    rejects: list[Reject] = field(default_factory=list)
+    rejects: list[BadRow] = field(default_factory=list)
     position: int = 0
 
     def __len__(self) -> int:
@@ -132,12 +124,12 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             ).schema.names
     except pa.ArrowInvalid:  # an empty file: nothing to import
         return
-    invalid: list[Reject] = []
+    invalid: list[BadRow] = []
 
     def on_invalid_row(row: Any) -> str:
         # Rows with the wrong number of fields: keep them for the quarantine.
         invalid.append(
-            Reject(
+            BadRow(
                 int(row.number) if row.number is not None else -1,
                 f"row has {row.actual_columns} fields; expected {row.expected_columns}",
                 {"text": row.text},
@@ -156,7 +148,7 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     # quarantined instead of stopping the whole import.
     convert_options = pacsv.ConvertOptions(column_types={n: pa.binary() for n in names})
     next_line = 2
-    pending: list[Reject] = []  # invalid rows not yet given to a chunk, by line
+    pending: list[BadRow] = []  # invalid rows not yet given to a chunk, by line
     with open(path, "rb") as handle:
         reader = pacsv.open_csv(
             handle,
@@ -201,7 +193,7 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
 
 def _as_text(
     batch: pa.RecordBatch, lines: np.ndarray
-) -> tuple[pa.RecordBatch, np.ndarray, list[Reject]]:
+) -> tuple[pa.RecordBatch, np.ndarray, list[BadRow]]:
     """The batch with text columns; rows that are not valid UTF-8 become rejects."""
     try:
         columns = [c.cast(pa.string()) for c in batch.columns]
@@ -219,7 +211,7 @@ def _as_text(
                     bad[i] = True
     rows = batch.filter(pa.array(bad)).to_pylist()
     rejects = [
-        Reject(
+        BadRow(
             int(line),
             "row is not valid UTF-8 text",
             {k: None if v is None else v.decode("utf-8", "replace") for k, v in row.items()},
@@ -265,7 +257,7 @@ def _assign_lines(first: int, n: int, skipped: list[int]) -> np.ndarray:
 
 def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     rows: list[tuple[int, dict[str, Any]]] = []
-    rejects: list[Reject] = []
+    rejects: list[BadRow] = []
     position = 0
     with open(path, "rb") as handle:
         for number, raw_line in enumerate(handle, start=1):
@@ -274,20 +266,20 @@ def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[Chunk]:
                 text = raw_line.decode("utf-8").strip()
             except UnicodeDecodeError:
                 text = raw_line.decode("utf-8", errors="replace").strip()
-                rejects.append(Reject(number, "line is not valid UTF-8 text", text))
+                rejects.append(BadRow(number, "line is not valid UTF-8 text", text))
                 continue
             if not text:
                 continue
             try:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
-                rejects.append(Reject(number, f"line is not valid JSON: {exc.msg}", text))
+                rejects.append(BadRow(number, f"line is not valid JSON: {exc.msg}", text))
             else:
                 if isinstance(value, dict):
                     rows.append((number, value))
                 else:
                     rejects.append(
-                        Reject(
+                        BadRow(
                             number,
                             f"line holds a JSON {type(value).__name__}; expected a JSON object",
                             value,
