@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, literal_column
+from sqlalchemy import Connection, case, literal_column
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Selectable
 
@@ -54,6 +54,16 @@ def week_index(expr: ColumnElement[Any]) -> ColumnElement[Any]:
 def week_start_ms(week: int) -> int:
     """The first millisecond (a Monday, 00:00 UTC) of week number ``week``."""
     return week * WEEK_MS - WEEK_SHIFT_MS
+
+
+def at_midnight() -> ColumnElement[Any]:
+    """1 for an event exactly at midnight UTC (a date without a time of day), else 0."""
+    return case((events.c.occurred_at_ms.op("%")(literal_column(str(DAY_MS))) == 0, 1), else_=0)
+
+
+def has_times_of_day(midnight_rows: int, rows: int) -> bool:
+    """Whether rows carry times of day: fewer than half of them fall on midnight UTC."""
+    return rows > 0 and midnight_rows * 2 < rows
 
 
 def week_number(col: str) -> pl.Expr:

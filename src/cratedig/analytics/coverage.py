@@ -26,9 +26,15 @@ from typing import Any
 from zoneinfo import available_timezones
 
 import polars as pl
-from sqlalchemy import BigInteger, Engine, case, cast, distinct, func, literal_column, select
+from sqlalchemy import BigInteger, Engine, cast, distinct, func, select
 
-from cratedig.analytics._sql import DAY_MS, day_index, events, read_frame
+from cratedig.analytics._sql import (
+    at_midnight,
+    day_index,
+    events,
+    has_times_of_day,
+    read_frame,
+)
 from cratedig.store import schema
 
 RESOLUTIONS: tuple[str, ...] = ("time", "day", "month", "none")
@@ -95,7 +101,7 @@ def measure_coverage(engine: Engine) -> Coverage:
     cov = Coverage()
     users = schema.users
     # one scan: per (event type, UTC day); per-type figures are summed in polars
-    midnight = case((events.c.occurred_at_ms.op("%")(literal_column(str(DAY_MS))) == 0, 1), else_=0)
+    midnight = at_midnight()
     day = day_index(events.c.occurred_at_ms)
     per_day = select(
         events.c.event_type,
@@ -178,7 +184,7 @@ def measure_coverage(engine: Engine) -> Coverage:
         rows = int(row["rows"])
         if row["first_ms"] == row["last_ms"] and rows > 1:
             resolution = "none"
-        elif int(row["midnight_rows"]) * 2 < rows:
+        elif has_times_of_day(int(row["midnight_rows"]), rows):
             resolution = "time"
         elif int(row["first_rows"] or 0) * 2 < rows:
             resolution = "day"

@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import BigInteger, Engine, Float, case, cast, func, select
 
-from cratedig.analytics._sql import DAY_MS, events, read_frame
+from cratedig.analytics._sql import at_midnight, events, has_times_of_day, read_frame
 from cratedig.analytics.visits import SegmentRules, segment_users, visit_frequency, visits_frame
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
@@ -104,10 +104,7 @@ def user_profile(
     if top_n < 1:
         raise ValidationError("top_n", top_n, "a whole number >= 1")
     users = schema.users
-    midnight = case(
-        (events.c.occurred_at_ms.op("%")(DAY_MS) == 0, 1),
-        else_=0,
-    )
+    midnight = at_midnight()
     with engine.connect() as conn:
         user_row = conn.execute(select(users).where(users.c.user_id == user_id)).mappings().first()
         stats = conn.execute(
@@ -142,7 +139,7 @@ def user_profile(
         "last_activity": iso(stats.last_ms),
         "visits": None,
     }
-    times_known = rows > 0 and int(stats.midnight_rows or 0) * 2 < rows
+    times_known = has_times_of_day(int(stats.midnight_rows or 0), rows)
     if times_known:
         visits = visits_frame(engine, gap_minutes, user_id=user_id)
         freq = visit_frequency(visits, as_of).row(0, named=True)

@@ -207,9 +207,10 @@ def build_engagement(
     config = config or EngagementConfig()
     if strategy not in ("auto", "sql", "stream"):
         raise ValidationError("strategy", strategy, "'auto', 'sql' or 'stream'")
-    stream = strategy == "stream" or (strategy == "auto" and can_stream(engine))
-    if stream and not can_stream(engine):
+    streamable = can_stream(engine)
+    if strategy == "stream" and not streamable:
         raise ValidationError("strategy", strategy, "'sql' unless the store is a SQLite file")
+    stream = strategy == "stream" or (strategy == "auto" and streamable)
     user_codes, artist_codes = Encoder(), Encoder()
     with engine.connect() as conn:
         now_ms = config.now_ms if config.now_ms is not None else latest_event_ms(conn)
