@@ -100,8 +100,12 @@ def top_share(values: npt.ArrayLike, fraction: float) -> float:
     total = x.sum()
     if x.size == 0 or total <= 0:
         return 0.0
-    k = max(1, math.ceil(fraction * x.size - 1e-9))
-    return float(x[:k].sum() / total)
+    return float(x[: top_count(x.size, fraction)].sum() / total)
+
+
+def top_count(n: int, fraction: float) -> int:
+    """``ceil(fraction * n)`` (at least 1) of ``n`` items; 0 when there are none."""
+    return max(1, math.ceil(fraction * n - 1e-9)) if n else 0
 
 
 def long_tail_summary(popularity: pl.DataFrame) -> dict[str, Any]:
@@ -112,12 +116,8 @@ def long_tail_summary(popularity: pl.DataFrame) -> dict[str, Any]:
         "artists": int(popularity.height),
         "artists_played": int((plays > 0).sum()),
         "plays": int(plays.sum()),
-        "top1pct_artists": max(1, math.ceil(0.01 * popularity.height - 1e-9))
-        if popularity.height
-        else 0,
-        "top20pct_artists": max(1, math.ceil(0.20 * popularity.height - 1e-9))
-        if popularity.height
-        else 0,
+        "top1pct_artists": top_count(popularity.height, 0.01),
+        "top20pct_artists": top_count(popularity.height, 0.20),
         "top1pct_share_of_plays": round(top_share(plays, 0.01), 6),
         "top20pct_share_of_plays": round(top_share(plays, 0.20), 6),
         "top1pct_share_of_listeners": round(top_share(listeners, 0.01), 6),

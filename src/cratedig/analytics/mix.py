@@ -93,8 +93,7 @@ def follow_churn(engine: Engine, event_types: Collection[str] | None = None) -> 
         frame = read_frame(
             conn, stmt, {"week": pl.Int64, "event_type": pl.String, "events": pl.Int64}
         )
-    wide = frame.pivot(on="event_type", index="week", values="events") if frame.height else None
-    if wide is None:
+    if frame.height == 0:
         return pl.DataFrame(
             schema={
                 "week_start": pl.Date,
@@ -103,7 +102,8 @@ def follow_churn(engine: Engine, event_types: Collection[str] | None = None) -> 
                 "net": pl.Int64,
             }
         )
-    for name in wanted | {EventType.FOLLOW_ARTIST.value, EventType.UNFOLLOW_ARTIST.value}:
+    wide = frame.pivot(on="event_type", index="week", values="events")
+    for name in (EventType.FOLLOW_ARTIST.value, EventType.UNFOLLOW_ARTIST.value):
         if name not in wide.columns:
             wide = wide.with_columns(pl.lit(0, pl.Int64).alias(name))
     return (
