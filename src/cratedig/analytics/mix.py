@@ -9,7 +9,7 @@ Monday-based UTC week.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import polars as pl
@@ -27,9 +27,28 @@ def event_mix(engine: Engine) -> pl.DataFrame:
         cast(func.sum(events.c["count"]), BigInteger).label("events"),
     ).group_by(events.c.event_type)
     with engine.connect() as conn:
-        frame = read_frame(
-            conn, stmt, {"event_type": pl.String, "rows": pl.Int64, "events": pl.Int64}
-        )
+        frame = read_frame(conn, stmt, _MIX_SCHEMA)
+    return _with_shares(frame)
+
+
+_MIX_SCHEMA = {"event_type": pl.String, "rows": pl.Int64, "events": pl.Int64}
+
+
+def mix_frame(rows: Mapping[str, int], counts: Mapping[str, int]) -> pl.DataFrame:
+    """:func:`event_mix` from per-type rows and event counts already measured
+    (:class:`cratedig.analytics.coverage.Coverage`'s ``rows`` and ``events``)."""
+    frame = pl.DataFrame(
+        {
+            "event_type": list(rows),
+            "rows": [int(rows[t]) for t in rows],
+            "events": [int(counts.get(t, 0)) for t in rows],
+        },
+        schema=_MIX_SCHEMA,
+    )
+    return _with_shares(frame)
+
+
+def _with_shares(frame: pl.DataFrame) -> pl.DataFrame:
     total = frame["events"].sum()
     return frame.with_columns(
         (pl.col("events") / total if total else pl.lit(0.0)).alias("share")

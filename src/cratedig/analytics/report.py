@@ -73,7 +73,7 @@ def _step_coverage(b: _Build, engine: Engine, cov: Coverage) -> None:
 
 def _step_mix(b: _Build, engine: Engine, cov: Coverage) -> None:
     sec = b.section("mix", "Event mix and listening time")
-    frame = mix.event_mix(engine)
+    frame = mix.mix_frame(cov.rows, cov.events)
     listening = mix.listening_time(engine)
     b.summary["event_mix"] = {
         row["event_type"]: {"rows": row["rows"], "events": row["events"]}
@@ -167,7 +167,9 @@ def _step_visits(b: _Build, engine: Engine, cov: Coverage, gap: float) -> None:
         b.summary["visits"] = None
         sec.text.append("Visits cannot be computed: no event carries a time of day.")
         return
-    result = visits.analyse_visits(engine, gap, event_types=cov.types_at_least("time"))
+    result = visits.analyse_visits(
+        engine, gap, event_types=cov.types_at_least("time"), as_of_ms=cov.last_ms
+    )
     b.summary["visits"] = result.summary
     s = result.summary
     rules = s["segment_rules"]

@@ -300,15 +300,19 @@ def analyse_visits(
     gap_minutes: float = 30.0,
     rules: SegmentRules | None = None,
     event_types: Collection[str] | None = None,
+    as_of_ms: int | None = None,
 ) -> VisitAnalysis:
     """Find the visits and compute rates, distributions and segments.
 
-    ``as_of`` is the last event in the store.
+    ``as_of_ms`` is when the analysis is made: by default the last event in the store
+    (a caller that knows it already, like the report, saves the query).
     """
     rules = rules or SegmentRules()
     visits = visits_frame(engine, gap_minutes, event_types=event_types)
-    with engine.connect() as conn:
-        as_of = latest_event_ms(conn)
+    as_of = as_of_ms
+    if as_of is None:
+        with engine.connect() as conn:
+            as_of = latest_event_ms(conn)
     as_of = 0 if as_of is None else as_of
     freq = visit_frequency(visits, as_of)
     per_day = visits_per_user_day(visits)
