@@ -21,7 +21,7 @@ from cratedig.ingest.event_batch import (
     normalise_event_batch,
     tracks_to_resolve,
 )
-from cratedig.ingest.lookups import KnownIds, TrackArtists
+from cratedig.ingest.lookups import KnownIds, TrackArtists, id_batches
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
 from cratedig.ingest.readers import Chunk
 from cratedig.store import insert_ignore, schema, upsert
@@ -286,8 +286,7 @@ class ChunkImporter:
         """The ids among ``ids`` stored as real (non-stub) records."""
         key = next(iter(table.primary_key.columns))
         real: set[str] = set()
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
+        for part in id_batches(ids):
             query = select(key).where(key.in_(part), table.c.is_stub == false())
             real.update(conn.execute(query).scalars())
         return real

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Column, Connection, Table, false, select
 
@@ -10,6 +10,12 @@ from cratedig.store import schema
 
 # Ids per ``IN (...)`` query: well under SQLite's and PostgreSQL's parameter limits.
 _BATCH = 900
+
+
+def id_batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` in slices small enough for one ``IN (...)`` query each."""
+    for start in range(0, len(ids), _BATCH):
+        yield ids[start : start + _BATCH]
 
 
 class KnownIds:
@@ -23,8 +29,7 @@ class KnownIds:
     def missing(self, conn: Connection, ids: Iterable[str]) -> list[str]:
         """The ids (distinct, in first-seen order) that the table does not hold."""
         wanted = [i for i in dict.fromkeys(ids) if i not in self.known]
-        for start in range(0, len(wanted), _BATCH):
-            part = wanted[start : start + _BATCH]
+        for part in id_batches(wanted):
             found = conn.execute(select(self.key).where(self.key.in_(part))).scalars()
             self.known.update(found)
         return [i for i in wanted if i not in self.known]
@@ -49,8 +54,7 @@ class TrackArtists:
         """Look up every id not cached yet (unknown ids are cached as ``None``)."""
         tracks = schema.tracks
         wanted = [t for t in dict.fromkeys(track_ids) if t not in self.cache]
-        for start in range(0, len(wanted), _BATCH):
-            part = wanted[start : start + _BATCH]
+        for part in id_batches(wanted):
             query = select(tracks.c.track_id, tracks.c.artist_id).where(
                 tracks.c.track_id.in_(part), tracks.c.is_stub == false()
             )
