@@ -9,7 +9,7 @@ import click
 from sqlalchemy import Engine
 
 from cratedig.config import Settings, load_settings
-from cratedig.store import init_db, make_engine
+from cratedig.store import ensure_schema, make_engine
 
 
 @dataclass
@@ -19,17 +19,24 @@ class CliContext:
     database_url: str | None = None
     config_file: str | None = None
     _engine: Engine | None = field(default=None, repr=False)
+    _schema_checked: bool = field(default=False, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
         return load_settings(self.config_file, database_url=self.database_url)
 
     def engine(self, create_schema: bool = True) -> Engine:
-        """The store's engine; the schema is created first unless told otherwise."""
+        """The store's engine.
+
+        With ``create_schema`` (the default) an empty store gets the schema, and a
+        store whose schema revision is behind the code stops the command with
+        :class:`~cratedig.store.SchemaOutdatedError` naming ``cratedig db upgrade``.
+        """
         if self._engine is None:
             self._engine = make_engine(self.settings.database_url)
-            if create_schema:
-                init_db(self._engine)
+        if create_schema and not self._schema_checked:
+            ensure_schema(self._engine)
+            self._schema_checked = True
         return self._engine
 
 

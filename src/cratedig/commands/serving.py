@@ -118,7 +118,7 @@ def serve_command(
     ctx: CliContext, host: str, port: int, workers: int, threads: int, dev: bool
 ) -> None:
     """Serve the JSON API and pages with gunicorn (http://127.0.0.1:8000 by default)."""
-    ctx.engine()  # fail early on a bad store URL; creates missing tables
+    ctx.engine()  # fail early on a bad store URL or an outdated schema; creates an empty one
     if dev:
         from cratedig.serving import create_app
 

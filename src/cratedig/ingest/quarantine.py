@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -25,20 +26,29 @@ def raw_json(raw: Any) -> str:
     return json.dumps(raw, default=str, ensure_ascii=False)
 
 
+def content_hash(raw: str | None) -> str:
+    """SHA-256 (hex) of a quarantined row's raw text, part of the row's identity."""
+    return hashlib.sha256((raw or "").encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def quarantine_rows(conn: Connection, source: str, bad: Sequence[BadRow]) -> int:
-    """Store rejected rows; a row already quarantined from the same (source, line) is
-    skipped, so re-running an import adds nothing. Returns how many were new."""
+    """Store rejected rows; a row already quarantined with the same source, line and
+    content is skipped, so re-running an import adds nothing, while a different bad row
+    at a reused path and line is kept. Returns how many were new."""
     now = int(time.time() * 1000)
-    rows = [
-        {
-            "source": source,
-            "line": b.line,
-            "reason": b.reason,
-            "raw": raw_json(b.raw),
-            "created_at_ms": now,
-        }
-        for b in bad
-    ]
+    rows = []
+    for b in bad:
+        raw = raw_json(b.raw)
+        rows.append(
+            {
+                "source": source,
+                "line": b.line,
+                "reason": b.reason,
+                "raw": raw,
+                "raw_sha256": content_hash(raw),
+                "created_at_ms": now,
+            }
+        )
     return insert_ignore(conn, schema.quarantine, rows)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from cratedig.config import Settings
 from cratedig.pipeline import precompute, registry
-from cratedig.store import init_db
+from cratedig.store import ensure_schema
 
 ModelFactory = Callable[[], Any]
 GemsFactory = Callable[[Any, Any, Any], Any]
@@ -183,7 +183,7 @@ def train(
         served version is unchanged.
     """
     started = time.perf_counter()
-    init_db(engine)
+    ensure_schema(engine)
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)

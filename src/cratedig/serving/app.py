@@ -25,7 +25,7 @@ from flask.sessions import SecureCookieSessionInterface
 from cratedig.config import Settings, load_settings
 from cratedig.serving.errors import register_error_handlers
 from cratedig.serving.service import Service
-from cratedig.store import init_db, make_engine
+from cratedig.store import ensure_schema, make_engine
 
 _SETTING_KEYS = {
     "DATABASE_URL": "database_url",
@@ -61,7 +61,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     config = dict(test_config or {})
     settings = _settings(config)
     engine = config.pop("ENGINE", None) or make_engine(settings.database_url)
-    init_db(engine)
+    ensure_schema(engine)  # refuses an outdated store, naming `cratedig db upgrade`
     app = Flask(__name__)
     secret = (
         config.pop("SECRET_KEY", None)

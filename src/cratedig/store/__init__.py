@@ -5,10 +5,13 @@
 """
 
 from cratedig.store import schema, serving_schema
-from cratedig.store.engine import init_db, make_engine, normalise_url
+from cratedig.store.engine import make_engine, normalise_url
+from cratedig.store.migrate import SchemaOutdatedError, ensure_schema, init_db
 from cratedig.store.writes import insert_ignore, upsert
 
 __all__ = [
+    "SchemaOutdatedError",
+    "ensure_schema",
     "init_db",
     "insert_ignore",
     "make_engine",

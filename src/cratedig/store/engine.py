@@ -10,12 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from cratedig.exceptions import StoreError
-from cratedig.store.schema import metadata
 
 
 def normalise_url(url: str) -> str:
@@ -67,20 +66,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def init_db(engine: Engine) -> list[str]:
-    """Create every missing table and index; safe to run any number of times.
-
-    Returns
-    -------
-    list of str
-        The names of the tables that were created by this call.
-    """
-    before = set(inspect(engine).get_table_names())
-    metadata.create_all(engine, checkfirst=True)
-    after = set(inspect(engine).get_table_names())
-    return sorted(after - before)
 
 
 _WRITE_LOCKS: dict[tuple[int, str], tuple[threading.Lock, int]] = {}

@@ -133,5 +133,14 @@ quarantine = Table(
     Column("reason", Text, nullable=False),
     Column("raw", Text),
     Column("created_at_ms", BigInteger, nullable=False),
+    # SHA-256 of ``raw``: a row is identified by its source, line and content, so a
+    # re-import adds nothing while a new bad row at a reused path and line is kept
+    Column("raw_sha256", String(64), nullable=False),
 )
-Index("ix_quarantine_source_line", quarantine.c.source, quarantine.c.line, unique=True)
+Index(
+    "ix_quarantine_source_line_content",
+    quarantine.c.source,
+    quarantine.c.line,
+    quarantine.c.raw_sha256,
+    unique=True,
+)
