@@ -68,7 +68,8 @@ def _make_command(kind: str) -> click.Command:
         "--strict",
         is_flag=True,
         help="Quarantine rows that reference unknown users, artists or tracks instead of "
-        "creating stub records for them.",
+        "creating stub records for them, and exit with status 1 when any row was "
+        "quarantined (the good rows are still imported).",
     )
     @click.option(
         "--chunk-rows",
@@ -96,8 +97,19 @@ def _make_command(kind: str) -> click.Command:
             progress=not quiet,
         )
         print_summary(report)
+        if strict and report.quarantined:
+            raise StrictImportFailed(
+                f"{report.quarantined:,} row(s) of {file} were quarantined under --strict "
+                f"(the {report.accepted:,} good rows were imported); see the quarantine table."
+            )
 
     return command
+
+
+class StrictImportFailed(click.ClickException):
+    """``import --strict`` quarantined rows: the command fails (exit status 1)."""
+
+    exit_code = 1
 
 
 for _kind in ("events", "users", "artists", "tracks"):

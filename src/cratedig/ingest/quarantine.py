@@ -22,8 +22,17 @@ class BadRow(NamedTuple):
 
 
 def raw_json(raw: Any) -> str:
-    """The raw row as JSON (values JSON cannot hold, such as datetimes, as text)."""
-    return json.dumps(raw, default=str, ensure_ascii=False)
+    """The raw row as JSON (values JSON cannot hold, such as datetimes, as text).
+
+    Text that cannot be stored as UTF-8 (a lone surrogate such as ``"\ud800"``, which a
+    JSON escape can carry) is kept as ASCII JSON escapes instead of failing the import.
+    """
+    text = json.dumps(raw, default=str, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(raw, default=str, ensure_ascii=True)
+    return text
 
 
 def content_hash(raw: str | None) -> str:

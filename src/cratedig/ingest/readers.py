@@ -101,7 +101,7 @@ def detect_format(path: str | Path, fmt: str | None = None) -> str:
 def source_size(path: str | Path, fmt: str) -> int:
     """The ``total`` that readers' ``Chunk.position`` counts towards (rows for Parquet)."""
     if fmt == "parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
+        return int(open_parquet(path).metadata.num_rows)
     return Path(path).stat().st_size
 
 
@@ -112,18 +112,54 @@ def read_chunks(path: str | Path, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     yield from readers[fmt](Path(path), chunk_rows)
 
 
+#: pyarrow reads CSV in blocks of this many bytes; bigger ones cost memory and gain no
+#: speed. A row longer than a block (possible with newlines inside quoted values) makes
+#: pyarrow fail; the reader then starts again with blocks 4 times larger, up to the cap.
+CSV_BLOCK_BYTES = 1 << 20
+CSV_MAX_BLOCK_BYTES = 1 << 28
+
+
 def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """CSV chunks; on a row longer than pyarrow's block, read again with larger blocks,
+    skipping the lines already given out (line numbers do not depend on block size)."""
+    block = CSV_BLOCK_BYTES
+    next_line = 2
+    while True:
+        try:
+            for chunk in _read_csv_blocks(path, chunk_rows, block, next_line):
+                yield chunk
+                if chunk.lines is not None and len(chunk.lines):
+                    next_line = max(next_line, int(chunk.lines[-1]) + 1)
+                if chunk.rejects:
+                    next_line = max(next_line, max(r.line for r in chunk.rejects) + 1)
+            return
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or block >= CSV_MAX_BLOCK_BYTES:
+                raise ValidationError(
+                    "path",
+                    str(path),
+                    f"a CSV file pyarrow can read (it stopped near line {next_line}: "
+                    f"{str(exc)[:200]})",
+                ) from None
+            block *= 4
+
+
+def _read_csv_blocks(
+    path: Path, chunk_rows: int, block_size: int, first_line: int
+) -> Iterator[Chunk]:
     try:
         with open(path, "rb") as handle:
             names = pacsv.open_csv(
                 handle,
-                read_options=pacsv.ReadOptions(use_threads=False),
+                read_options=pacsv.ReadOptions(use_threads=False, block_size=block_size),
                 parse_options=pacsv.ParseOptions(
                     newlines_in_values=True, invalid_row_handler=lambda _row: "skip"
                 ),
             ).schema.names
-    except pa.ArrowInvalid:  # an empty file: nothing to import
-        return
+    except pa.ArrowInvalid as exc:
+        if "straddl" in str(exc):
+            raise
+        return  # an empty file: nothing to import
     invalid: list[BadRow] = []
 
     def on_invalid_row(row: Any) -> str:
@@ -137,10 +173,9 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         )
         return "skip"
 
-    # 1 MiB blocks: bigger ones cost memory and gain no speed. Every column is read as
-    # text so that CSV values reach validation exactly as written (the fast path and
-    # validate_event then agree row by row).
-    read_options = pacsv.ReadOptions(block_size=1 << 20, use_threads=False)
+    # Every column is read as text so that CSV values reach validation exactly as
+    # written (the fast path and validate_event then agree row by row).
+    read_options = pacsv.ReadOptions(block_size=block_size, use_threads=False)
     parse_options = pacsv.ParseOptions(
         newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid_row
     )
@@ -159,13 +194,19 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         buffer: list[pa.RecordBatch] = []
         buffered = 0
 
-        def emit(batch: pa.RecordBatch) -> Chunk:
+        def emit(batch: pa.RecordBatch) -> Chunk | None:
             nonlocal next_line, pending
             lines = _assign_lines(next_line, batch.num_rows, [r.line for r in pending])
             if len(lines):
                 next_line = int(lines[-1]) + 1
             mine = [r for r in pending if r.line < next_line]
             pending = [r for r in pending if r.line >= next_line]
+            if first_line > 2:  # a restart: leave out what was given out before
+                keep = lines >= first_line
+                batch, lines = batch.filter(pa.array(keep)), lines[keep]
+                mine = [r for r in mine if r.line >= first_line]
+                if not len(lines) and not mine:
+                    return None
             batch, lines, broken = _as_text(batch, lines)
             batch, lines = _drop_blank_rows(batch, lines)
             rejects = sorted(mine + broken, key=lambda r: r.line)
@@ -183,10 +224,15 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
                 head = table.slice(0, chunk_rows).combine_chunks()
                 buffer = table.slice(chunk_rows).combine_chunks().to_batches()
                 buffered -= chunk_rows
-                yield emit(head.to_batches()[0])
+                chunk = emit(head.to_batches()[0])
+                if chunk is not None:
+                    yield chunk
         if buffered:
-            yield emit(pa.Table.from_batches(buffer).combine_chunks().to_batches()[0])
+            chunk = emit(pa.Table.from_batches(buffer).combine_chunks().to_batches()[0])
+            if chunk is not None:
+                yield chunk
         pending.extend(invalid)
+        pending = [r for r in pending if r.line >= first_line]
         if pending:
             yield Chunk(rejects=sorted(pending, key=lambda r: r.line), position=handle.tell())
 
@@ -263,7 +309,8 @@ def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         for number, raw_line in enumerate(handle, start=1):
             position += len(raw_line)
             try:
-                text = raw_line.decode("utf-8").strip()
+                # a byte-order mark at the start of the file is not part of line 1
+                text = raw_line.decode("utf-8-sig" if number == 1 else "utf-8").strip()
             except UnicodeDecodeError:
                 text = raw_line.decode("utf-8", errors="replace").strip()
                 rejects.append(BadRow(number, "line is not valid UTF-8 text", text))
@@ -292,8 +339,18 @@ def _read_jsonl(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         yield Chunk(rows=rows, rejects=rejects, position=position)
 
 
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """Open a Parquet file, or raise one clear error for an empty or corrupt one."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValidationError(
+            "path", str(path), f"a readable Parquet file ({str(exc)[:200]})"
+        ) from None
+
+
 def _read_parquet(path: Path, chunk_rows: int) -> Iterator[Chunk]:
-    parquet = pq.ParquetFile(path)
+    parquet = open_parquet(path)
     seen = 0
     for batch in parquet.iter_batches(batch_size=chunk_rows):
         lines = np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64)
