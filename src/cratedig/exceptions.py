@@ -32,7 +32,24 @@ class ValidationError(CratedigError, ValueError):
         self.field = field
         self.value = value
         self.expected = expected
-        super().__init__(f"{field}: {value!r} is not valid; expected {expected}.")
+        super().__init__(f"{field}: {shown(value)} is not valid; expected {expected}.")
+
+
+#: Longest ``repr`` of an offending value that an error message shows.
+MAX_SHOWN_CHARS = 200
+
+
+def shown(value: Any, limit: int = MAX_SHOWN_CHARS) -> str:
+    """``repr(value)``, cut to ``limit`` characters with a note of how long it was.
+
+    An error must name the value, but echoing a 100 MB field back (into a quarantine
+    reason, a log line or a JSON error response) costs more than it tells.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes | list | tuple | dict) else len(text)
+    return f"{text[:limit]}... (cut; {size:,} long)"
 
 
 class ConfigError(CratedigError, ValueError):

@@ -132,3 +132,24 @@ def test_quarantine_survives_a_reimport_on_both_databases(engine: Engine, tmp_pa
     import_file(engine, "events", path)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM quarantine")).scalar() == 1
+
+
+def test_huge_values_are_cut_in_reasons_and_quarantine(engine: Engine, tmp_path: Path) -> None:
+    """Defect 10: a 100 MB user_id was echoed whole into the reason and the summary."""
+    path = tmp_path / "huge.jsonl"
+    big = "u" * 3_000_000
+    path.write_text(
+        '{"event_id":"h1","user_id":"' + big + '","event_type":"visit",'
+        '"occurred_at":"2025-01-01T00:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    report = import_file(engine, "events", path)
+    assert report.quarantined == 1
+    assert all(len(r) < 1_000 for r in report.reasons)
+    assert "cut; 3,000,000 long" in report.reasons[0]
+    with engine.connect() as conn:
+        reason, raw = conn.execute(
+            select(schema.quarantine.c.reason, schema.quarantine.c.raw)
+        ).one()
+    assert len(reason) < 1_000
+    assert len(raw) < 70_000 and "cut by cratedig" in raw

@@ -21,6 +21,19 @@ class BadRow(NamedTuple):
     raw: Any
 
 
+#: The raw text of a quarantined row is kept up to this many characters; a longer one is
+#: cut and marked, so that one absurd row cannot fill the store.
+MAX_RAW_CHARS = 65_536
+CUT_MARK = "... [cut by cratedig: the row was {n:,} characters long]"
+
+
+def cap_raw(text: str, limit: int = MAX_RAW_CHARS) -> str:
+    """``text`` up to ``limit`` characters, marked when it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + CUT_MARK.format(n=len(text))
+
+
 def raw_json(raw: Any) -> str:
     """The raw row as JSON (values JSON cannot hold, such as datetimes, as text).
 
@@ -47,12 +60,12 @@ def quarantine_rows(conn: Connection, source: str, bad: Sequence[BadRow]) -> int
     now = int(time.time() * 1000)
     rows = []
     for b in bad:
-        raw = raw_json(b.raw)
+        raw = cap_raw(raw_json(b.raw))
         rows.append(
             {
                 "source": source,
                 "line": b.line,
-                "reason": b.reason,
+                "reason": cap_raw(b.reason, 2_000),
                 "raw": raw,
                 "raw_sha256": content_hash(raw),
                 "created_at_ms": now,
