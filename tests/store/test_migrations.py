@@ -364,3 +364,20 @@ def test_every_revision_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "migrations.md").read_text()
     for info in migrate.history():
         assert f"`{info.revision}`" in doc, f"docs/migrations.md does not list {info.revision}"
+
+
+def test_quality_revision_opens_every_quarantined_row(db_url: str) -> None:
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0002_quarantine_content_key")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO quarantine (source, line, reason, raw, raw_sha256, created_at_ms) "
+                "VALUES ('f.csv', 2, 'bad', '{}', 'h', 1)"
+            )
+        )
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT status FROM quarantine")).scalar_one() == "open"
+        assert conn.execute(text("SELECT COUNT(*) FROM quality_findings")).scalar_one() == 0
+    engine.dispose()

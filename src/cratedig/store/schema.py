@@ -136,7 +136,13 @@ quarantine = Table(
     # SHA-256 of ``raw``: a row is identified by its source, line and content, so a
     # re-import adds nothing while a new bad row at a reused path and line is kept
     Column("raw_sha256", String(64), nullable=False),
+    # open -> retried (fixed and stored: ``resolution`` names the stored id) or
+    # discarded (``resolution`` names the quality decision that dropped it)
+    Column("status", String(16), nullable=False, default="open", server_default="open"),
+    Column("resolved_at_ms", BigInteger),
+    Column("resolution", Text),
 )
+Index("ix_quarantine_status_time", quarantine.c.status, quarantine.c.created_at_ms)
 Index(
     "ix_quarantine_source_line_content",
     quarantine.c.source,
