@@ -229,8 +229,8 @@ end
 def build_demo_store(folder: Path) -> str:
     """Simulate a small site and train the default model on it."""
     from cratedig.config import load_settings
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
     from cratedig.pipeline.train import train
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
     from cratedig.store import init_db, make_engine
 
     url = f"sqlite:///{folder / 'bench.sqlite'}"
