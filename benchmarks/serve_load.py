@@ -248,7 +248,7 @@ def build_demo_store(folder: Path) -> str:
 def _ids(url: str) -> tuple[list[str], list[str]]:
     from cratedig.pipeline.registry import active_version
     from cratedig.store import make_engine
-    from cratedig.store.serving_schema import precomputed_lists, similar_artist_lists
+    from cratedig.store.schema import precomputed_lists, similar_artist_lists
 
     engine = make_engine(url)
     version = active_version(engine)

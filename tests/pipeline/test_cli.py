@@ -17,7 +17,7 @@ from cratedig.cli import cli
 from cratedig.pipeline import registry
 from cratedig.serving import create_app
 from cratedig.store import init_db, make_engine
-from cratedig.store.serving_schema import model_versions, precomputed_lists
+from cratedig.store.schema import model_versions, precomputed_lists
 from tests.serving.conftest import train_tiny
 from tests.serving.helpers import fill_store
 

@@ -4,7 +4,7 @@
 :mod:`cratedig.config` and :mod:`cratedig.exceptions`.
 """
 
-from cratedig.store import schema, serving_schema
+from cratedig.store import schema
 from cratedig.store.engine import init_db, make_engine, normalise_url
 from cratedig.store.writes import insert_ignore, upsert
 
@@ -14,6 +14,5 @@ __all__ = [
     "make_engine",
     "normalise_url",
     "schema",
-    "serving_schema",
     "upsert",
 ]
