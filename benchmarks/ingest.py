@@ -115,7 +115,7 @@ def event_files(workdir: Path, n_events: int) -> list[Path]:
     (events only: the import creates stub users, artists and tracks).
     """
     try:
-        from cratedig.ingest.simulator import SimulationConfig, write_files
+        from cratedig.simulator.site import SimulationConfig, write_files
     except ImportError:
         path = workdir / "events.csv"
         generate_events(path, n_events)
@@ -124,7 +124,7 @@ def event_files(workdir: Path, n_events: int) -> list[Path]:
     n_users = max(1_000, n_events // 100)
     config = SimulationConfig(n_events=n_events, n_users=n_users, n_artists=n_users // 2, seed=7)
     files = write_files(config, workdir, fmt="csv")
-    print(f"events, users, artists, tracks from cratedig.ingest.simulator ({config})")
+    print(f"events, users, artists, tracks from cratedig.simulator.site ({config})")
     return [Path(files[k]) for k in ("events", "users", "artists", "tracks")]
 
 

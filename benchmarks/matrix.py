@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/matrix.py --events 10000000 --data-dir /tmp/cratedig-bench
 
-The events come from :mod:`cratedig.ingest.simulator` when it is importable
+The events come from :mod:`cratedig.simulator.site` when it is importable
 (``--generator simulator``), or else from a seeded, vectorised numpy generator
 (``--generator numpy``) inserted straight into SQLite in big transactions. Either way the
 store is a SQLite file cached under ``--data-dir`` (keyed by generator, N and seed), so
@@ -143,7 +143,7 @@ def generate_numpy(path: Path, n_events: int, seed: int, chunk: int = 1_000_000)
 
 def generate_simulator(path: Path, n_events: int, seed: int) -> None:
     """Write the site simulator's events into a new SQLite store at ``path``."""
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
     from cratedig.store import init_db, make_engine
 
     tmp = path.with_suffix(".partial")
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     generator = args.generator
     if generator == "auto":
         try:
-            import cratedig.ingest.simulator  # noqa: F401
+            import cratedig.simulator.site  # noqa: F401
 
             generator = "simulator"
         except ImportError:

@@ -229,8 +229,8 @@ end
 def build_demo_store(folder: Path) -> str:
     """Simulate a small site and train the default model on it."""
     from cratedig.config import load_settings
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
     from cratedig.pipeline.train import train
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
     from cratedig.store import init_db, make_engine
 
     url = f"sqlite:///{folder / 'bench.sqlite'}"
@@ -248,7 +248,7 @@ def build_demo_store(folder: Path) -> str:
 def _ids(url: str) -> tuple[list[str], list[str]]:
     from cratedig.pipeline.registry import active_version
     from cratedig.store import make_engine
-    from cratedig.store.serving_schema import precomputed_lists, similar_artist_lists
+    from cratedig.store.schema import precomputed_lists, similar_artist_lists
 
     engine = make_engine(url)
     version = active_version(engine)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cratedig.ingest.simulator import FORMATS, SimulationConfig, simulate_to_store, write_files
+from cratedig.simulator.site import FORMATS, SimulationConfig, simulate_to_store, write_files
 from cratedig.store import init_db, make_engine
 
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
+from cratedig.simulator.site import SimulationConfig, simulate_to_store
 from cratedig.store import init_db, make_engine, schema
 from cratedig.store.reads import table_counts
 

@@ -15,7 +15,7 @@ from cratedig.evaluation.report import metrics_table, write_html, write_json
 @pytest.fixture(scope="module")
 def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One small simulated site shared by the tests of this module (they only read it)."""
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
     from cratedig.store import init_db, make_engine
 
     sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('evaluate') / 'store.sqlite'}"

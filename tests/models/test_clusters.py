@@ -51,7 +51,7 @@ def test_cold_user_and_country_get_their_countrys_cluster(X: sp.csr_matrix, side
 
 def test_clusters_command_prints_tables(tmp_path: Path) -> None:
     from cratedig.cli import cli
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
     from cratedig.store import init_db, make_engine
 
     url = f"sqlite:///{tmp_path / 'store.sqlite'}"

@@ -17,7 +17,7 @@ from cratedig.cli import cli
 from cratedig.pipeline import registry
 from cratedig.serving import create_app
 from cratedig.store import init_db, make_engine
-from cratedig.store.serving_schema import model_versions, precomputed_lists
+from cratedig.store.schema import model_versions, precomputed_lists
 from tests.serving.conftest import train_tiny
 from tests.serving.helpers import fill_store
 
@@ -45,7 +45,7 @@ def test_train_command_with_the_default_model(sqlite_url: str, tmp_path: Path) -
 
 @pytest.mark.slow
 def test_killed_training_changes_nothing_served(sqlite_url: str, tmp_path: Path) -> None:
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
+    from cratedig.simulator.site import SimulationConfig, simulate_to_store
 
     engine = make_engine(sqlite_url)
     init_db(engine)

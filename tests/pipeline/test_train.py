@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 from cratedig.config import Settings
 from cratedig.pipeline import registry
 from cratedig.pipeline.train import train
-from cratedig.store.serving_schema import (
+from cratedig.store.schema import (
     fallback_lists,
     model_versions,
     precomputed_lists,

@@ -16,13 +16,24 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import Engine, MetaData, Table, func, insert, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from cratedig.cli import cli
 from cratedig.ingest.bulk import import_file
 from cratedig.ingest.quarantine import content_hash
-from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
 from cratedig.serving import create_app
+from cratedig.simulator.site import SimulationConfig, simulate_to_store
 from cratedig.store import SchemaOutdatedError, ensure_schema, init_db, make_engine, migrate
 from cratedig.store.schema import metadata
 from tests.serving.conftest import KEY, train_tiny
@@ -281,7 +292,17 @@ def test_downgrade_where_lossless_and_refuse_where_not(db_url: str) -> None:
     # the baseline cannot be undone without dropping everything
     with pytest.raises(Exception, match="cannot be undone without losing data"):
         migrate.downgrade(engine, "base")
-    quarantine = metadata.tables["quarantine"]
+    # the data-quality revision drops findings and decisions: only with consent
+    with pytest.raises(Exception, match="0004_quality, which cannot be undone"):
+        migrate.downgrade(engine, "0002_quarantine_content_key")
+    migrate.downgrade(engine, "0002_quarantine_content_key", allow_data_loss=True)
+    quarantine = _baseline_module().baseline_metadata().tables["quarantine"]
+    quarantine = Table(
+        "quarantine",
+        MetaData(),
+        *[c.copy() for c in quarantine.columns],
+        Column("raw_sha256", String(64)),
+    )
     rows = [
         {"source": "f.csv", "line": 3, "reason": "bad", "raw": raw, "created_at_ms": 1}
         for raw in ('{"v": 1}', '{"v": 2}')
@@ -293,10 +314,10 @@ def test_downgrade_where_lossless_and_refuse_where_not(db_url: str) -> None:
     # two rows share (source, line): undoing the content key would lose one
     with pytest.raises(Exception, match="without losing rows"):
         migrate.downgrade(engine, BASELINE)
-    assert _revision(engine) == migrate.head_revision()
+    assert _revision(engine) == "0002_quarantine_content_key"  # rolled back whole
     with engine.begin() as conn:
         conn.execute(quarantine.delete().where(quarantine.c.raw == '{"v": 2}'))
-    assert migrate.downgrade(engine, BASELINE) == [migrate.head_revision()]
+    assert migrate.downgrade(engine, BASELINE) == ["0002_quarantine_content_key"]
     assert _revision(engine) == BASELINE
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(text("quarantine"))).scalar() == 1

@@ -65,7 +65,7 @@ def lastfm_hetrec_command(
     dated tag_artist events, friends; artists named only in the tag file become
     stub artists. Safe to run twice: a second run adds nothing. See docs/datasets.md.
     """
-    from cratedig.ingest.lastfm_hetrec import import_hetrec
+    from cratedig.datasets.lastfm_hetrec import import_hetrec
 
     engine = ctx.engine()
     counts = import_hetrec(
@@ -107,7 +107,7 @@ def lastfm_1k_command(
     MusicBrainz ids, or ids derived from their names. Bad lines are quarantined.
     Safe to run twice. See docs/datasets.md.
     """
-    from cratedig.ingest.lastfm_1k import import_lastfm_1k
+    from cratedig.datasets.lastfm_1k import import_lastfm_1k
 
     engine = ctx.engine()
     counts = import_lastfm_1k(

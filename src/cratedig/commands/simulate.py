@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.exceptions import ValidationError
-from cratedig.ingest.simulator import FORMATS, SimulationConfig, simulate_to_store, write_files
+from cratedig.simulator.site import FORMATS, SimulationConfig, simulate_to_store, write_files
 
 
 def _parse_start(value: str | None) -> date | None:

@@ -1,9 +1,11 @@
-"""Read benchmark datasets straight from their files into matrices.
+"""Benchmark datasets as matrices, straight from their files.
 
-The store-based path (``cratedig.ingest.lastfm_hetrec`` then
+The store-based path (``cratedig.datasets.lastfm_hetrec`` then
 ``cratedig.matrix.build_engagement``) is what a site uses; the accuracy benchmark
 reads the HetRec 2011 Last.fm 2K files directly so that every library compared gets
-exactly the same matrix, without a database in between.
+exactly the same matrix, without a database in between. The files are parsed by
+:mod:`cratedig.datasets` (one parser, shared with the store importer); this module only
+builds the evaluation's matrix, id maps and side information from them.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from cratedig.exceptions import NotFoundError
+from cratedig.datasets.hetrec_arrays import HetrecArrays, read_hetrec_arrays
 from cratedig.matrix.idmap import IdMap
 from cratedig.matrix.side import SideInfo
 
@@ -29,12 +30,6 @@ class PlayData:
     users: IdMap
     artists: IdMap
     side: SideInfo
-
-
-def _read_tsv(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
-    if not path.exists():
-        raise NotFoundError("dataset file", str(path))
-    return pd.read_csv(path, sep="\t", encoding=encoding, quoting=3, dtype=str)
 
 
 def load_hetrec_lastfm(data_dir: str | Path, with_side: bool = True) -> PlayData:
@@ -56,16 +51,14 @@ def load_hetrec_lastfm(data_dir: str | Path, with_side: bool = True) -> PlayData
         ``side.artist_tags[a, t]`` counts the users who applied tag ``t`` to artist
         ``a``.
     """
-    folder = Path(data_dir)
-    plays = _read_tsv(folder / "user_artists.dat")
-    user_codes = plays["userID"].astype(np.int64)
-    artist_codes = plays["artistID"].astype(np.int64)
+    data = read_hetrec_arrays(data_dir, with_side=with_side)
+    user_codes, artist_codes = data.plays[:, 0], data.plays[:, 1]
     user_ids = np.unique(user_codes)
     artist_ids = np.unique(artist_codes)
     rows = np.searchsorted(user_ids, user_codes)
     cols = np.searchsorted(artist_ids, artist_codes)
     X = sp.csr_matrix(
-        (plays["weight"].astype(np.float32).to_numpy(), (rows, cols)),
+        (data.plays[:, 2].astype(np.float32), (rows, cols)),
         shape=(user_ids.size, artist_ids.size),
         dtype=np.float32,
     )
@@ -74,7 +67,7 @@ def load_hetrec_lastfm(data_dir: str | Path, with_side: bool = True) -> PlayData
     artists = IdMap(str(a) for a in artist_ids)
     side = SideInfo()
     if with_side:
-        side = _hetrec_side(folder, user_ids, artist_ids)
+        side = _hetrec_side(data, user_ids, artist_ids)
     return PlayData(X=X, users=users, artists=artists, side=side)
 
 
@@ -98,25 +91,16 @@ def _known_pairs(
     return matrix
 
 
-def _hetrec_side(folder: Path, user_ids: np.ndarray, artist_ids: np.ndarray) -> SideInfo:
+def _hetrec_side(data: HetrecArrays, user_ids: np.ndarray, artist_ids: np.ndarray) -> SideInfo:
     side = SideInfo()
-    names_path = folder / "artists.dat"
-    if names_path.exists():
-        names = _read_tsv(names_path)
-        by_id = dict(zip(names["id"].astype(np.int64), names["name"].fillna(""), strict=True))
-        side.artist_names = [str(by_id.get(int(a), "")) for a in artist_ids]
-    tagged_path, tags_path = folder / "user_taggedartists.dat", folder / "tags.dat"
-    if tagged_path.exists() and tags_path.exists():
-        tags = _read_tsv(tags_path, encoding="latin-1")
-        tag_codes = np.sort(tags["tagID"].astype(np.int64).to_numpy())
-        tag_name = dict(zip(tags["tagID"].astype(np.int64), tags["tagValue"], strict=True))
-        tagged = _read_tsv(tagged_path)
-        side.artist_tags = _known_pairs(artist_ids, tagged["artistID"], tag_codes, tagged["tagID"])
-        side.tag_names = [str(tag_name[int(t)]) for t in tag_codes]
-    friends_path = folder / "user_friends.dat"
-    if friends_path.exists():
-        friends = _read_tsv(friends_path)
-        adjacency = _known_pairs(user_ids, friends["userID"], user_ids, friends["friendID"])
+    if data.artist_names is not None:
+        side.artist_names = [data.artist_names.get(int(a), "") for a in artist_ids]
+    if data.tag_names is not None:
+        tag_codes = np.array(sorted(data.tag_names), dtype=np.int64)
+        side.artist_tags = _known_pairs(artist_ids, data.tagged[:, 1], tag_codes, data.tagged[:, 2])
+        side.tag_names = [data.tag_names[int(t)] for t in tag_codes]
+    if len(data.friends):
+        adjacency = _known_pairs(user_ids, data.friends[:, 0], user_ids, data.friends[:, 1])
         adjacency = ((adjacency + adjacency.T) > 0).astype(np.float32).tocsr()
         side.friends = adjacency
     return side

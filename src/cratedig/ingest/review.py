@@ -21,17 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from cratedig.events import validate_event
 from cratedig.exceptions import CratedigError, ValidationError
 from cratedig.ingest.bulk import import_records
-from cratedig.store import schema
 from cratedig.store.quality import (
     QuarantineFilter,
     quarantine_rows,
     record_decision,
     resolve_quarantined,
+    take_quarantined,
     update_reason,
 )
 
@@ -147,15 +147,8 @@ def retry_file(engine: Engine, path: str | Path, kind: str = "events") -> RetryR
     source = f"retry of {path.resolve()} at {int(time.time() * 1000)}"
     # the quarantine id is the "line": the rows this retry quarantines again are known
     import_records(engine, kind, sorted(todo.items()), source=source)
-    q = schema.quarantine
     with engine.begin() as conn:
-        again = {
-            int(line): reason
-            for line, reason in conn.execute(
-                select(q.c.line, q.c.reason).where(q.c.source == source)
-            )
-        }
-        conn.execute(q.delete().where(q.c.source == source))
+        again = take_quarantined(conn, source)
         update_reason(conn, [(qid, f"retry failed: {why}") for qid, why in again.items()])
         now = int(time.time() * 1000)
         passed = [(qid, _stored_id(kind, key_field, todo[qid])) for qid in todo if qid not in again]

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, Table
 
 from cratedig.matrix.idmap import IdMap
 from cratedig.models.clusters import country_clusters
-from cratedig.store.serving_schema import (
+from cratedig.store.schema import (
     fallback_lists,
     precomputed_lists,
     similar_artist_lists,

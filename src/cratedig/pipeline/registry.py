@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 
 from cratedig.exceptions import NotFoundError, ValidationError
-from cratedig.store.serving_schema import model_versions, serving_state
+from cratedig.store.schema import model_versions, serving_state
 from cratedig.store.writes import upsert
 
 ACTIVE_KEY = "active_version"

@@ -28,8 +28,7 @@ from cratedig.pipeline.registry import list_versions
 from cratedig.serving.api import check_id, raise_if_rejected, service
 from cratedig.serving.errors import ApiError
 from cratedig.serving.event_writes import parse_feedback, store_feedback
-from cratedig.store.schema import users
-from cratedig.store.serving_schema import precomputed_lists
+from cratedig.store.schema import precomputed_lists, users
 
 bp = Blueprint("pages", __name__)
 

@@ -25,12 +25,16 @@ from cratedig.serving import personalise
 from cratedig.serving.cache import LocalLRU, UserCache, make_user_cache
 from cratedig.serving.event_writes import BatchResult, store_events
 from cratedig.serving.impressions import ImpressionWriter
-from cratedig.store.schema import artist_tags, artists, tracks, user_events, users
-from cratedig.store.serving_schema import (
+from cratedig.store.schema import (
+    artist_tags,
+    artists,
     cache_invalidations,
     fallback_lists,
     precomputed_lists,
     similar_artist_lists,
+    tracks,
+    user_events,
+    users,
 )
 from cratedig.store.writes import upsert_rows
 

@@ -4,7 +4,7 @@
 :mod:`cratedig.config` and :mod:`cratedig.exceptions`.
 """
 
-from cratedig.store import quality_schema, schema, serving_schema
+from cratedig.store import schema
 from cratedig.store.engine import make_engine, normalise_url
 from cratedig.store.migrate import SchemaOutdatedError, ensure_schema, init_db
 from cratedig.store.writes import insert_ignore, upsert
@@ -16,8 +16,6 @@ __all__ = [
     "insert_ignore",
     "make_engine",
     "normalise_url",
-    "quality_schema",
     "schema",
-    "serving_schema",
     "upsert",
 ]

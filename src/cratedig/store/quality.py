@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from cratedig.store.quality_schema import quality_decisions, quality_findings
 from cratedig.store.schema import quarantine
+from cratedig.store.schema.quality import quality_decisions, quality_findings
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,17 @@ def resolve_quarantined(
     )
     result = conn.execute(stmt, [{"qid": i, "res": r} for i, r in resolutions])
     return int(result.rowcount or 0)
+
+
+def take_quarantined(conn: Connection, source: str) -> dict[int, str]:
+    """Remove the rows quarantined under ``source``; returns ``{line: reason}``."""
+    q = quarantine.c
+    taken = {
+        int(line): reason
+        for line, reason in conn.execute(select(q.line, q.reason).where(q.source == source))
+    }
+    conn.execute(delete(quarantine).where(q.source == source))
+    return taken
 
 
 def update_reason(conn: Connection, reasons: Sequence[tuple[int, str]]) -> None:

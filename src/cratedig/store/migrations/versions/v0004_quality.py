@@ -24,9 +24,7 @@ LOSSLESS_DOWNGRADE = False
 
 def upgrade() -> None:
     with op.batch_alter_table("quarantine") as batch:
-        batch.add_column(
-            sa.Column("status", sa.String(16), nullable=False, server_default="open")
-        )
+        batch.add_column(sa.Column("status", sa.String(16), nullable=False, server_default="open"))
         batch.add_column(sa.Column("resolved_at_ms", sa.BigInteger))
         batch.add_column(sa.Column("resolution", sa.Text))
         batch.create_index("ix_quarantine_status_time", ["status", "created_at_ms"])
@@ -62,9 +60,7 @@ def upgrade() -> None:
         sa.Column("decided_at_ms", sa.BigInteger, nullable=False),
         sa.Column("note", sa.Text, nullable=False),
     )
-    op.create_index(
-        "ix_quality_decisions_period", "quality_decisions", ["start_ms", "end_ms"]
-    )
+    op.create_index("ix_quality_decisions_period", "quality_decisions", ["start_ms", "end_ms"])
 
 
 def downgrade() -> None:

@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 
 from cratedig.events import ORGANIC
-from cratedig.ingest.sim_events import TYPE_CODES, BlockEvents
-from cratedig.ingest.sim_world import COUNTRY_CODES, PLACES, TIMEZONES, World
+from cratedig.simulator.events import TYPE_CODES, BlockEvents
+from cratedig.simulator.world import COUNTRY_CODES, PLACES, TIMEZONES, World
 
 TimeFormat = Literal["iso", "ms"]
 

@@ -14,8 +14,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-from cratedig.ingest.sim_frames import artists_frame, tracks_frame, users_frame
-from cratedig.ingest.sim_world import World
+from cratedig.simulator.frames import artists_frame, tracks_frame, users_frame
+from cratedig.simulator.world import World
 from cratedig.store import schema
 from cratedig.store.writes import insert_ignore_chunked
 

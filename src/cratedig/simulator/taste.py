@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from cratedig.ingest.sim_world import (
+from cratedig.simulator.world import (
     COUNTRY_AREA,
     DAY_MS,
     GENRES,

@@ -4,7 +4,7 @@ It draws artists (genres, tags, home country, Zipf popularity, tracks), users
 (countries, time zones, signup dates, taste, visit rhythm) and their events (sessions
 of plays, skips, likes, shares, playlist adds, follows and later unfollows,
 subscriptions), plus its own **ground truth**: every user's true affinity to every
-artist they can meet (see :mod:`cratedig.ingest.sim_taste`).
+artist they can meet (see :mod:`cratedig.simulator.taste`).
 
 Everything is vectorised numpy, one block of users (about 250,000 events) at a time:
 10 million events took about 660 MB of peak memory (``benchmarks/simulate.py``).
@@ -12,7 +12,7 @@ The same :class:`SimulationConfig` always gives the same files, byte for byte.
 
 Example
 -------
->>> from cratedig.ingest.simulator import SimulationConfig, write_files
+>>> from cratedig.simulator.site import SimulationConfig, write_files
 >>> paths = write_files(SimulationConfig(n_users=100, n_events=5_000), "out")  # doctest: +SKIP
 """
 
@@ -29,17 +29,17 @@ from sqlalchemy import Engine
 
 from cratedig.exceptions import ValidationError
 from cratedig.ingest.progress import make_progress
-from cratedig.ingest.sim_config import SimulationConfig
-from cratedig.ingest.sim_events import BlockEvents, simulate_block
-from cratedig.ingest.sim_frames import (
+from cratedig.simulator.config import SimulationConfig
+from cratedig.simulator.events import BlockEvents, simulate_block
+from cratedig.simulator.frames import (
     artists_frame,
     events_frame,
     tracks_frame,
     truth_frame,
     users_frame,
 )
-from cratedig.ingest.sim_truth import ground_truth_matrix, read_ground_truth
-from cratedig.ingest.sim_world import World, build_world
+from cratedig.simulator.truth import ground_truth_matrix, read_ground_truth
+from cratedig.simulator.world import World, build_world
 
 __all__ = [
     "FORMATS",
@@ -171,7 +171,7 @@ def simulate_to_store(
         Rows inserted per table: ``users``, ``artists``, ``artist_tags``, ``tracks``,
         ``user_events`` (rows already stored, e.g. from the same seed, are skipped).
     """
-    from cratedig.ingest.sim_store import StoreSink
+    from cratedig.simulator.store import StoreSink
 
     world = build_world(config)
     sink = StoreSink(engine)

@@ -1,7 +1,7 @@
 """The simulated world: artists, tracks and users, drawn once per configuration.
 
 Everything is vectorised numpy; per-user taste is drawn block by block later
-(:mod:`cratedig.ingest.sim_taste`) so memory does not grow with the number of users.
+(:mod:`cratedig.simulator.taste`) so memory does not grow with the number of users.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from cratedig.ingest.sim_config import SimulationConfig
-from cratedig.ingest.sim_vocab import (
+from cratedig.simulator.config import SimulationConfig
+from cratedig.simulator.vocab import (
     COUNTRIES,
     DIURNAL_WEIGHTS,
     FIRST_NAMES,

@@ -61,14 +61,14 @@ import pyarrow.csv as pacsv
 from rich.progress import Progress
 from sqlalchemy import Engine
 
-from cratedig.events import EventType
-from cratedig.exceptions import NotFoundError
-from cratedig.ingest.lastfm_common import (
+from cratedig.datasets.common import (
     import_event_table,
     read_tsv,
     write_quarantine,
     write_rows,
 )
+from cratedig.events import EventType
+from cratedig.exceptions import NotFoundError
 from cratedig.ingest.progress import make_progress
 from cratedig.ingest.quarantine import BadRow
 from cratedig.store import schema

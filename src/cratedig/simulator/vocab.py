@@ -1,6 +1,6 @@
 """Fixed vocabularies of the site simulator: genres and tags, countries and time zones.
 
-Everything here is plain data; :mod:`cratedig.ingest.sim_world` turns it into arrays.
+Everything here is plain data; :mod:`cratedig.simulator.world` turns it into arrays.
 """
 
 from __future__ import annotations

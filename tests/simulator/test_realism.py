@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from cratedig.events import SKIP_MS
-from cratedig.ingest.simulator import SimulationConfig, write_files
+from cratedig.simulator.site import SimulationConfig, write_files
 
 CONFIG = SimulationConfig(n_users=800, n_artists=1_000, n_events=80_000, days=60, seed=7)
 

@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from cratedig.events import EVENT_TYPES, SKIP_MS, EventType
-from cratedig.ingest.sim_taste import Candidates, draw_candidates
-from cratedig.ingest.sim_vocab import DIURNAL_WEIGHTS
-from cratedig.ingest.sim_world import DAY_MS, World
+from cratedig.simulator.taste import Candidates, draw_candidates
+from cratedig.simulator.vocab import DIURNAL_WEIGHTS
+from cratedig.simulator.world import DAY_MS, World
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.commands.common import CliContext
 from cratedig.commands.datasets import lastfm_hetrec_command
-from cratedig.ingest.lastfm_hetrec import (
+from cratedig.datasets.lastfm_hetrec import (
     HETREC_PLAY_TIME_MS,
     import_hetrec,
     parse_hetrec,

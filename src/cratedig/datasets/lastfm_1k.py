@@ -47,12 +47,12 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy import Engine
 
-from cratedig.events import EventType
-from cratedig.exceptions import NotFoundError, ValidationError
-from cratedig.ingest.lastfm_common import (
+from cratedig.datasets.common import (
     import_event_table,
     write_quarantine,
 )
+from cratedig.events import EventType
+from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.progress import make_progress
 from cratedig.ingest.quarantine import BadRow
 from cratedig.ingest.readers import check_chunk_rows

@@ -1,13 +1,13 @@
 """Tables of data quality: what the daily checks found, and what people decided.
 
-They are defined on :data:`cratedig.store.schema.metadata` (revision ``0004_quality``).
+Revision ``0004_quality`` added them.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table, Text
 
-from cratedig.store.schema import metadata
+from cratedig.store.schema.base import metadata
 
 #: One row per anomaly a check found: a (check, period, event type) is stored once, so
 #: rerunning a check updates its row instead of adding another.

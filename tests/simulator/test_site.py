@@ -14,14 +14,14 @@ from sqlalchemy import Engine, func, select
 from cratedig.cli import cli
 from cratedig.exceptions import ValidationError
 from cratedig.ingest.bulk import import_file
-from cratedig.ingest.simulator import (
+from cratedig.matrix.idmap import IdMap
+from cratedig.simulator.site import (
     SimulationConfig,
     ground_truth_matrix,
     read_ground_truth,
     simulate_to_store,
     write_files,
 )
-from cratedig.matrix.idmap import IdMap
 from cratedig.store import init_db, make_engine, schema
 
 TINY = SimulationConfig(n_users=60, n_artists=90, n_events=3_000, days=20, seed=5)

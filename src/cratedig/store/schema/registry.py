@@ -1,7 +1,4 @@
-"""Tables of the train-to-serve pipeline: the model registry and precomputed lists.
-
-They are defined on :data:`cratedig.store.schema.metadata`, so ``init_db`` creates
-them once this module has been imported.
+"""The model registry and each version's precomputed lists (written by ``pipeline``).
 
 Everything a training run writes is keyed by its ``version_id``; serving reads only
 the version named by the ``active_version`` row of :data:`serving_state`. A run that
@@ -17,7 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, String, Table, Text
 
-from cratedig.store.schema import metadata
+from cratedig.store.schema.base import metadata
 
 #: One row per training run.
 model_versions = Table(
@@ -79,14 +76,3 @@ fallback_lists = Table(
     Column("scope_key", String(128), primary_key=True),
     Column("entries", Text, nullable=False),  # JSON array
 )
-
-#: When each user's cached lists were last invalidated (their events arrived). Workers
-#: with an in-process cache poll it, so an event posted to one gunicorn worker
-#: invalidates the user's lists in every worker within a fraction of a second.
-cache_invalidations = Table(
-    "cache_invalidations",
-    metadata,
-    Column("user_id", String(128), primary_key=True),
-    Column("invalidated_at_ms", BigInteger, nullable=False),
-)
-Index("ix_cache_invalidations_time", cache_invalidations.c.invalidated_at_ms)
