@@ -143,3 +143,13 @@ def test_record_round_trips_through_json() -> None:
         EngagementConfig.from_record({**record, "colour": "red"})
     with pytest.raises(ValidationError, match="skip_fraction"):
         EngagementConfig.from_record({**record, "skip_fraction": 3})
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = Path(__file__).parents[2] / "docs" / "engagement.md"
+    text = doc.read_text(encoding="utf-8")
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    settings = load_settings(_toml(tmp_path, example), env={})
+    expected = EngagementSettings(half_life_days=90.0, transform="bm25")
+    assert settings.engagement == expected
+    assert settings.weights["play_track"] == 0.5
