@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from cratedig.cli import cli
@@ -22,20 +21,6 @@ from cratedig.cli import cli
 REWEIGHTED = "[weights]\nfollow_artist = 50.0\nlike_track = 20.0\nplay_track = 0.2\n"
 #: Plays do not count at all: pairs with only plays leave the matrix.
 NO_PLAYS = "[weights]\nplay_track = 0.0\n"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One small simulated site shared by the tests of this module (they only read it)."""
-    from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
-    from cratedig.store import init_db, make_engine
-
-    url = f"sqlite:///{tmp_path_factory.mktemp('settings-cli') / 'store.sqlite'}"
-    engine = make_engine(url)
-    init_db(engine)
-    simulate_to_store(engine, SimulationConfig(n_users=80, n_artists=60, n_events=4000, seed=5))
-    engine.dispose()
-    return url
 
 
 def _config(tmp_path: Path, name: str, text: str) -> str:
@@ -61,10 +46,10 @@ def _clusters(store: str, tmp_path: Path, name: str, toml: str) -> list[dict[str
     return list(json.loads(result.stdout))
 
 
-def test_evaluate_follows_the_weights_table(store: str, tmp_path: Path) -> None:
-    default = _evaluate(store, tmp_path, "default", "")
-    reweighted = _evaluate(store, tmp_path, "reweighted", REWEIGHTED)
-    no_plays = _evaluate(store, tmp_path, "no-plays", NO_PLAYS)
+def test_evaluate_follows_the_weights_table(simulated_store: str, tmp_path: Path) -> None:
+    default = _evaluate(simulated_store, tmp_path, "default", "")
+    reweighted = _evaluate(simulated_store, tmp_path, "reweighted", REWEIGHTED)
+    no_plays = _evaluate(simulated_store, tmp_path, "no-plays", NO_PLAYS)
     assert default["meta"]["engagement"]["weights"]["follow_artist"] == 5.0
     assert reweighted["meta"]["engagement"]["weights"]["follow_artist"] == 50.0
     # other values on the same pairs: the split is the same, the value-aware model differs
@@ -76,29 +61,38 @@ def test_evaluate_follows_the_weights_table(store: str, tmp_path: Path) -> None:
         assert no_plays["results"][model]["ndcg@5"] != default["results"][model]["ndcg@5"]
 
 
-def test_evaluate_follows_the_engagement_table(store: str, tmp_path: Path) -> None:
-    default = _evaluate(store, tmp_path, "default", "")
+def test_evaluate_follows_the_engagement_table(simulated_store: str, tmp_path: Path) -> None:
+    default = _evaluate(simulated_store, tmp_path, "default", "")
     filtered = _evaluate(
-        store, tmp_path, "filtered", "[engagement]\nmin_artist_interactions = 15\n"
+        simulated_store, tmp_path, "filtered", "[engagement]\nmin_artist_interactions = 15\n"
     )
     assert filtered["meta"]["engagement"]["min_artist_interactions"] == 15
     assert filtered["meta"]["artists"] < default["meta"]["artists"]
     assert filtered["results"]["popularity"] != default["results"]["popularity"]
 
 
-def test_clusters_follow_the_weights_table(store: str, tmp_path: Path) -> None:
-    default = _clusters(store, tmp_path, "default", "")
-    again = _clusters(store, tmp_path, "again", "[weights]\nfollow_artist = 5.0\n")
-    reweighted = _clusters(store, tmp_path, "reweighted", REWEIGHTED)
+def test_clusters_follow_the_weights_table(simulated_store: str, tmp_path: Path) -> None:
+    default = _clusters(simulated_store, tmp_path, "default", "")
+    again = _clusters(simulated_store, tmp_path, "again", "[weights]\nfollow_artist = 5.0\n")
+    reweighted = _clusters(simulated_store, tmp_path, "reweighted", REWEIGHTED)
     assert again == default  # the same configuration written out gives the same report
     assert [run["parameter"] for run in reweighted] == [run["parameter"] for run in default]
     assert [run["silhouette"] for run in reweighted] != [run["silhouette"] for run in default]
 
 
-def test_a_bad_engagement_table_is_a_clear_error(store: str, tmp_path: Path) -> None:
+def test_a_bad_engagement_table_is_a_clear_error(simulated_store: str, tmp_path: Path) -> None:
     toml = _config(tmp_path, "bad", "[engagement]\ntransform = 'sqrt'\n")
     run = subprocess.run(
-        [sys.executable, "-m", "cratedig.cli", "--db", store, "--config", toml, "clusters"],
+        [
+            sys.executable,
+            "-m",
+            "cratedig.cli",
+            "--db",
+            simulated_store,
+            "--config",
+            toml,
+            "clusters",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -22,27 +22,13 @@ from cratedig.events import DEFAULT_WEIGHTS
 from cratedig.matrix import EngagementConfig
 from cratedig.matrix.weights import RECORD_KEY
 from cratedig.pipeline import registry
-from cratedig.pipeline.train import train
 from cratedig.serving import personalise
-from tests.serving.conftest import KEY, make_app
-from tests.serving.helpers import TinyModel, fill_store, tiny_gems
+from tests.serving.conftest import KEY, make_app, train_tiny
+from tests.serving.helpers import fill_store
 
 NO_FOLLOWS = {**DEFAULT_WEIGHTS, "follow_artist": 0.0}
 FOLLOWED_J1 = ["j2", "j3", "j6", "j4", "r5", "r6", "j5"]
 BEFORE = ["r5", "r6", "j1", "j2", "j3", "j4", "j5", "j6"]
-
-
-def _train(engine: Engine, tmp_path: Path, **settings: Any) -> registry.ModelVersion:
-    values = {"artifacts_dir": str(tmp_path / "artifacts"), **settings}
-    return train(
-        engine,
-        Settings(**values),
-        model_name="tiny",
-        model_factory=TinyModel,
-        gems_factory=tiny_gems,
-        k_lists=8,
-        k_similar=5,
-    )
 
 
 @pytest.fixture
@@ -81,7 +67,7 @@ def test_version_records_the_configuration_it_was_trained_with(
     filled: Engine, tmp_path: Path
 ) -> None:
     engagement = EngagementSettings(unfollow_policy="ignore", half_life_days=30.0)
-    version = _train(filled, tmp_path, weights=NO_FOLLOWS, engagement=engagement)
+    version = train_tiny(filled, tmp_path / "artifacts", weights=NO_FOLLOWS, engagement=engagement)
     stored = registry.get_version(filled, version.version_id).params[RECORD_KEY]
     expected = EngagementConfig(
         weights=NO_FOLLOWS,
@@ -95,7 +81,7 @@ def test_version_records_the_configuration_it_was_trained_with(
 def test_settings_changed_after_training_do_not_change_personalisation(
     filled: Engine, tmp_path: Path
 ) -> None:
-    _train(filled, tmp_path)  # follows weigh 5 (the default) in this version
+    train_tiny(filled, tmp_path / "artifacts")  # follows weigh 5 (the default) in this version
     for client in _client(filled, tmp_path, weights=NO_FOLLOWS):  # today: follows weigh 0
         assert _ids(client) == BEFORE
         _post(client, "follow_artist", "j1", 0)
@@ -107,14 +93,16 @@ def test_settings_changed_after_training_do_not_change_personalisation(
 def test_recorded_configuration_is_used_rather_than_the_defaults(
     filled: Engine, tmp_path: Path
 ) -> None:
-    _train(filled, tmp_path, weights=NO_FOLLOWS)  # this version ignores follows
+    train_tiny(filled, tmp_path / "artifacts", weights=NO_FOLLOWS)  # this version ignores follows
     for client in _client(filled, tmp_path):  # today's settings: the defaults
         _post(client, "follow_artist", "j1", 0)
         assert _ids(client) == BEFORE
 
 
 def test_recorded_unfollow_policy_is_used(filled: Engine, tmp_path: Path) -> None:
-    _train(filled, tmp_path, engagement=EngagementSettings(unfollow_policy="ignore"))
+    train_tiny(
+        filled, tmp_path / "artifacts", engagement=EngagementSettings(unfollow_policy="ignore")
+    )
     for client in _client(filled, tmp_path):  # today's policy: "remove"
         _post(client, "follow_artist", "r5", 1)
         _post(client, "unfollow_artist", "r5", 2)
