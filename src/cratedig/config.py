@@ -152,6 +152,8 @@ class Settings:
     promotion_margin
         A new model version is not promoted when its NDCG@10 is lower than the
         current one's by more than this fraction.
+    artifacts_dir
+        Folder of the trained models' files (one subfolder per model version).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
