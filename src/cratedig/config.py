@@ -2,24 +2,128 @@
 
 The TOML file is ``$CRATEDIG_CONFIG`` when set, else ``./cratedig.toml`` when it exists.
 Its top-level keys are the field names of :class:`Settings`; a ``[weights]`` table
-overrides single event weights. Environment variables are the upper-cased field names
-with a ``CRATEDIG_`` prefix, for example ``CRATEDIG_DATABASE_URL`` or
-``CRATEDIG_API_KEYS`` (comma-separated).
+overrides single event weights and an ``[engagement]`` table the other options of the
+engagement matrix (:class:`EngagementSettings`). Environment variables are the
+upper-cased field names with a ``CRATEDIG_`` prefix, for example
+``CRATEDIG_DATABASE_URL`` or ``CRATEDIG_API_KEYS`` (comma-separated); an
+``[engagement]`` option is ``CRATEDIG_ENGAGEMENT_<OPTION>``, for example
+``CRATEDIG_ENGAGEMENT_HALF_LIFE_DAYS=90`` (``none`` clears an optional one).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
-from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES
-from cratedig.exceptions import ConfigError
+from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES, FULL_PLAY_MS, SKIP_MS
+from cratedig.exceptions import ConfigError, ValidationError
 
 DEFAULT_DATABASE_URL = "sqlite:///cratedig.sqlite"
+TRANSFORMS: tuple[str, ...] = ("log1p", "bm25", "tfidf", "binary")
+UNFOLLOW_POLICIES: tuple[str, ...] = ("remove", "negative", "ignore")
+
+Transform = Literal["log1p", "bm25", "tfidf", "binary"]
+UnfollowPolicy = Literal["remove", "negative", "ignore"]
+
+
+@dataclass(frozen=True)
+class EngagementSettings:
+    """How events become the engagement matrix, besides the weights: the ``[engagement]`` table.
+
+    :class:`cratedig.matrix.weights.EngagementConfig` extends this with the weights and
+    the "as of" time; ``docs/engagement.md`` explains every option with examples.
+
+    Attributes
+    ----------
+    half_life_days
+        Time decay: an event ``half_life_days`` old counts half. ``None``: no decay.
+    transform
+        ``None``, ``"log1p"``, ``"bm25"``, ``"tfidf"`` or ``"binary"``; applied last, after
+        negative values were clipped to 0 and the filters ran.
+    bm25_k1, bm25_b
+        The BM25 parameters (as in ``implicit.nearest_neighbours.bm25_weight``).
+    min_user_interactions, min_artist_interactions
+        Drop users with fewer distinct artists, and artists with fewer distinct users,
+        than this (an "interaction" is a nonzero user x artist entry).
+    filter_until_stable
+        ``True``: repeat the filter until nothing more is dropped (a k-core, so every
+        remaining user and artist meets its minimum). ``False``: one round only (both
+        counts taken on the unfiltered matrix, then both drops at once).
+    unfollow_policy
+        ``"remove"`` (default): an ``unfollow_artist`` cancels every earlier follow of the
+        pair (the follow contribution becomes 0, other engagement stays) and blocks the
+        pair; a later re-follow counts again and unblocks. ``"negative"``: every follow
+        counts and every unfollow adds its (negative) weight; the pair is blocked as with
+        ``"remove"``. ``"ignore"``: unfollows are not read at all and nothing is blocked.
+    block_days
+        How long an unfollowed pair stays blocked, counted back from the "as of" time.
+        ``None``: for ever; ``0``: never blocked.
+    full_play_ms, skip_ms, skip_fraction
+        A play of ``full_play_ms`` or more counts as one full play; a play shorter than
+        ``skip_ms`` counts ``skip_fraction`` of a play.
+
+    Raises
+    ------
+    ValidationError
+        For a value out of range, naming the option, the value and what is accepted.
+    """
+
+    half_life_days: float | None = None
+    transform: Transform | None = None
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
+    min_user_interactions: int = 1
+    min_artist_interactions: int = 1
+    filter_until_stable: bool = True
+    unfollow_policy: UnfollowPolicy = "remove"
+    block_days: float | None = 90.0
+    full_play_ms: int = FULL_PLAY_MS
+    skip_ms: int = SKIP_MS
+    skip_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        def fail(name: str, expected: str) -> None:
+            raise ValidationError(name, getattr(self, name), expected)
+
+        if self.half_life_days is not None and not _is_number(self.half_life_days, 0.0):
+            fail("half_life_days", "a number > 0, or none for no decay")
+        if self.transform is not None and self.transform not in TRANSFORMS:
+            fail("transform", "none or one of " + ", ".join(TRANSFORMS))
+        if not _is_number(self.bm25_k1, 0.0, strict=False):
+            fail("bm25_k1", "a number >= 0")
+        if not (_is_number(self.bm25_b, 0.0, strict=False) and self.bm25_b <= 1.0):
+            fail("bm25_b", "a number in [0, 1]")
+        for name in ("min_user_interactions", "min_artist_interactions", "full_play_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(name, "a whole number >= 1")
+        if not isinstance(self.filter_until_stable, bool):
+            fail("filter_until_stable", "true or false")
+        if self.unfollow_policy not in UNFOLLOW_POLICIES:
+            fail("unfollow_policy", "one of " + ", ".join(UNFOLLOW_POLICIES))
+        if self.block_days is not None and not _is_number(self.block_days, 0.0, strict=False):
+            fail("block_days", "a number >= 0 (0: never block), or none to block for ever")
+        skip = self.skip_ms
+        if (
+            isinstance(skip, bool)
+            or not isinstance(skip, int)
+            or not 0 <= skip <= self.full_play_ms
+        ):
+            fail("skip_ms", f"a whole number in 0..{self.full_play_ms} (full_play_ms)")
+        if not (_is_number(self.skip_fraction, 0.0, strict=False) and self.skip_fraction <= 1.0):
+            fail("skip_fraction", "a number in [0, 1]")
+
+
+def _is_number(value: Any, minimum: float, strict: bool = True) -> bool:
+    """Whether ``value`` is a finite real number above ``minimum`` (or equal, not strict)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return value > minimum if strict else value >= minimum
 
 
 @dataclass(frozen=True)
@@ -39,6 +143,8 @@ class Settings:
         Whether reads need an API key too.
     weights
         Weight of one event of each type in the engagement matrix.
+    engagement
+        The other options of the engagement matrix (the ``[engagement]`` table).
     session_gap_minutes
         Idle time that ends a visit (session).
     import_chunk_rows
@@ -46,6 +152,8 @@ class Settings:
     promotion_margin
         A new model version is not promoted when its NDCG@10 is lower than the
         current one's by more than this fraction.
+    artifacts_dir
+        Folder of the trained models' files (one subfolder per model version).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -53,6 +161,7 @@ class Settings:
     api_keys: tuple[str, ...] = ()
     read_requires_key: bool = False
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    engagement: EngagementSettings = field(default_factory=EngagementSettings)
     session_gap_minutes: float = 30.0
     import_chunk_rows: int = 50_000
     promotion_margin: float = 0.05
@@ -107,6 +216,62 @@ def _merge_weights(weights: Mapping[str, Any]) -> dict[str, float]:
     return merged
 
 
+#: Values of an optional ``[engagement]`` option (TOML has no null) that mean ``None``.
+_NONE_WORDS = {"none", "null", "off", ""}
+_ENV_ENGAGEMENT = "CRATEDIG_ENGAGEMENT_"
+
+
+def _engagement_value(value: Any, hint: Any, where: str) -> Any:
+    """One ``[engagement]`` option from TOML or the environment, coerced to its type."""
+    kinds = [k for k in get_args(hint) if k is not type(None)] if get_args(hint) else [hint]
+    optional = type(None) in get_args(hint)
+    if optional and isinstance(value, str) and value.strip().lower() in _NONE_WORDS:
+        return None
+    kind = kinds[0]
+    if kind in (bool, int, float):
+        return _coerce(where, value, kind())
+    if not isinstance(value, str):  # a Literal: the dataclass checks the choice
+        raise ConfigError(f"{where}: {value!r} is not valid; expected a string.")
+    return value.strip()
+
+
+def _engagement(
+    current: EngagementSettings, values: Mapping[str, Any], source: str
+) -> EngagementSettings:
+    """``current`` with the options in ``values`` replaced, validated.
+
+    ``source`` prefixes the option names in errors: ``"engagement."`` (TOML, overrides)
+    or ``"CRATEDIG_ENGAGEMENT_"`` (the environment; names upper-cased).
+    """
+
+    def where(key: str) -> str:
+        return source + (key.upper() if source == _ENV_ENGAGEMENT else key)
+
+    hints = get_type_hints(EngagementSettings)
+    changed: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"{where(key)}: unknown engagement option; expected one of: {', '.join(hints)}."
+            )
+        changed[key] = _engagement_value(value, hints[key], where(key))
+    try:
+        return replace(current, **changed)
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{where(exc.field)}: {exc.value!r} is not valid; expected {exc.expected}."
+        ) from None
+
+
+def _engagement_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``CRATEDIG_ENGAGEMENT_*`` variables, by option name."""
+    return {
+        key[len(_ENV_ENGAGEMENT) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(_ENV_ENGAGEMENT) and value != ""
+    }
+
+
 #: Settings that must be positive numbers, and the smallest value each accepts.
 _MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_margin": 0.0}
 
@@ -118,6 +283,28 @@ def _check(settings: Settings) -> Settings:
             bound = "> 0" if name == "session_gap_minutes" else f">= {minimum}"
             raise ConfigError(f"{name}: {value!r} is not valid; expected a number {bound}.")
     return settings
+
+
+#: Settings read as TOML tables rather than single values (not from one variable).
+_TABLES = ("weights", "engagement")
+
+
+def _value(name: str, value: Any, default: Any, engagement: EngagementSettings) -> Any:
+    """One setting from the TOML file or an override, coerced and checked.
+
+    An ``engagement`` table replaces single options of ``engagement``.
+    """
+    if name == "weights":
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"weights: {value!r} is not valid; expected a table of numbers.")
+        return _merge_weights(value)
+    if name == "engagement":
+        if isinstance(value, EngagementSettings):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"engagement: {value!r} is not valid; expected a table.")
+        return _engagement(engagement, value, "engagement.")
+    return _coerce(name, value, default)
 
 
 def load_settings(
@@ -153,20 +340,21 @@ def load_settings(
                 raise ConfigError(
                     f"{key}: unknown setting in {path}; expected one of {sorted(known)}."
                 )
-            values[key] = (
-                _merge_weights(value) if key == "weights" else _coerce(key, value, known[key])
-            )
+            values[key] = _value(key, value, known[key], defaults.engagement)
     for name, default in known.items():
-        if name == "weights":
+        if name in _TABLES:
             continue
         env_value = env.get("CRATEDIG_" + name.upper())
         if env_value is not None and env_value != "":
             values[name] = _coerce("CRATEDIG_" + name.upper(), env_value, default)
+    engagement_env = _engagement_env(env)
+    if engagement_env:
+        current = values.get("engagement", defaults.engagement)
+        values["engagement"] = _engagement(current, engagement_env, _ENV_ENGAGEMENT)
     for name, value in overrides.items():
         if name not in known:
             raise ConfigError(f"{name}: unknown setting; expected one of {sorted(known)}.")
         if value is not None:
-            values[name] = (
-                _merge_weights(value) if name == "weights" else _coerce(name, value, known[name])
-            )
+            base = values.get("engagement", defaults.engagement)
+            values[name] = _value(name, value, known[name], base)
     return _check(replace(defaults, **values))

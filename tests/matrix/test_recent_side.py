@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cratedig.exceptions import ValidationError
-from cratedig.matrix import IdMap
+from cratedig.matrix import EngagementConfig, IdMap
 from cratedig.matrix.recent import RecentEvent, recent_activity
 from cratedig.matrix.side import build_side_info
 from cratedig.store import schema
@@ -36,10 +36,17 @@ def test_recent_activity(engine):
     ]
     assert recent_activity(engine, "u1", since_ms=T0, limit=2) == got[:2]
     assert [e.artist_id for e in recent_activity(engine, "u1", since_ms=T0 - 10)][-1] == "a5"
-    custom = recent_activity(engine, "u1", T0, weights={"like_track": 1.0, "pause_track": 0.5})
-    assert custom == [
+    custom = EngagementConfig(weights={"like_track": 1.0, "pause_track": 0.5})
+    assert recent_activity(engine, "u1", T0, config=custom) == [
         RecentEvent("a1", "pause_track", 0.5, T0 + 5),
         RecentEvent("a3", "like_track", 2.0, T0 + 3),
+    ]
+    # the play durations and the unfollow policy of the configuration apply too
+    config = EngagementConfig(unfollow_policy="ignore", full_play_ms=60_000, skip_ms=5_000)
+    assert recent_activity(engine, "u1", T0, config=config) == [
+        RecentEvent("a3", "like_track", 4.0, T0 + 3),
+        RecentEvent("a2", "play_track", 10_000 / 60_000, T0 + 2),
+        RecentEvent("a1", "play_track", 1.0, T0 + 1),
     ]
     assert recent_activity(engine, "nobody", since_ms=0) == []
     with pytest.raises(ValidationError, match="limit"):

@@ -20,9 +20,11 @@ from tests.serving.helpers import TinyModel, fill_store, tiny_gems
 KEY = "test-key-1"
 
 
-def train_tiny(engine: Engine, artifacts: Path, model: Any = TinyModel, margin: float = 0.05):
-    """Train the tiny model on the store (k_lists=8, k_similar=5)."""
-    settings = Settings(artifacts_dir=str(artifacts), promotion_margin=margin)
+def train_tiny(
+    engine: Engine, artifacts: Path, model: Any = TinyModel, margin: float = 0.05, **settings: Any
+):
+    """Train the tiny model on the store (k_lists=8, k_similar=5), with more ``settings``."""
+    settings = Settings(artifacts_dir=str(artifacts), promotion_margin=margin, **settings)
     return train(
         engine,
         settings,

@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import scipy.sparse as sp
 from rich.console import Console
 
 from cratedig.commands.common import CliContext, pass_cli
+from cratedig.config import Settings
 
 DEFAULT_MODELS = "default,popularity,item_knn,als,ease,hidden_gems"
 
@@ -21,6 +21,7 @@ def _split_names(value: str) -> list[str]:
 
 def run_evaluation(
     engine: Any,
+    settings: Settings,
     models: list[str],
     k: int = 10,
     seed: int = 0,
@@ -28,62 +29,59 @@ def run_evaluation(
     progress: bool = True,
     console: Console | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Build the matrix from the store, split it, fit and score each model.
+    """Build the matrix from the store as ``settings`` say, split it, fit and score each model.
 
-    Without tuning, each model is fitted with its defaults on train + validation and
-    scored on test; with tuning, its small grid (:mod:`cratedig.evaluation.grids`) is
-    searched on validation first.
+    The matrix is built with :meth:`EngagementConfig.from_settings` (the ``[weights]``
+    and ``[engagement]`` tables), like ``cratedig train``. The loop is
+    :func:`cratedig.evaluation.holdout.score_models`: without tuning, each model is
+    fitted with its defaults on train + validation and scored on test; with tuning, its
+    small grid (:mod:`cratedig.evaluation.grids`) is searched on validation first.
 
     Returns
     -------
     (results, meta)
-        ``{model: metrics}`` and a description of the run.
+        ``{model: metrics}`` and a description of the run (with the engagement
+        configuration used).
     """
     from cratedig.evaluation.grids import grid_for
-    from cratedig.evaluation.protocol import evaluate_model
-    from cratedig.evaluation.tuning import model_factory, tune_and_test
+    from cratedig.evaluation.holdout import Holdout, score_models
     from cratedig.exceptions import ValidationError
-    from cratedig.matrix import build_engagement
+    from cratedig.matrix import EngagementConfig, build_engagement
     from cratedig.matrix.side import build_side_info
-    from cratedig.matrix.split import random_holdout
-    from cratedig.models import make_model
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    engagement = build_engagement(engine)
+    config = EngagementConfig.from_settings(settings)
+    engagement = build_engagement(engine, config)
     X = engagement.X
     if X.nnz == 0:
         raise ValidationError("store", "no engagement", "events in the store (import some first)")
     side = build_side_info(engine, engagement.users, engagement.artists)
-    train, validation, test = random_holdout(X, (0.8, 0.1, 0.1), seed=seed)
+    holdout = Holdout.split(X, seed=seed)
     console.print(
         f"Matrix: {X.shape[0]} users x {X.shape[1]} artists, {X.nnz} pairs; "
-        f"split 80/10/10 (seed {seed}): {train.nnz}/{validation.nnz}/{test.nnz}."
+        f"split 80/10/10 (seed {seed}): "
+        f"{holdout.train.nnz}/{holdout.validation.nnz}/{holdout.test.nnz}."
     )
-    combined = sp.csr_matrix(train + validation)
-    results: dict[str, dict[str, Any]] = {}
-    for name in models:
-        console.print(f"[bold]{name}[/bold]...")
-        if tune_models:
-            grid = grid_for(name)
-            search, scores = tune_and_test(
-                model_factory(name), grid, train, validation, test, k,
-                side=side, seed=seed, progress=progress, label=f"tuning {name}",
-            )  # fmt: skip
-            scores["params"] = search.best_params  # type: ignore[assignment]
-            scores["validation_" + search.metric] = search.best_score
-        else:
-            scores = evaluate_model(make_model(name), combined, test, k, side=side)
-        results[name] = scores
+    results = score_models(
+        models,
+        holdout,
+        k,
+        side=side,
+        grids=grid_for if tune_models else None,
+        progress=progress,
+        on_model=lambda name: console.print(f"[bold]{name}[/bold]..."),
+    )
     meta = {
         "users": X.shape[0],
         "artists": X.shape[1],
         "pairs": X.nnz,
-        "split": "per-user random holdout 80/10/10",
+        "split": holdout.describe(),
         "seed": seed,
         "k": k,
         "tuned": tune_models,
         "models": ", ".join(models),
+        "engagement": engagement.config.as_record(),
         "seconds": round(time.perf_counter() - started, 1),
     }
     return results, meta
@@ -120,7 +118,8 @@ def run_evaluation(
 def evaluate(ctx: CliContext, models: str, k: int, seed: int, tune: bool, out_dir: Path) -> None:
     """Offline evaluation of models on the store's data.
 
-    Builds the engagement matrix, splits each user's artists 80/10/10 at random
+    Builds the engagement matrix as the settings say ([weights] and [engagement]
+    tables of the config file), splits each user's artists 80/10/10 at random
     (seeded), fits every model on train + validation (or tunes it on validation first
     with --tune) and ranks the whole catalogue for each test user with their history
     masked. Prints a table and writes OUT/metrics.json and a self-contained
@@ -141,7 +140,9 @@ def evaluate(ctx: CliContext, models: str, k: int, seed: int, tune: bool, out_di
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table to 80 columns
         console = Console(width=160)
-    results, meta = run_evaluation(ctx.engine(), names, k=k, seed=seed, tune_models=tune)
+    results, meta = run_evaluation(
+        ctx.engine(), ctx.settings, names, k=k, seed=seed, tune_models=tune
+    )
     console.print(metrics_table(results, k, title=f"Offline evaluation (k={k}, seed={seed})"))
     json_path = write_json(results, out_dir / "metrics.json", meta)
     html_path = write_html(results, out_dir / "report.html", k, meta)

@@ -91,18 +91,20 @@ def clusters_command(
 ) -> None:
     """Cluster the store's listeners by taste (and optionally country) and report.
 
-    For each k (K-means) or eps (DBSCAN): cluster sizes, each cluster's most engaged
-    artists and commonest countries, and the silhouette (higher is better),
-    Davies-Bouldin (lower is better) and Calinski-Harabasz (higher is better) scores.
+    The engagement matrix is built as the settings say ([weights] and [engagement]
+    tables of the config file). For each k (K-means) or eps (DBSCAN): cluster sizes,
+    each cluster's most engaged artists and commonest countries, and the silhouette
+    (higher is better), Davies-Bouldin (lower is better) and Calinski-Harabasz (higher
+    is better) scores.
     """
-    from cratedig.matrix import build_engagement
+    from cratedig.matrix import EngagementConfig, build_engagement
     from cratedig.matrix.side import build_side_info
     from cratedig.models.clusters import cluster_report
 
     console = Console(stderr=True)
     engine = ctx.engine()
     with console.status("Building the engagement matrix..."):
-        engagement = build_engagement(engine)
+        engagement = build_engagement(engine, EngagementConfig.from_settings(ctx.settings))
         side = build_side_info(engine, engagement.users, engagement.artists)
     if engagement.X.shape[0] < 3 or engagement.X.nnz == 0:
         raise click.ClickException(

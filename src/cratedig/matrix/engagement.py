@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -90,9 +90,7 @@ class Engagement:
         sp.save_npz(folder / "last_ms.npz", self.last_ms)
         self.users.save(folder / "users.txt")
         self.artists.save(folder / "artists.txt")
-        config = asdict(self.config)
-        config["weights"] = dict(self.config.weights)
-        meta = {"built_at_ms": self.built_at_ms, "config": config}
+        meta = {"built_at_ms": self.built_at_ms, "config": self.config.as_record()}
         (folder / "engagement.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
     @classmethod
@@ -107,7 +105,7 @@ class Engagement:
             blocked=sp.csr_matrix(sp.load_npz(folder / "blocked.npz")),
             last_ms=sp.csr_matrix(sp.load_npz(folder / "last_ms.npz")),
             built_at_ms=int(meta["built_at_ms"]),
-            config=EngagementConfig(**meta["config"]),
+            config=EngagementConfig.from_record(meta["config"]),
         )
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, Select, bindparam, select
 
+from cratedig.events import EventType
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
 from cratedig.store.schema import user_events
@@ -16,7 +16,8 @@ class RecentEvent(NamedTuple):
     """One weighted event of a user.
 
     ``weight`` is ``count * weight[event_type] * play_factor`` as in the engagement
-    matrix, without time decay; ``unfollow_artist`` gives a negative weight.
+    matrix, without time decay; ``unfollow_artist`` gives a negative weight (and is
+    not read under the ``"ignore"`` unfollow policy).
     """
 
     artist_id: str
@@ -30,7 +31,7 @@ def recent_activity(
     user_id: str,
     since_ms: int,
     limit: int = 50,
-    weights: Mapping[str, float] | None = None,
+    config: EngagementConfig | None = None,
 ) -> list[RecentEvent]:
     """The user's last ``limit`` weighted events at or after ``since_ms``, newest first.
 
@@ -49,12 +50,14 @@ def recent_activity(
         Earliest time to include, e.g. ``Engagement.built_at_ms + 1``.
     limit
         At most this many events (>= 1).
-    weights
-        Event weights; :data:`cratedig.events.DEFAULT_WEIGHTS` when ``None``.
+    config
+        The engagement configuration to weigh events with (its weights, play durations
+        and unfollow policy; decay, filters and transforms do not apply to single
+        events); :class:`EngagementConfig` defaults when ``None``.
     """
     if limit < 1:
         raise ValidationError("limit", limit, "an integer >= 1")
-    stmt = recent_statement(weights, limit)
+    stmt = recent_statement(config, limit)
     if stmt is None:
         return []
     with engine.connect() as conn:
@@ -62,17 +65,17 @@ def recent_activity(
     return [RecentEvent(str(a), str(t), float(w), int(ms)) for a, t, w, ms in rows]
 
 
-def recent_statement(
-    weights: Mapping[str, float] | None = None, limit: int = 50
-) -> Select[Any] | None:
+def recent_statement(config: EngagementConfig | None = None, limit: int = 50) -> Select[Any] | None:
     """:func:`recent_activity`'s query, with the user and the time as bound parameters.
 
     Run it with ``{"user_id": ..., "since_ms": ...}``. Building the weight expression
     costs ~20 ms, so the service builds it once and SQLAlchemy's compiled cache does
     the rest. ``None`` when no event type has a weight.
     """
-    config = EngagementConfig() if weights is None else EngagementConfig(weights=dict(weights))
+    config = config or EngagementConfig()
     types = weighted_types(config)
+    if config.unfollow_policy == "ignore":
+        types = [t for t in types if t != EventType.UNFOLLOW_ARTIST]
     if not types:
         return None
     ev = user_events.c

@@ -19,80 +19,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from sqlalchemy import ColumnElement, Float, case, cast, func, literal_column
 
-from cratedig.config import Settings
-from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES, FULL_PLAY_MS, SKIP_MS, EventType
+from cratedig.config import (
+    TRANSFORMS,
+    UNFOLLOW_POLICIES,
+    EngagementSettings,
+    Settings,
+    Transform,
+    UnfollowPolicy,
+)
+from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES, EventType
 from cratedig.exceptions import ValidationError
 from cratedig.store.schema import user_events
 
 DAY_MS = 86_400_000
-TRANSFORMS: tuple[str, ...] = ("log1p", "bm25", "tfidf", "binary")
-UNFOLLOW_POLICIES: tuple[str, ...] = ("remove", "negative", "ignore")
-
-Transform = Literal["log1p", "bm25", "tfidf", "binary"]
-UnfollowPolicy = Literal["remove", "negative", "ignore"]
+#: The key of a model version's ``params`` that holds its :meth:`EngagementConfig.as_record`.
+RECORD_KEY = "engagement"
 
 
 @dataclass(frozen=True)
-class EngagementConfig:
+class EngagementConfig(EngagementSettings):
     """How to turn stored events into the users x artists engagement matrix.
+
+    The options of :class:`cratedig.config.EngagementSettings` (the ``[engagement]``
+    settings table: decay, transform, filters, unfollow policy, play durations; see
+    there), plus the weights and the "as of" time. Build it from the settings with
+    :meth:`from_settings`, so every command weighs events the same way; a model
+    version records it (:meth:`as_record`) and :meth:`from_record` reads it back.
 
     Attributes
     ----------
     weights
         Weight of one event of each type (default :data:`cratedig.events.DEFAULT_WEIGHTS`).
         Types missing from the mapping weigh 0. Zero-weight types are not read at all.
-    half_life_days
-        Time decay: an event ``half_life_days`` old counts half. ``None``: no decay.
     now_ms
         The time the matrix is built "as of" (ms since the epoch, UTC). Events after it
         are left out and ages are measured from it. ``None``: the latest stored event.
-    transform
-        ``None``, ``"log1p"``, ``"bm25"``, ``"tfidf"`` or ``"binary"``; applied last, after
-        negative values were clipped to 0 and the filters ran.
-    bm25_k1, bm25_b
-        The BM25 parameters (as in ``implicit.nearest_neighbours.bm25_weight``).
-    min_user_interactions, min_artist_interactions
-        Drop users with fewer distinct artists, and artists with fewer distinct users,
-        than this (an "interaction" is a nonzero user x artist entry).
-    filter_until_stable
-        ``True``: repeat the filter until nothing more is dropped (a k-core, so every
-        remaining user and artist meets its minimum). ``False``: one round only (both
-        counts taken on the unfiltered matrix, then both drops at once).
-    unfollow_policy
-        ``"remove"`` (default): an ``unfollow_artist`` cancels every earlier follow of the
-        pair (the follow contribution becomes 0, other engagement stays) and blocks the
-        pair; a later re-follow counts again and unblocks. ``"negative"``: every follow
-        counts and every unfollow adds its (negative) weight; the pair is blocked as with
-        ``"remove"``. ``"ignore"``: unfollows are not read at all and nothing is blocked.
-    block_days
-        How long an unfollowed pair stays blocked, counted back from ``now_ms``.
-        ``None``: for ever; ``0``: never blocked.
-    full_play_ms, skip_ms, skip_fraction
-        A play of ``full_play_ms`` or more counts as one full play; a play shorter than
-        ``skip_ms`` counts ``skip_fraction`` of a play.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    half_life_days: float | None = None
     now_ms: int | None = None
-    transform: Transform | None = None
-    bm25_k1: float = 100.0
-    bm25_b: float = 0.8
-    min_user_interactions: int = 1
-    min_artist_interactions: int = 1
-    filter_until_stable: bool = True
-    unfollow_policy: UnfollowPolicy = "remove"
-    block_days: float | None = 90.0
-    full_play_ms: int = FULL_PLAY_MS
-    skip_ms: int = SKIP_MS
-    skip_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for key, value in self.weights.items():
             if key not in EVENT_TYPES:
                 raise ValidationError(
@@ -100,40 +73,41 @@ class EngagementConfig:
                 )
             if not math.isfinite(float(value)):
                 raise ValidationError(f"weights.{key}", value, "a finite number")
-        if self.half_life_days is not None and not self.half_life_days > 0:
-            raise ValidationError("half_life_days", self.half_life_days, "a number > 0 or None")
-        if self.transform is not None and self.transform not in TRANSFORMS:
-            raise ValidationError(
-                "transform", self.transform, "None or one of " + ", ".join(TRANSFORMS)
-            )
-        if self.unfollow_policy not in UNFOLLOW_POLICIES:
-            raise ValidationError(
-                "unfollow_policy", self.unfollow_policy, "one of " + ", ".join(UNFOLLOW_POLICIES)
-            )
-        for name in ("min_user_interactions", "min_artist_interactions"):
-            if int(getattr(self, name)) < 1:
-                raise ValidationError(name, getattr(self, name), "an integer >= 1")
-        if self.block_days is not None and self.block_days < 0:
-            raise ValidationError("block_days", self.block_days, "a number >= 0 or None")
-        if self.full_play_ms <= 0:
-            raise ValidationError("full_play_ms", self.full_play_ms, "an integer > 0")
-        if not 0 <= self.skip_ms <= self.full_play_ms:
-            raise ValidationError("skip_ms", self.skip_ms, f"an integer in 0..{self.full_play_ms}")
-        if not 0.0 <= self.skip_fraction <= 1.0:
-            raise ValidationError("skip_fraction", self.skip_fraction, "a number in [0, 1]")
-        if self.bm25_k1 < 0 or not 0.0 <= self.bm25_b <= 1.0:
-            raise ValidationError(
-                "bm25_k1/bm25_b", (self.bm25_k1, self.bm25_b), "k1 >= 0, 0 <= b <= 1"
-            )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> EngagementConfig:
-        """The configuration with the weights of ``settings`` (and any field overridden)."""
+        """The configuration of ``settings``: its ``[weights]`` and ``[engagement]`` tables.
+
+        This is the one way commands, training and evaluation build the configuration.
+        ``overrides`` replace single fields (for example ``now_ms``).
+        """
+        options = {f.name: getattr(settings.engagement, f.name) for f in fields(EngagementSettings)}
+        return cls._with(cls(weights=dict(settings.weights), **options), overrides)
+
+    @classmethod
+    def _with(cls, config: EngagementConfig, overrides: Mapping[str, Any]) -> EngagementConfig:
         known = {f.name for f in fields(cls)}
         for name in overrides:
             if name not in known:
                 raise ValidationError(name, overrides[name], "a field of EngagementConfig")
-        return replace(cls(weights=dict(settings.weights)), **overrides)
+        return replace(config, **overrides)
+
+    def as_record(self) -> dict[str, Any]:
+        """Every field as JSON-ready values (what a model version records)."""
+        record = asdict(self)
+        record["weights"] = {k: float(v) for k, v in self.weights.items()}
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> EngagementConfig:
+        """The configuration :meth:`as_record` wrote (checked like any other).
+
+        Raises
+        ------
+        ValidationError
+            For an unknown field or a value out of range.
+        """
+        return cls._with(cls(), record)
 
     def weight(self, event_type: str) -> float:
         """The weight of one event of a type (0 when the type is not in ``weights``)."""
@@ -189,3 +163,18 @@ def row_weight(
 def weighted_types(config: EngagementConfig) -> list[str]:
     """Event types with a nonzero weight, in a fixed order."""
     return [t for t in EVENT_TYPES if config.weight(t) != 0.0]
+
+
+__all__ = [
+    "RECORD_KEY",
+    "TRANSFORMS",
+    "UNFOLLOW_POLICIES",
+    "EngagementConfig",
+    "Transform",
+    "UnfollowPolicy",
+    "decay",
+    "play_factor",
+    "row_weight",
+    "type_weight",
+    "weighted_types",
+]

@@ -46,9 +46,25 @@ def _default_gems_factory(model_name: str, params: dict[str, Any]) -> GemsFactor
 
 
 def _build_engagement(engine: Engine, settings: Settings) -> Any:
+    """The matrix as the settings say (``[weights]``, ``[engagement]``), like every command."""
     from cratedig.matrix import EngagementConfig, build_engagement
 
-    return build_engagement(engine, EngagementConfig(weights=dict(settings.weights)))
+    return build_engagement(engine, EngagementConfig.from_settings(settings))
+
+
+def _engagement_record(eng: Any) -> dict[str, Any]:
+    """``{"engagement": configuration}`` for the version's params (nothing if unknown).
+
+    ``now_ms`` is the matrix's "as of" time, so the record rebuilds the same matrix.
+    """
+    from dataclasses import replace
+
+    from cratedig.matrix.weights import RECORD_KEY, EngagementConfig
+
+    config = getattr(eng, "config", None)
+    if not isinstance(config, EngagementConfig):
+        return {}
+    return {RECORD_KEY: replace(config, now_ms=int(eng.built_at_ms)).as_record()}
 
 
 def _build_side(engine: Engine, engagement: Any) -> Any:
@@ -69,12 +85,13 @@ def _taste_clusters(X: Any, side: Any, seed: int) -> Any:
 
 
 def _evaluate(factory: ModelFactory, X: Any, side: Any, seed: int) -> dict[str, float]:
-    """Fit on the train + validation parts of a random 80/10/10 holdout, score the test part."""
-    from cratedig.evaluation import evaluate_model
-    from cratedig.matrix.split import random_holdout
+    """Fit on the train + validation parts of a random 80/10/10 holdout, score the test part.
 
-    train_x, val_x, test_x = random_holdout(X, seed=seed)
-    metrics = evaluate_model(factory(), (train_x + val_x).tocsr(), test_x, k=10, side=side)
+    The same loop as ``cratedig evaluate`` (:func:`cratedig.evaluation.holdout.score_model`).
+    """
+    from cratedig.evaluation.holdout import Holdout, score_model
+
+    metrics = score_model(factory, Holdout.split(X, seed=seed), k=10, side=side)
     return {str(k): float(v) for k, v in metrics.items()}
 
 
@@ -197,6 +214,7 @@ def train(
         "k_lists": k_lists,
         "k_similar": k_similar,
         "seed": seed,
+        **_engagement_record(eng),
     }
     registry.start_version(
         engine, version_id, model_name, run_params, snapshot_ms, str(artifact_dir)

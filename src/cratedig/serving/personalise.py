@@ -1,9 +1,11 @@
 """Re-rank a user's precomputed candidates by what they did since the model's snapshot.
 
-No retraining: the user's weighted events after the active version's ``snapshot_ms``
-(:func:`cratedig.matrix.recent.recent_activity`, weighted like the engagement matrix)
+No retraining: the user's weighted events after the served version's ``snapshot_ms``
+(:func:`cratedig.matrix.recent.recent_statement`, weighted like the engagement matrix)
 are read on each uncached request, and artist-artist similarity comes from the
-version's precomputed similar-artist lists.
+version's precomputed similar-artist lists. Events are weighed with the engagement
+configuration the version was trained with (recorded in its ``params``, see
+:class:`VersionEngagement`), not with today's settings.
 
 * an artist the user engaged with positively (follow, share, like, full play...)
   pushes its similar artists up, by the event's weight and the similarity;
@@ -18,11 +20,18 @@ applied to that.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy import Select
+
+from cratedig.config import Settings
 from cratedig.events import DEFAULT_WEIGHTS, EventType
+from cratedig.matrix.recent import recent_statement
+from cratedig.matrix.weights import RECORD_KEY, EngagementConfig
 
 #: How strongly a fully weighted signal (a follow) lifts its most similar artist:
 #: 1.0 equals the gap between the top and the bottom of the list.
@@ -31,6 +40,68 @@ BOOST = 1.0
 DAMP = 0.5
 #: Events read per request at most.
 ACTIVITY_LIMIT = 200
+#: Versions whose configuration and query are kept (a few are served at once).
+KEPT_VERSIONS = 16
+
+
+class RecordedVersion(Protocol):
+    """A model version (as :class:`cratedig.pipeline.registry.ModelVersion`)."""
+
+    @property
+    def version_id(self) -> str: ...
+
+    @property
+    def params(self) -> Mapping[str, Any]: ...
+
+
+class VersionEngagement:
+    """Each served version's engagement configuration and recent-activity query.
+
+    ``cratedig train`` records the configuration it built the matrix with under
+    ``params["engagement"]``; personalisation between retrains weighs a user's new
+    events with that same configuration, so changing ``[weights]`` or ``[engagement]``
+    takes effect with the next trained version, never half-way through one. Versions
+    trained before configurations were recorded fall back to the settings' one.
+    Building the query costs ~20 ms, so both are kept per version.
+
+    Parameters
+    ----------
+    settings
+        The settings (only for versions that recorded no configuration).
+    limit
+        Events read per request at most.
+    """
+
+    def __init__(self, settings: Settings, limit: int = ACTIVITY_LIMIT) -> None:
+        self._settings = settings
+        self._limit = limit
+        self._kept: OrderedDict[str, tuple[EngagementConfig, Select[Any] | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def config(self, version: RecordedVersion) -> EngagementConfig:
+        """The engagement configuration ``version`` was trained with."""
+        record = version.params.get(RECORD_KEY)
+        if record is None:
+            return EngagementConfig.from_settings(self._settings)
+        return EngagementConfig.from_record(record)
+
+    def get(self, version: RecordedVersion) -> tuple[EngagementConfig, Select[Any] | None]:
+        """``(configuration, query)`` of a version; the query is ``None`` if nothing weighs.
+
+        Run the query with ``{"user_id": ..., "since_ms": version.snapshot_ms + 1}``.
+        """
+        with self._lock:
+            kept = self._kept.get(version.version_id)
+            if kept is not None:
+                self._kept.move_to_end(version.version_id)
+                return kept
+        config = self.config(version)
+        kept = (config, recent_statement(config, self._limit))
+        with self._lock:
+            self._kept[version.version_id] = kept
+            while len(self._kept) > KEPT_VERSIONS:
+                self._kept.popitem(last=False)
+        return kept
 
 
 class WeightedEvent(Protocol):

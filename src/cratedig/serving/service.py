@@ -19,7 +19,6 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from cratedig.config import Settings
 from cratedig.exceptions import NotFoundError, StoreError, ValidationError
-from cratedig.matrix.recent import recent_statement
 from cratedig.pipeline import registry
 from cratedig.serving import personalise
 from cratedig.serving.cache import LocalLRU, UserCache, make_user_cache
@@ -93,7 +92,7 @@ class Service:
         self.base_lists = LocalLRU(max_entries=5_000)
         self.impressions = ImpressionWriter(engine)
         self._version: tuple[float, registry.ModelVersion | None] = (0.0, None)
-        self._recent = recent_statement(settings.weights, personalise.ACTIVITY_LIMIT)
+        self._engagement = personalise.VersionEngagement(settings)
         self._sync_lock = threading.Lock()
         self._synced_at = 0.0  # monotonic time of the last poll
         self._seen_ms = registry.now_ms()  # invalidations older than this are applied
@@ -379,11 +378,12 @@ class Service:
                     self.base_lists.set(key, (raw,))
             else:
                 raw = cached[0]
+            config, recent = self._engagement.get(version)
             activity = (
                 conn.execute(
-                    self._recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
+                    recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
                 ).all()
-                if self._recent is not None
+                if recent is not None
                 else []
             )
         cold_start = raw is None
@@ -400,7 +400,7 @@ class Service:
                 candidates,
                 signals,
                 lambda a: self.similar_items(vid, a),
-                self.settings.weights,
+                config.weights,
                 # New artists only for cold-start users: anyone else's candidates
                 # already exclude what they knew, while a neighbour might not.
                 allow_new=cold_start and list_type == "may_like",
