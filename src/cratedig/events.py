@@ -66,6 +66,11 @@ TRACK_EVENTS: frozenset[str] = frozenset(
 #: Events that concern no artist at all; every other event needs an ``artist_id``.
 ARTISTLESS_EVENTS: frozenset[str] = frozenset({EventType.VISIT, EventType.SUBSCRIBE})
 
+#: Fields an event type needs beyond those every event has (the one place the rule
+#: is written: :func:`validate_event`, the import's fast path and the OpenAPI schema
+#: read it).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {EventType.TAG_ARTIST: ("tag",)}
+
 #: Default weight of one event of each type in the engagement matrix.
 #:
 #: Direct signals about an artist weigh more than indirect ones about its tracks:
@@ -160,7 +165,8 @@ class Event:
 EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """Whether a raw value counts as missing: ``None``, NaN, or only white space."""
     if value is None:
         return True
     if isinstance(value, float) and math.isnan(value):
@@ -168,15 +174,30 @@ def _blank(value: Any) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
-def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+def read_text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
+    """The one reader of an id or short text field of a raw record (events, users,
+    artists, tracks, feedback, API path ids).
+
+    Strips white space; a blank value is ``None``. Strings and numbers are accepted
+    (a float that is a whole number reads as an integer: ``3.0`` -> ``"3"``), objects,
+    arrays and booleans are not.
+
+    Raises
+    ------
+    ValidationError
+        When the value is not text or a number, is longer than ``max_length``, holds
+        a NUL character or is not valid Unicode.
+    """
     value = raw.get(field)
     if type(value) is str:  # the common case first: API and CSV values are strings
         text = value.strip()
         if not text:
             return None
     else:
-        if _blank(value):
+        if is_blank(value):
             return None
+        if isinstance(value, bool | Mapping | list | tuple | set):
+            raise ValidationError(field, value, "a string")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         text = str(value).strip()
@@ -185,6 +206,16 @@ def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -
     if not is_storable_text(text):  # NUL is excluded above: this is a lone surrogate
         raise ValidationError(field, value, "valid Unicode text (no lone surrogates)")
     return text
+
+
+def required_text(
+    raw: Mapping[str, Any], field: str, expected: str, max_length: int = MAX_ID_LENGTH
+) -> str:
+    """:func:`read_text` of a field that must not be blank (``expected`` says what it is)."""
+    value = read_text(raw, field, max_length)
+    if value is None:
+        raise ValidationError(field, raw.get(field), expected)
+    return value
 
 
 def is_storable_text(text: str) -> bool:
@@ -214,7 +245,7 @@ def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
         When the value is missing or cannot be read as a time.
     """
     expected = "an ISO 8601 timestamp, a datetime, or epoch seconds/milliseconds"
-    if _blank(value):
+    if is_blank(value):
         raise ValidationError(field, value, expected)
     if isinstance(value, datetime):
         dt = value
@@ -263,11 +294,18 @@ def _in_range(ms: int, field: str, value: Any) -> int:
     return ms
 
 
-def _non_negative_int(
+def read_whole_number(
     raw: Mapping[str, Any], field: str, default: int | None, maximum: int
 ) -> int | None:
+    """A whole number ``0..maximum`` of a raw record (``default`` when blank).
+
+    Raises
+    ------
+    ValidationError
+        When the value is not a whole number in range.
+    """
     value: Any = raw.get(field)
-    if _blank(value):
+    if is_blank(value):
         return default
     try:
         number = float(value)
@@ -335,21 +373,21 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
     ValidationError
         With the field, the value and what was expected.
     """
-    event_type = _text(raw, "event_type")
+    event_type = read_text(raw, "event_type")
     if event_type not in EVENT_TYPES:
         raise ValidationError(
             "event_type", raw.get("event_type"), "one of: " + ", ".join(EVENT_TYPES)
         )
-    user_id = _text(raw, "user_id")
+    user_id = read_text(raw, "user_id")
     if user_id is None:
         raise ValidationError("user_id", raw.get("user_id"), "a non-empty user id")
     ts_field = "occurred_at" if "occurred_at" in raw else "occurred_at_ms"
     occurred_at_ms = parse_timestamp_ms(raw.get(ts_field), ts_field)
-    duration_ms = _non_negative_int(raw, "duration_ms", None, MAX_DURATION_MS)
-    count = _non_negative_int(raw, "count", 1, MAX_COUNT)
+    duration_ms = read_whole_number(raw, "duration_ms", None, MAX_DURATION_MS)
+    count = read_whole_number(raw, "count", 1, MAX_COUNT)
     assert count is not None
-    track_id = _text(raw, "track_id")
-    artist_id = _text(raw, "artist_id")
+    track_id = read_text(raw, "track_id")
+    artist_id = read_text(raw, "artist_id")
     if artist_id is None and track_id is not None and resolve_artist is not None:
         artist_id = resolve_artist(track_id)
     if artist_id is None and event_type not in ARTISTLESS_EVENTS:
@@ -360,12 +398,14 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
                 "a known track (or an artist_id) so that the event's artist can be resolved",
             )
         raise ValidationError("artist_id", raw.get("artist_id"), f"an artist id for {event_type}")
-    tag = _text(raw, "tag", MAX_TAG_LENGTH)
-    if event_type == EventType.TAG_ARTIST and tag is None:
-        raise ValidationError("tag", raw.get("tag"), "a non-empty tag for tag_artist")
-    session_id = _text(raw, "session_id")
-    source = _text(raw, "source") or ORGANIC
-    event_id = _text(raw, "event_id") or derive_event_id(
+    tag = read_text(raw, "tag", MAX_TAG_LENGTH)
+    values = {"tag": tag}
+    for name in REQUIRED_FIELDS.get(event_type, ()):
+        if values[name] is None:
+            raise ValidationError(name, raw.get(name), f"a non-empty {name} for {event_type}")
+    session_id = read_text(raw, "session_id")
+    source = read_text(raw, "source") or ORGANIC
+    event_id = read_text(raw, "event_id") or derive_event_id(
         user_id,
         event_type,
         occurred_at_ms,

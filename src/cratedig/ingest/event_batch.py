@@ -30,7 +30,7 @@ from cratedig.events import (
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
     ORGANIC,
-    EventType,
+    REQUIRED_FIELDS,
     derive_event_id,
 )
 
@@ -85,8 +85,11 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
     return column
 
 
-def _text(batch: pa.RecordBatch, name: str, max_length: int) -> tuple[pa.Array, np.ndarray]:
-    """A text field as ``_text`` reads it: (values with blanks as null, rows understood)."""
+def _text_column(
+    batch: pa.RecordBatch, name: str, max_length: int
+) -> tuple[pa.Array, np.ndarray]:
+    """A text field as :func:`~cratedig.events.read_text` reads it, column-wise:
+    (values with blanks as null, rows understood; the others go to ``validate_event``)."""
     n = batch.num_rows
     column = _column(batch, name)
     if column is None:
@@ -143,7 +146,7 @@ def _no_edge_space(column: pa.Array) -> np.ndarray:
 def _whole_number(
     batch: pa.RecordBatch, name: str, default: int | None, maximum: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A ``_non_negative_int`` field: (values, null mask, rows understood)."""
+    """A :func:`~cratedig.events.read_whole_number` field: (values, null mask, rows understood)."""
     n = batch.num_rows
     column = _column(batch, name)
     missing = np.zeros(n, dtype=np.int64) if default is None else np.full(n, default)
@@ -316,7 +319,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
     event may still lack its ``artist_id`` (see :func:`complete_event_batch`).
     """
     n = batch.num_rows
-    event_type, ok = _text(batch, "event_type", MAX_ID_LENGTH)
+    event_type, ok = _text_column(batch, "event_type", MAX_ID_LENGTH)
     ok &= _bool(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
     columns: dict[str, pa.Array] = {"event_type": event_type}
     for name, max_length in (
@@ -328,7 +331,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
         ("source", MAX_ID_LENGTH),
         ("event_id", MAX_ID_LENGTH),
     ):
-        columns[name], understood = _text(batch, name, max_length)
+        columns[name], understood = _text_column(batch, name, max_length)
         ok &= understood
     ok &= _bool(pc.is_valid(columns["user_id"]))
     columns["source"] = pc.fill_null(columns["source"], ORGANIC)
@@ -341,8 +344,10 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
     count, _, understood = _whole_number(batch, "count", 1, MAX_COUNT)
     ok &= understood
     columns["count"] = pa.array(count, pa.int64())
-    is_tag_event = _bool(pc.equal(event_type, EventType.TAG_ARTIST.value))
-    ok &= ~(is_tag_event & _bool(pc.is_null(columns["tag"])))
+    for needy_type, needed in REQUIRED_FIELDS.items():
+        of_type = _bool(pc.equal(event_type, str(needy_type)))
+        for name in needed:
+            ok &= ~(of_type & _bool(pc.is_null(columns[name])))
     assert all(len(columns[c]) == n for c in columns)
     return EventBatch(columns=columns, ok=ok)
 
