@@ -85,9 +85,7 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
     return column
 
 
-def _text_column(
-    batch: pa.RecordBatch, name: str, max_length: int
-) -> tuple[pa.Array, np.ndarray]:
+def _text_column(batch: pa.RecordBatch, name: str, max_length: int) -> tuple[pa.Array, np.ndarray]:
     """A text field as :func:`~cratedig.events.read_text` reads it, column-wise:
     (values with blanks as null, rows understood; the others go to ``validate_event``)."""
     n = batch.num_rows

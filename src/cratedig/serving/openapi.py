@@ -1,7 +1,10 @@
 """The OpenAPI 3 description of the JSON API (served at ``/api/v1/openapi.json``).
 
-Written by hand (a dict) rather than generated: the API is small, and a generator
-would add a dependency and decorators to every view for little gain.
+Written as a dict rather than generated from the views (the API is small, and a
+generator would add a dependency and decorators to every view), but every limit and
+rule in it comes from the constants the validators use: :mod:`cratedig.events`
+(lengths, ranges, the fields each event type needs), the write path's batch size,
+the feedback values and the list types.
 """
 
 from __future__ import annotations
@@ -9,9 +12,20 @@ from __future__ import annotations
 from typing import Any
 
 from cratedig import __version__
-from cratedig.events import EVENT_TYPES, MAX_ID_LENGTH
-from cratedig.serving.event_writes import MAX_BATCH
-from cratedig.serving.service import LIST_TYPES, MAX_K
+from cratedig.events import (
+    ARTISTLESS_EVENTS,
+    EVENT_TYPES,
+    MAX_COUNT,
+    MAX_DURATION_MS,
+    MAX_ID_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TIMESTAMP_MS,
+    REQUIRED_FIELDS,
+)
+from cratedig.ingest.feedback import MAX_RATING, MIN_RATING, THUMBS
+from cratedig.ingest.write_path import MAX_BATCH
+from cratedig.serving.lists import LIST_TYPES
+from cratedig.serving.service import MAX_K
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -47,6 +61,50 @@ _ID = {
     "maxLength": MAX_ID_LENGTH,
     "pattern": "^[^\\x00]*[^\\x00\\s][^\\x00]*$",
 }
+
+
+def _event_schema() -> dict[str, Any]:
+    """The Event schema: the fields, their limits and each type's required fields."""
+    needs = "; ".join(
+        f"{event_type} needs {', '.join(fields)}" for event_type, fields in REQUIRED_FIELDS.items()
+    )
+    return {
+        "type": "object",
+        "description": "artist_id may be left out for "
+        + " and ".join(sorted(ARTISTLESS_EVENTS))
+        + f", and for track events of a known track_id; {needs}.",
+        "required": ["user_id", "event_type", "occurred_at", "artist_id"],
+        "allOf": [
+            {
+                "if": {"properties": {"event_type": {"const": str(event_type)}}},
+                "then": {"required": list(fields)},
+            }
+            for event_type, fields in REQUIRED_FIELDS.items()
+        ],
+        "properties": {
+            "event_id": {**_ID, "description": "Idempotency key (derived when absent)."},
+            "user_id": _ID,
+            "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
+            "occurred_at": {
+                "description": "ISO 8601 time (naive = UTC) or epoch seconds/milliseconds.",
+                "oneOf": [
+                    {"type": "string", "format": "date-time"},
+                    {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP_MS},
+                ],
+            },
+            "artist_id": _ID,
+            "track_id": _ID,
+            "duration_ms": {"type": "integer", "minimum": 0, "maximum": MAX_DURATION_MS},
+            "count": {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+            "tag": {**_ID, "maxLength": MAX_TAG_LENGTH},
+            "session_id": _ID,
+            "source": {
+                **_ID,
+                "description": "`organic` or the `list_id` of the list that led here.",
+            },
+        },
+    }
+
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -143,36 +201,7 @@ _SCHEMAS: dict[str, Any] = {
             "following": {"type": "array", "items": {"type": "object"}},
         },
     },
-    "Event": {
-        "type": "object",
-        "description": "artist_id may be left out for visit and subscribe, and for track "
-        "events of a known track_id; tag_artist needs a tag.",
-        "required": ["user_id", "event_type", "occurred_at", "artist_id"],
-        "if": {"properties": {"event_type": {"const": "tag_artist"}}},
-        "then": {"required": ["tag"]},
-        "properties": {
-            "event_id": {**_ID, "description": "Idempotency key (derived when absent)."},
-            "user_id": _ID,
-            "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
-            "occurred_at": {
-                "description": "ISO 8601 time (naive = UTC) or epoch seconds/milliseconds.",
-                "oneOf": [
-                    {"type": "string", "format": "date-time"},
-                    {"type": "integer", "minimum": 0, "maximum": 4102444800000},
-                ],
-            },
-            "artist_id": _ID,
-            "track_id": _ID,
-            "duration_ms": {"type": "integer", "minimum": 0, "maximum": 10**10},
-            "count": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
-            "tag": {**_ID, "maxLength": 256},
-            "session_id": _ID,
-            "source": {
-                **_ID,
-                "description": "`organic` or the `list_id` of the list that led here.",
-            },
-        },
-    },
+    "Event": _event_schema(),
     "EventsResult": {
         "type": "object",
         "required": ["accepted", "duplicates", "rejected", "errors"],
@@ -206,7 +235,7 @@ _SCHEMAS: dict[str, Any] = {
                     "user_id": _ID,
                     "list_id": _ID,
                     "artist_id": _ID,
-                    "thumb": {"enum": ["up", "down", 1, -1]},
+                    "thumb": {"enum": list(THUMBS)},
                 },
             },
             {
@@ -217,7 +246,7 @@ _SCHEMAS: dict[str, Any] = {
                     "user_id": _ID,
                     "list_id": _ID,
                     "artist_id": _ID,
-                    "rating": {"type": "integer", "minimum": 1, "maximum": 5},
+                    "rating": {"type": "integer", "minimum": MIN_RATING, "maximum": MAX_RATING},
                 },
             },
         ],
@@ -338,7 +367,8 @@ def openapi_spec() -> dict[str, Any]:
             },
             "/feedback": {
                 "post": {
-                    "summary": "Thumbs up/down on an artist of a list, or rate a list 1-5",
+                    "summary": "Thumbs up/down on an artist of a list, or rate a list "
+                    f"{MIN_RATING}-{MAX_RATING}",
                     "security": [{"apiKey": []}],
                     "requestBody": {
                         "required": True,

@@ -27,9 +27,9 @@ def record_invalidations(conn: Connection, user_ids: Iterable[str], at_ms: int) 
 
 def invalidations_since(conn: Connection, since_ms: int) -> list[tuple[str, int]]:
     """``(user_id, invalidated_at_ms)`` of every mark at or after ``since_ms``."""
-    query = select(
-        cache_invalidations.c.user_id, cache_invalidations.c.invalidated_at_ms
-    ).where(cache_invalidations.c.invalidated_at_ms >= since_ms)
+    query = select(cache_invalidations.c.user_id, cache_invalidations.c.invalidated_at_ms).where(
+        cache_invalidations.c.invalidated_at_ms >= since_ms
+    )
     return [(u, int(at)) for u, at in conn.execute(query)]
 
 
