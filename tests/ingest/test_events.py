@@ -13,10 +13,10 @@ from cratedig.events import (
     TRACK_EVENTS,
     EventType,
     derive_event_id,
-    parse_timestamp_ms,
     validate_event,
 )
 from cratedig.exceptions import ValidationError
+from cratedig.fields import parse_timestamp_ms
 
 # 2026-03-01T19:15:00Z in milliseconds, computed by hand:
 # days from 1970-01-01 to 2026-03-01 = 20513; 20513 * 86400 + 19 * 3600 + 15 * 60 = 1772392500

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cratedig.events import (
+from cratedig.fields import (
     MAX_TAG_LENGTH,
     is_blank,
     parse_timestamp_ms,

@@ -19,19 +19,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cratedig.events import (
-    _MS_THRESHOLD,
     ARTISTLESS_EVENTS,
     EVENT_FIELDS,
     EVENT_TYPES,
     MAX_COUNT,
     MAX_DURATION_MS,
+    ORGANIC,
+    REQUIRED_FIELDS,
+    derive_event_id,
+)
+from cratedig.fields import (
     MAX_ID_LENGTH,
     MAX_TAG_LENGTH,
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
-    ORGANIC,
-    REQUIRED_FIELDS,
-    derive_event_id,
+    MS_THRESHOLD,
 )
 
 #: The stored columns of an event, in order.
@@ -287,14 +289,14 @@ def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         other = np.flatnonzero(~digits & ~iso_ok & _bool(pc.is_valid(column)))
         if len(other):
             iso_ms[other], iso_ok[other] = _iso_ms(column.take(pa.array(other)))
-        ms = np.where(digits, np.where(np.abs(number) >= _MS_THRESHOLD, number, 0), iso_ms)
-        small = digits & (np.abs(number) < _MS_THRESHOLD)
+        ms = np.where(digits, np.where(np.abs(number) >= MS_THRESHOLD, number, 0), iso_ms)
+        small = digits & (np.abs(number) < MS_THRESHOLD)
         ms = np.where(small, number * 1000, ms)
         ok = digits | iso_ok
     elif pa.types.is_integer(column.type):
         ok = ~_bool(pc.is_null(column))
         number = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ms = np.where(np.abs(number) >= _MS_THRESHOLD, number, number * 1000)
+        ms = np.where(np.abs(number) >= MS_THRESHOLD, number, number * 1000)
     elif pa.types.is_timestamp(column.type):
         per_ms = {"s": 0, "ms": 1, "us": 1000, "ns": 1_000_000}[column.type.unit]
         ok = ~_bool(pc.is_null(column))

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cratedig.clock import now_ms
-from cratedig.events import read_text, required_text
 from cratedig.exceptions import ValidationError
+from cratedig.fields import read_text, required_text
 from cratedig.store.feedback import insert_feedback
 
 #: Accepted thumb values and what they are stored as.

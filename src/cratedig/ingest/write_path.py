@@ -25,8 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from cratedig.events import Event, is_blank, read_text, validate_event
+from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
+from cratedig.fields import is_blank, read_text
 from cratedig.ingest.lookups import TrackArtists
 from cratedig.store.engine import write_lock
 from cratedig.store.event_writes import insert_events, insert_stubs

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 from flask import current_app, request
 
-from cratedig.events import MAX_ID_LENGTH, is_storable_text
 from cratedig.exceptions import ValidationError
+from cratedig.fields import MAX_ID_LENGTH, is_storable_text
 from cratedig.ingest.write_path import BatchResult
 from cratedig.serving.errors import ApiError
 from cratedig.serving.service import Service
