@@ -9,38 +9,32 @@ choice, never a global. Lists are returned as the stored JSON text; callers pars
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from cratedig.store.serving_schema import fallback_lists, precomputed_lists, similar_artist_lists
 
 
+def _entries(conn: Connection, table: Table, **keys: str) -> str | None:
+    """The ``entries`` (JSON text) of the row of ``table`` with the given key values."""
+    query = select(table.c.entries).where(*(table.c[k] == v for k, v in keys.items()))
+    return conn.execute(query).scalar_one_or_none()
+
+
 def read_user_list(conn: Connection, version_id: str, list_type: str, user_id: str) -> str | None:
     """The stored list (JSON text) of one user in a version (``None``: cold start)."""
-    query = select(precomputed_lists.c.entries).where(
-        precomputed_lists.c.version_id == version_id,
-        precomputed_lists.c.list_type == list_type,
-        precomputed_lists.c.user_id == user_id,
+    return _entries(
+        conn, precomputed_lists, version_id=version_id, list_type=list_type, user_id=user_id
     )
-    return conn.execute(query).scalar_one_or_none()
 
 
 def read_similar(conn: Connection, version_id: str, artist_id: str) -> str | None:
     """The similar artists (JSON text) of one artist in a version."""
-    query = select(similar_artist_lists.c.entries).where(
-        similar_artist_lists.c.version_id == version_id,
-        similar_artist_lists.c.artist_id == artist_id,
-    )
-    return conn.execute(query).scalar_one_or_none()
+    return _entries(conn, similar_artist_lists, version_id=version_id, artist_id=artist_id)
 
 
 def read_fallback(conn: Connection, version_id: str, scope: str, scope_key: str) -> str | None:
     """A cold-start list (JSON text) of a version, by ``scope`` and ``scope_key``."""
-    query = select(fallback_lists.c.entries).where(
-        fallback_lists.c.version_id == version_id,
-        fallback_lists.c.scope == scope,
-        fallback_lists.c.scope_key == scope_key,
-    )
-    return conn.execute(query).scalar_one_or_none()
+    return _entries(conn, fallback_lists, version_id=version_id, scope=scope, scope_key=scope_key)
 
 
 def users_with_lists(conn: Connection, version_id: str, list_type: str, limit: int) -> list[str]:
