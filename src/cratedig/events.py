@@ -3,32 +3,24 @@
 This module is the vocabulary of the whole system (see ``DESIGN.md``). It imports
 nothing else of cratedig but :mod:`cratedig.exceptions`.
 
-Timestamps
-----------
-``occurred_at`` is stored as an integer number of **milliseconds since the Unix
-epoch, UTC** (``occurred_at_ms``). It is accepted as:
-
-* an ISO 8601 string (``"2026-03-01T20:15:00+01:00"``, ``"2026-03-01 19:15:00Z"``);
-* a :class:`datetime.datetime`;
-* an integer or float: seconds since the epoch, or milliseconds when it is larger
-  than ``10**11`` (any date after 1973 in milliseconds, before 5138 in seconds).
-
-A **naive** timestamp (no offset) is read as **UTC**. Sites that log local times
-must add the offset before they send events.
+Field readers (text, whole numbers, timestamps) are in :mod:`cratedig.fields`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from cratedig.exceptions import ValidationError
+from cratedig.fields import (
+    MAX_TAG_LENGTH,
+    parse_timestamp_ms,
+    read_text,
+    read_whole_number,
+)
 
 
 class EventType(StrEnum):
@@ -66,6 +58,11 @@ TRACK_EVENTS: frozenset[str] = frozenset(
 #: Events that concern no artist at all; every other event needs an ``artist_id``.
 ARTISTLESS_EVENTS: frozenset[str] = frozenset({EventType.VISIT, EventType.SUBSCRIBE})
 
+#: Fields an event type needs beyond those every event has (the one place the rule
+#: is written: :func:`validate_event`, the import's fast path and the OpenAPI schema
+#: read it).
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {EventType.TAG_ARTIST: ("tag",)}
+
 #: Default weight of one event of each type in the engagement matrix.
 #:
 #: Direct signals about an artist weigh more than indirect ones about its tracks:
@@ -99,15 +96,6 @@ SKIP_MS = 30_000
 #: The ``source`` of an event that no recommendation led to.
 ORGANIC = "organic"
 
-_MS_THRESHOLD = 10**11
-
-#: The earliest and latest storable times: the range of :class:`datetime.datetime`, UTC.
-MIN_TIMESTAMP_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
-MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-#: The longest id (user, artist, track, event, session, source) the store holds.
-MAX_ID_LENGTH = 128
-#: The longest tag the store holds.
-MAX_TAG_LENGTH = 256
 #: The largest ``count`` (a 32-bit column) and ``duration_ms`` (exact as a float).
 MAX_COUNT = 2**31 - 1
 MAX_DURATION_MS = 2**53
@@ -158,126 +146,6 @@ class Event:
 
 #: The fields of an event, in the order of the ``user_events`` columns.
 EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Event))
-
-
-def _blank(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip() == ""
-
-
-def _text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGTH) -> str | None:
-    value = raw.get(field)
-    if type(value) is str:  # the common case first: API and CSV values are strings
-        text = value.strip()
-        if not text:
-            return None
-    else:
-        if _blank(value):
-            return None
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        text = str(value).strip()
-    if len(text) > max_length or "\x00" in text:
-        raise ValidationError(field, value, f"at most {max_length} characters and no NUL character")
-    if not is_storable_text(text):  # NUL is excluded above: this is a lone surrogate
-        raise ValidationError(field, value, "valid Unicode text (no lone surrogates)")
-    return text
-
-
-def is_storable_text(text: str) -> bool:
-    """Whether both databases can store a string: no NUL and valid UTF-8.
-
-    A lone surrogate (JSON ``"\\ud800"``) is not valid UTF-8.
-    """
-    if "\x00" in text:
-        return False
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def parse_timestamp_ms(value: Any, field: str = "occurred_at") -> int:
-    """Read a timestamp into milliseconds since the epoch, UTC.
-
-    Naive datetimes and ISO strings without an offset are read as UTC.
-
-    Raises
-    ------
-    ValidationError
-        When the value is missing or cannot be read as a time.
-    """
-    expected = "an ISO 8601 timestamp, a datetime, or epoch seconds/milliseconds"
-    if _blank(value):
-        raise ValidationError(field, value, expected)
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, bool):
-        raise ValidationError(field, value, expected)
-    elif isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValidationError(field, value, expected)
-        ms = int(value) if abs(value) >= _MS_THRESHOLD else round(value * 1000)
-        return _in_range(ms, field, value)
-    elif isinstance(value, str):
-        text = value.strip()
-        if _INTEGER.fullmatch(text):
-            try:
-                number = int(text)
-            except ValueError:  # a digit that int() does not read, such as "²"
-                raise ValidationError(field, value, expected) from None
-            ms = number if abs(number) >= _MS_THRESHOLD else number * 1000
-            return _in_range(ms, field, value)
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise ValidationError(field, value, expected) from None
-    else:
-        # pandas.Timestamp and numpy.datetime64 end up here
-        try:
-            dt = datetime.fromisoformat(str(value))
-        except ValueError:
-            raise ValidationError(field, value, expected) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    try:
-        ms = round(dt.timestamp() * 1000)
-    except (OverflowError, ValueError):
-        raise ValidationError(field, value, expected) from None
-    return _in_range(ms, field, value)
-
-
-_INTEGER = re.compile(r"-?\d+")
-
-
-def _in_range(ms: int, field: str, value: Any) -> int:
-    """``ms`` when it is a storable time (years 1 to 9999, UTC), else a ValidationError."""
-    if not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
-        raise ValidationError(field, value, "a time between the years 1 and 9999")
-    return ms
-
-
-def _non_negative_int(
-    raw: Mapping[str, Any], field: str, default: int | None, maximum: int
-) -> int | None:
-    value: Any = raw.get(field)
-    if _blank(value):
-        return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValidationError(field, value, "a whole number >= 0") from None
-    if not math.isfinite(number) or number < 0 or not number.is_integer():
-        raise ValidationError(field, value, "a whole number >= 0")
-    if number > maximum:
-        raise ValidationError(field, value, f"a whole number between 0 and {maximum}")
-    return int(number)
 
 
 def derive_event_id(
@@ -335,21 +203,21 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
     ValidationError
         With the field, the value and what was expected.
     """
-    event_type = _text(raw, "event_type")
+    event_type = read_text(raw, "event_type")
     if event_type not in EVENT_TYPES:
         raise ValidationError(
             "event_type", raw.get("event_type"), "one of: " + ", ".join(EVENT_TYPES)
         )
-    user_id = _text(raw, "user_id")
+    user_id = read_text(raw, "user_id")
     if user_id is None:
         raise ValidationError("user_id", raw.get("user_id"), "a non-empty user id")
     ts_field = "occurred_at" if "occurred_at" in raw else "occurred_at_ms"
     occurred_at_ms = parse_timestamp_ms(raw.get(ts_field), ts_field)
-    duration_ms = _non_negative_int(raw, "duration_ms", None, MAX_DURATION_MS)
-    count = _non_negative_int(raw, "count", 1, MAX_COUNT)
+    duration_ms = read_whole_number(raw, "duration_ms", None, MAX_DURATION_MS)
+    count = read_whole_number(raw, "count", 1, MAX_COUNT)
     assert count is not None
-    track_id = _text(raw, "track_id")
-    artist_id = _text(raw, "artist_id")
+    track_id = read_text(raw, "track_id")
+    artist_id = read_text(raw, "artist_id")
     if artist_id is None and track_id is not None and resolve_artist is not None:
         artist_id = resolve_artist(track_id)
     if artist_id is None and event_type not in ARTISTLESS_EVENTS:
@@ -360,12 +228,14 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
                 "a known track (or an artist_id) so that the event's artist can be resolved",
             )
         raise ValidationError("artist_id", raw.get("artist_id"), f"an artist id for {event_type}")
-    tag = _text(raw, "tag", MAX_TAG_LENGTH)
-    if event_type == EventType.TAG_ARTIST and tag is None:
-        raise ValidationError("tag", raw.get("tag"), "a non-empty tag for tag_artist")
-    session_id = _text(raw, "session_id")
-    source = _text(raw, "source") or ORGANIC
-    event_id = _text(raw, "event_id") or derive_event_id(
+    tag = read_text(raw, "tag", MAX_TAG_LENGTH)
+    values = {"tag": tag}
+    for name in REQUIRED_FIELDS.get(event_type, ()):
+        if values[name] is None:
+            raise ValidationError(name, raw.get(name), f"a non-empty {name} for {event_type}")
+    session_id = read_text(raw, "session_id")
+    source = read_text(raw, "source") or ORGANIC
+    event_id = read_text(raw, "event_id") or derive_event_id(
         user_id,
         event_type,
         occurred_at_ms,

@@ -9,7 +9,6 @@ import pytest
 def simulated_store(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One small simulated site shared by the tests of a module (they only read it)."""
     from cratedig.simulator.site import SimulationConfig, simulate_to_store
-
     from cratedig.store import init_db, make_engine
 
     sqlite_url = f"sqlite:///{tmp_path_factory.mktemp('evaluate') / 'store.sqlite'}"

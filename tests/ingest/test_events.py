@@ -13,10 +13,10 @@ from cratedig.events import (
     TRACK_EVENTS,
     EventType,
     derive_event_id,
-    parse_timestamp_ms,
     validate_event,
 )
 from cratedig.exceptions import ValidationError
+from cratedig.fields import parse_timestamp_ms
 
 # 2026-03-01T19:15:00Z in milliseconds, computed by hand:
 # days from 1970-01-01 to 2026-03-01 = 20513; 20513 * 86400 + 19 * 3600 + 15 * 60 = 1772392500
@@ -202,3 +202,93 @@ def test_lone_surrogate_is_rejected_naming_the_field() -> None:
         raise AssertionError("a lone surrogate was accepted")
     ok = validate_event({**raw, "user_id": "Björk"})
     assert ok.user_id == "Björk"
+
+
+def test_required_fields_are_one_rule_for_the_validator_the_fast_path_and_the_api() -> None:
+    """``REQUIRED_FIELDS`` is the only place "tag_artist needs a tag" is written."""
+    import pyarrow as pa
+
+    from cratedig.events import REQUIRED_FIELDS
+    from cratedig.ingest.event_batch import normalise_event_batch
+    from cratedig.serving.openapi_schemas import SCHEMAS
+
+    raw = {
+        "user_id": "u1",
+        "event_type": "tag_artist",
+        "artist_id": "a1",
+        "occurred_at": "2026-01-01T00:00:00Z",
+    }
+    with pytest.raises(ValidationError) as info:
+        validate_event(raw)
+    assert info.value.field == "tag"
+    batch = pa.RecordBatch.from_pylist([{**raw, "tag": "rock"}, raw])
+    assert normalise_event_batch(batch).ok.tolist() == [True, False]
+    rules = SCHEMAS["Event"]["allOf"]
+    assert [
+        (r["if"]["properties"]["event_type"]["const"], r["then"]["required"]) for r in rules
+    ] == [(str(t), list(f)) for t, f in REQUIRED_FIELDS.items()]
+
+
+def test_api_limits_are_the_validators_limits() -> None:
+    """One MAX_COUNT and one MAX_DURATION_MS: the OpenAPI document states the same."""
+    from cratedig.events import MAX_COUNT, MAX_DURATION_MS
+    from cratedig.serving.openapi_schemas import SCHEMAS
+
+    props = SCHEMAS["Event"]["properties"]
+    assert props["count"]["maximum"] == MAX_COUNT
+    assert props["duration_ms"]["maximum"] == MAX_DURATION_MS
+    ok = validate_event(
+        {"user_id": "u", "event_type": "visit", "occurred_at": 0, "count": MAX_COUNT}
+    )
+    assert ok.count == MAX_COUNT
+    with pytest.raises(ValidationError):
+        validate_event(
+            {"user_id": "u", "event_type": "visit", "occurred_at": 0, "count": MAX_COUNT + 1}
+        )
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, ["u1"], True])
+def test_objects_arrays_and_booleans_are_not_ids(value: object) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_event({"user_id": value, "event_type": "visit", "occurred_at": 0})
+    assert info.value.field == "user_id" and "a string" in str(info.value)
+
+
+def test_write_path_derives_stubs_and_reports(engine) -> None:
+    """The API's entry to the write path: real-track artists, stub users, artists and
+    tracks (as the file importer makes them), duplicates and per-row errors."""
+    from sqlalchemy import select
+
+    from cratedig.ingest.bulk import import_records
+    from cratedig.ingest.write_path import store_events
+    from cratedig.store import schema
+    from cratedig.store.writes import insert_ignore
+
+    with engine.begin() as conn:
+        insert_ignore(conn, schema.artists, [{"artist_id": "a1", "name": "A", "is_stub": False}])
+        insert_ignore(
+            conn,
+            schema.tracks,
+            [{"track_id": "t1", "artist_id": "a1", "title": None, "is_stub": False}],
+        )
+    base = {"user_id": "u1", "event_type": "play_track", "occurred_at": 1_700_000_000}
+    raws = [
+        {**base, "event_id": "e1", "track_id": "t1"},  # artist from the real track
+        {**base, "event_id": "e2", "track_id": "t9", "artist_id": "a9"},  # stub a9 and t9
+        {**base, "event_id": "e3", "track_id": "t9"},  # a stub track resolves nothing
+        {**base, "event_id": "e1", "track_id": "t1"},  # repeated in the batch
+        "not an event",
+    ]
+    result = store_events(engine, raws)
+    assert (result.accepted, result.duplicates) == (2, 1)
+    assert [(e["index"], e["field"]) for e in result.errors] == [(2, "track_id"), (4, "event")]
+    assert result.stubs_created == 3 and result.user_ids == {"u1"}  # u1, a9, t9
+    with engine.connect() as conn:
+        t9 = conn.execute(select(schema.tracks).where(schema.tracks.c.track_id == "t9")).one()
+        e1 = conn.execute(
+            select(schema.user_events.c.artist_id).where(schema.user_events.c.event_id == "e1")
+        ).scalar_one()
+    assert (t9.artist_id, bool(t9.is_stub), e1) == ("a9", True, "a1")
+    # the file importer agrees: the same rows are duplicates or the same rejection
+    report = import_records(engine, "events", list(enumerate(raws[:3], start=1)), source="x")
+    assert (report.accepted, report.duplicates, report.quarantined) == (0, 2, 1)

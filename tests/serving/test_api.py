@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from cratedig.serving.event_writes import MAX_BATCH
+from cratedig.ingest.write_path import MAX_BATCH
 from cratedig.store import init_db, make_engine
 from cratedig.store.schema import feedback, user_events, users
 from tests.serving.conftest import KEY, make_app, post_follow, train_tiny
@@ -112,9 +112,25 @@ def test_profile(client: FlaskClient) -> None:
     body = client.get("/api/v1/users/u01/profile").get_json()
     assert body["country"] == "GB"
     assert body["event_counts"] == {"play_track": 13}
-    assert body["top_artists"][0] == {"artist_id": "r1", "name": "Artist R1", "events": 3}
+    top = {"artist_id": "r1", "name": "Artist R1", "engagement": 3.0, "plays": 3}
+    assert body["top_artists"][0] == top
     assert body["following"] == []
     _envelope(client.get("/api/v1/users/nobody/profile"), 404, "not_found")
+
+
+def test_profile_ranks_by_weighted_engagement_like_the_cli(client: FlaskClient, store) -> None:
+    """One follow (weight 5) outranks three full plays (3): the API's top artists are the
+    ``user-profile`` command's, not a count of rows."""
+    from cratedig.analytics.profile import user_profile
+
+    follow = {**_event(event_type="follow_artist", artist_id="r4"), "event_id": "f-r4"}
+    posted = client.post("/api/v1/events", json=follow, headers={"X-API-Key": KEY})
+    assert posted.status_code == 201, posted.get_json()
+    body = client.get("/api/v1/users/u01/profile").get_json()
+    assert body["top_artists"][0]["artist_id"] == "r4"
+    assert body["top_artists"][0]["engagement"] == 8.0  # 3 plays + a follow
+    assert body["top_artists"] == user_profile(store, "u01")["top_artists"]
+    assert body["following"] == [{"artist_id": "r4", "name": "Artist R4"}]
 
 
 def _event(**kw) -> dict:

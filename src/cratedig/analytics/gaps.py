@@ -341,12 +341,10 @@ def run_checks(
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """:func:`detect`, then store the findings (replacing an earlier run's for the same
     days, so checking twice stores them once)."""
-    import time
-
     from cratedig.store.quality import replace_findings
 
     lo, hi, found = detect(engine, since_ms, until_ms, rules)
-    stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+    stamp = now_ms if now_ms is not None else now_ms()
     rows = [{**f, "found_at_ms": stamp} for f in found]
     if hi > lo:
         with engine.begin() as conn:

@@ -17,7 +17,9 @@
   import again completes it with exactly the right totals.
 
 A track event without ``artist_id`` takes the artist of its track from the ``tracks``
-table (real tracks only; see :class:`~cratedig.ingest.lookups.TrackArtists`).
+table (real tracks only; see :class:`~cratedig.ingest.lookups.TrackArtists`). The
+steps shared with the API (artist derivation, references, stubs, insert-or-ignore)
+are those of :mod:`cratedig.ingest.write_path`.
 """
 
 from __future__ import annotations

@@ -9,23 +9,24 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, delete, false, select
+from sqlalchemy import Connection
 
-from cratedig.events import Event, _blank, _text, validate_event
+from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.ingest.entities import validate_artist, validate_track, validate_user
 from cratedig.ingest.event_batch import (
-    EVENT_COLUMNS,
     EventBatch,
     complete_event_batch,
     normalise_event_batch,
     tracks_to_resolve,
 )
-from cratedig.ingest.lookups import KnownIds, TrackArtists, id_batches
+from cratedig.ingest.lookups import KnownIds, TrackArtists
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
 from cratedig.ingest.readers import Chunk
-from cratedig.store import insert_ignore, schema, upsert
-from cratedig.store.writes import insert_ignore_arrow
+from cratedig.ingest.write_path import references, tracks_lacking_artist
+from cratedig.store import schema, upsert
+from cratedig.store.event_writes import insert_event_table, insert_stubs
+from cratedig.store.records import real_ids, replace_artist_tags
 
 _EVENT_SCHEMA = pa.schema(
     [
@@ -111,7 +112,7 @@ class ChunkImporter:
             raws = batch.take(pa.array(flagged, pa.int64())).to_pylist()
             slow = [(int(lines[i]), raw) for i, raw in zip(flagged, raws, strict=True)]
         slow.extend(chunk.rows or [])
-        self.track_artists.prefetch(conn, _tracks_lacking_artist(slow))
+        self.track_artists.prefetch(conn, tracks_lacking_artist(raw for _, raw in slow))
         events: list[dict[str, Any]] = []
         for k, (line, raw) in enumerate(slow):
             try:
@@ -137,7 +138,7 @@ class ChunkImporter:
         good = good.sort_by("_row")
         outcome = ChunkOutcome(bad=bad)
         good = self._references(conn, good, outcome, line_of, raw_of)
-        inserted = insert_ignore_arrow(conn, schema.user_events, good.select(list(EVENT_COLUMNS)))
+        inserted = insert_event_table(conn, good)
         outcome.accepted = inserted
         outcome.duplicates = good.num_rows - inserted
         return outcome
@@ -182,10 +183,8 @@ class ChunkImporter:
                     keep[i] = False
                     outcome.bad.append(BadRow(line_of(rows[i]), reason, raw_of(rows[i])))
             return good.filter(pa.array(keep))
-        stub_tracks: dict[str, str] = {}
-        for artist, track in zip(artist_list, track_list, strict=True):
-            if artist is not None and track in missing_tracks and track not in stub_tracks:
-                stub_tracks[track] = artist
+        _, _, pairs = references(zip(user_list, artist_list, track_list, strict=True))
+        stub_tracks = {t: a for t, a in pairs.items() if t in missing_tracks}
         outcome.stubs_created += self._stubs(conn, missing_users, missing_artists, stub_tracks)
         return good
 
@@ -196,17 +195,7 @@ class ChunkImporter:
         artists: set[str],
         tracks: Mapping[str, str],
     ) -> int:
-        created = insert_ignore(
-            conn, schema.users, [{"user_id": u, "is_stub": True} for u in sorted(users)]
-        )
-        created += insert_ignore(
-            conn, schema.artists, [{"artist_id": a, "is_stub": True} for a in sorted(artists)]
-        )
-        created += insert_ignore(
-            conn,
-            schema.tracks,
-            [{"track_id": t, "artist_id": a, "is_stub": True} for t, a in tracks.items()],
-        )
+        created = insert_stubs(conn, users, artists, tracks)
         self.users.add(users)
         self.artists.add(artists)
         self.track_ids.add(tracks)
@@ -237,18 +226,12 @@ class ChunkImporter:
         if self.kind == "tracks":
             self._track_artists(conn, latest, outcome)
         ids = list(latest)
-        real = self._real_ids(conn, table, ids)
+        real = real_ids(conn, table, ids)
         outcome.duplicates += len(real)
         outcome.accepted = len(ids) - len(real)
         upsert(conn, table, [row for _, row, _, _ in latest.values()])
         if self.kind == "artists" and ids:
-            conn.execute(delete(schema.artist_tags).where(schema.artist_tags.c.artist_id.in_(ids)))
-            tag_rows = [
-                {"artist_id": artist_id, "tag": tag, "weight": 1.0, "rank": rank}
-                for artist_id, (_, _, tags, _) in latest.items()
-                for rank, tag in enumerate(tags, start=1)
-            ]
-            insert_ignore(conn, schema.artist_tags, tag_rows)
+            replace_artist_tags(conn, {a: tags for a, (_, _, tags, _) in latest.items()})
         if self.kind == "tracks":
             self.track_artists.learn((t, v[1]["artist_id"]) for t, v in latest.items())
         {"users": self.users, "artists": self.artists, "tracks": self.track_ids}[self.kind].add(ids)
@@ -280,27 +263,3 @@ class ChunkImporter:
                     del latest[track_id]
             return
         outcome.stubs_created += self._stubs(conn, set(), missing, {})
-
-    @staticmethod
-    def _real_ids(conn: Connection, table: Any, ids: list[str]) -> set[str]:
-        """The ids among ``ids`` stored as real (non-stub) records."""
-        key = next(iter(table.primary_key.columns))
-        real: set[str] = set()
-        for part in id_batches(ids):
-            query = select(key).where(key.in_(part), table.c.is_stub == false())
-            real.update(conn.execute(query).scalars())
-        return real
-
-
-def _tracks_lacking_artist(rows: list[tuple[int, dict[str, Any]]]) -> list[str]:
-    """Track ids of raw rows without an artist (to look up before validation)."""
-    ids: list[str] = []
-    for _, raw in rows:
-        if _blank(raw.get("artist_id")) and not _blank(raw.get("track_id")):
-            try:
-                track_id = _text(raw, "track_id")
-            except ValidationError:
-                continue
-            if track_id is not None:
-                ids.append(track_id)
-    return ids

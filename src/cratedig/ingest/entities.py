@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cratedig.events import (
+from cratedig.fields import (
     MAX_TAG_LENGTH,
-    _blank,
-    _non_negative_int,
-    _text,
+    is_blank,
     parse_timestamp_ms,
+    read_text,
+    read_whole_number,
+    required_text,
 )
-from cratedig.exceptions import ValidationError
 
 #: The oldest age accepted for a user.
 MAX_AGE = 150
@@ -29,41 +29,38 @@ MAX_TEXT_LENGTH = 10_000
 
 
 def _required(raw: Mapping[str, Any], field: str) -> str:
-    value = _text(raw, field)
-    if value is None:
-        raise ValidationError(field, raw.get(field), f"a non-empty {field.replace('_', ' ')}")
-    return value
+    return required_text(raw, field, f"a non-empty {field.replace('_', ' ')}")
 
 
 def _optional_time(raw: Mapping[str, Any], field: str) -> int | None:
     name = field if field in raw else field + "_ms"
     value = raw.get(name)
-    return None if _blank(value) else parse_timestamp_ms(value, name)
+    return None if is_blank(value) else parse_timestamp_ms(value, name)
 
 
 def validate_user(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A raw user as a row of the ``users`` table (a real record, not a stub)."""
     return {
         "user_id": _required(raw, "user_id"),
-        "country": _text(raw, "country", 64),
-        "region": _text(raw, "region"),
-        "city": _text(raw, "city"),
-        "timezone": _text(raw, "timezone", 64),
+        "country": read_text(raw, "country", 64),
+        "region": read_text(raw, "region"),
+        "city": read_text(raw, "city"),
+        "timezone": read_text(raw, "timezone", 64),
         "signup_at_ms": _optional_time(raw, "signup_at"),
-        "age": _non_negative_int(raw, "age", None, MAX_AGE),
-        "gender": _text(raw, "gender", 16),
+        "age": read_whole_number(raw, "age", None, MAX_AGE),
+        "gender": read_text(raw, "gender", 16),
         "is_stub": False,
     }
 
 
 def parse_tags(value: Any) -> list[str]:
     """Tags from ``"a|b|c"`` or a list: stripped, blanks dropped, first occurrence kept."""
-    if _blank(value):
+    if is_blank(value):
         return []
     items = value if isinstance(value, list | tuple) else str(value).split("|")
     tags: list[str] = []
     for item in items:
-        tag = _text({"tags": item}, "tags", MAX_TAG_LENGTH)
+        tag = read_text({"tags": item}, "tags", MAX_TAG_LENGTH)
         if tag is not None and tag not in tags:
             tags.append(tag)
     return tags
@@ -73,7 +70,7 @@ def validate_artist(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A raw artist as a row of ``artists`` (a real record) and its tags in order."""
     row = {
         "artist_id": _required(raw, "artist_id"),
-        "name": _text(raw, "name", MAX_TEXT_LENGTH),
+        "name": read_text(raw, "name", MAX_TEXT_LENGTH),
         "created_at_ms": _optional_time(raw, "created_at"),
         "is_stub": False,
     }
@@ -85,7 +82,7 @@ def validate_track(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "track_id": _required(raw, "track_id"),
         "artist_id": _required(raw, "artist_id"),
-        "title": _text(raw, "title", MAX_TEXT_LENGTH),
-        "duration_ms": _non_negative_int(raw, "duration_ms", None, 2**31 - 1),
+        "title": read_text(raw, "title", MAX_TEXT_LENGTH),
+        "duration_ms": read_whole_number(raw, "duration_ms", None, 2**31 - 1),
         "is_stub": False,
     }

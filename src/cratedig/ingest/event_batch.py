@@ -19,19 +19,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cratedig.events import (
-    _MS_THRESHOLD,
     ARTISTLESS_EVENTS,
     EVENT_FIELDS,
     EVENT_TYPES,
     MAX_COUNT,
     MAX_DURATION_MS,
+    ORGANIC,
+    REQUIRED_FIELDS,
+    derive_event_id,
+)
+from cratedig.fields import (
     MAX_ID_LENGTH,
     MAX_TAG_LENGTH,
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
-    ORGANIC,
-    EventType,
-    derive_event_id,
+    MS_THRESHOLD,
 )
 
 #: The stored columns of an event, in order.
@@ -85,8 +87,9 @@ def _column(batch: pa.RecordBatch, name: str) -> pa.Array | None:
     return column
 
 
-def _text(batch: pa.RecordBatch, name: str, max_length: int) -> tuple[pa.Array, np.ndarray]:
-    """A text field as ``_text`` reads it: (values with blanks as null, rows understood)."""
+def _text_column(batch: pa.RecordBatch, name: str, max_length: int) -> tuple[pa.Array, np.ndarray]:
+    """A text field as :func:`~cratedig.events.read_text` reads it, column-wise:
+    (values with blanks as null, rows understood; the others go to ``validate_event``)."""
     n = batch.num_rows
     column = _column(batch, name)
     if column is None:
@@ -143,7 +146,7 @@ def _no_edge_space(column: pa.Array) -> np.ndarray:
 def _whole_number(
     batch: pa.RecordBatch, name: str, default: int | None, maximum: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A ``_non_negative_int`` field: (values, null mask, rows understood)."""
+    """A :func:`~cratedig.events.read_whole_number` field: (values, null mask, rows understood)."""
     n = batch.num_rows
     column = _column(batch, name)
     missing = np.zeros(n, dtype=np.int64) if default is None else np.full(n, default)
@@ -286,14 +289,14 @@ def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         other = np.flatnonzero(~digits & ~iso_ok & _bool(pc.is_valid(column)))
         if len(other):
             iso_ms[other], iso_ok[other] = _iso_ms(column.take(pa.array(other)))
-        ms = np.where(digits, np.where(np.abs(number) >= _MS_THRESHOLD, number, 0), iso_ms)
-        small = digits & (np.abs(number) < _MS_THRESHOLD)
+        ms = np.where(digits, np.where(np.abs(number) >= MS_THRESHOLD, number, 0), iso_ms)
+        small = digits & (np.abs(number) < MS_THRESHOLD)
         ms = np.where(small, number * 1000, ms)
         ok = digits | iso_ok
     elif pa.types.is_integer(column.type):
         ok = ~_bool(pc.is_null(column))
         number = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ms = np.where(np.abs(number) >= _MS_THRESHOLD, number, number * 1000)
+        ms = np.where(np.abs(number) >= MS_THRESHOLD, number, number * 1000)
     elif pa.types.is_timestamp(column.type):
         per_ms = {"s": 0, "ms": 1, "us": 1000, "ns": 1_000_000}[column.type.unit]
         ok = ~_bool(pc.is_null(column))
@@ -316,7 +319,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
     event may still lack its ``artist_id`` (see :func:`complete_event_batch`).
     """
     n = batch.num_rows
-    event_type, ok = _text(batch, "event_type", MAX_ID_LENGTH)
+    event_type, ok = _text_column(batch, "event_type", MAX_ID_LENGTH)
     ok &= _bool(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
     columns: dict[str, pa.Array] = {"event_type": event_type}
     for name, max_length in (
@@ -328,7 +331,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
         ("source", MAX_ID_LENGTH),
         ("event_id", MAX_ID_LENGTH),
     ):
-        columns[name], understood = _text(batch, name, max_length)
+        columns[name], understood = _text_column(batch, name, max_length)
         ok &= understood
     ok &= _bool(pc.is_valid(columns["user_id"]))
     columns["source"] = pc.fill_null(columns["source"], ORGANIC)
@@ -341,8 +344,10 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
     count, _, understood = _whole_number(batch, "count", 1, MAX_COUNT)
     ok &= understood
     columns["count"] = pa.array(count, pa.int64())
-    is_tag_event = _bool(pc.equal(event_type, EventType.TAG_ARTIST.value))
-    ok &= ~(is_tag_event & _bool(pc.is_null(columns["tag"])))
+    for needy_type, needed in REQUIRED_FIELDS.items():
+        of_type = _bool(pc.equal(event_type, str(needy_type)))
+        for name in needed:
+            ok &= ~(of_type & _bool(pc.is_null(columns[name])))
     assert all(len(columns[c]) == n for c in columns)
     return EventBatch(columns=columns, ok=ok)
 

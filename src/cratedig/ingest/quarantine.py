@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, select
 
+from cratedig.clock import now_ms
 from cratedig.store import insert_ignore, schema
 
 
@@ -57,7 +57,7 @@ def quarantine_rows(conn: Connection, source: str, bad: Sequence[BadRow]) -> int
     """Store rejected rows; a row already quarantined with the same source, line and
     content is skipped, so re-running an import adds nothing, while a different bad row
     at a reused path and line is kept. Returns how many were new."""
-    now = int(time.time() * 1000)
+    now = now_ms()
     rows = []
     for b in bad:
         raw = cap_raw(raw_json(b.raw))

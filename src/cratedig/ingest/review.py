@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import getpass
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from cratedig.clock import now_ms
 from cratedig.events import validate_event
 from cratedig.exceptions import CratedigError, ValidationError
 from cratedig.ingest.bulk import import_records
@@ -144,13 +144,13 @@ def retry_file(engine: Engine, path: str | Path, kind: str = "events") -> RetryR
     todo = {qid: row for qid, row in fixed.items() if qid in open_ids}
     if not todo:
         return report
-    source = f"retry of {path.resolve()} at {int(time.time() * 1000)}"
+    source = f"retry of {path.resolve()} at {now_ms()}"
     # the quarantine id is the "line": the rows this retry quarantines again are known
     import_records(engine, kind, sorted(todo.items()), source=source)
     with engine.begin() as conn:
         again = take_quarantined(conn, source)
         update_reason(conn, [(qid, f"retry failed: {why}") for qid, why in again.items()])
-        now = int(time.time() * 1000)
+        now = now_ms()
         passed = [(qid, _stored_id(kind, key_field, todo[qid])) for qid in todo if qid not in again]
         report.stored = resolve_quarantined(conn, passed, "retried", now)
     report.still_failing = len(again)
@@ -182,7 +182,7 @@ def discard(
         raise ValidationError("reason", reason, "a few words on why the rows are dropped")
     open_filter = QuarantineFilter(**{**filt.__dict__, "status": "open"})
     ids = [r.quarantine_id for r in quarantine_rows(engine, open_filter)]
-    now = int(time.time() * 1000)
+    now = now_ms()
     with engine.begin() as conn:
         decision = record_decision(
             conn,

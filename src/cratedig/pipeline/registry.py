@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
+from cratedig.clock import now_ms
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.store.schema import model_versions, serving_state
 from cratedig.store.writes import upsert
 
 ACTIVE_KEY = "active_version"
-
-
-def now_ms() -> int:
-    """The current time in milliseconds since the epoch, UTC."""
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)

@@ -4,80 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 
-from cratedig.events import MAX_ID_LENGTH, is_storable_text
 from cratedig.exceptions import ValidationError
+from cratedig.ingest.feedback import parse_feedback, store_feedback
+from cratedig.ingest.write_path import MAX_BATCH
+from cratedig.pipeline.registry import list_versions
 from cratedig.serving.auth import requires_key
 from cratedig.serving.errors import ApiError
-from cratedig.serving.event_writes import MAX_BATCH, BatchResult, parse_feedback, store_feedback
+from cratedig.serving.http import check_id, fast_json, json_body, raise_if_rejected, service
 from cratedig.serving.openapi import openapi_spec
-from cratedig.serving.service import LIST_TYPES, Service, check_k
+from cratedig.serving.service import check_k, check_list_type
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-def service() -> Service:
-    """The app's :class:`Service`."""
-    return current_app.extensions["cratedig"]
-
-
-def raise_if_rejected(result: BatchResult) -> None:
-    """A single posted event's rejection as a 400 error (batches report per item)."""
-    if result.errors:
-        err = result.errors[0]
-        raise ApiError(400, "validation_error", err["message"], err["field"])
-
-
-def check_id(name: str, value: str) -> str:
-    """Reject ids the store cannot hold (too long, not valid text).
-
-    Raises
-    ------
-    ValidationError
-        Naming the parameter.
-    """
-    if len(value) > MAX_ID_LENGTH or not is_storable_text(value):
-        raise ValidationError(
-            name, value[:40], f"an id of at most {MAX_ID_LENGTH} characters of valid text"
-        )
-    return value
-
-
-def _json_body() -> Any:
-    if not request.is_json:
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"Content-Type: {request.mimetype!r} is not valid; expected application/json.",
-            "Content-Type",
-        )
-    try:  # orjson: a 500-event batch parses in a quarter of the stdlib's time
-        body = orjson.loads(request.get_data(cache=True))
-    except orjson.JSONDecodeError:
-        body = None
-    if body is None:
-        raise ApiError(400, "bad_request", "The body is not valid JSON.", "body")
-    return body
-
-
-def fast_json(payload: dict[str, Any]) -> Any:
-    """A compact JSON response for the hot list endpoints.
-
-    orjson instead of ``jsonify``: Flask's JSON provider and the stdlib encoder took
-    about 100 us a list, a third of the request's own cost.
-    """
-    return current_app.response_class(orjson.dumps(payload), mimetype="application/json")
 
 
 @bp.get("/users/<user_id>/recommendations")
 @requires_key(write=False)
 def recommendations(user_id: str) -> Any:
-    list_type = request.args.get("list", "may_like")
-    if list_type not in LIST_TYPES:
-        raise ValidationError("list", list_type, "one of: " + ", ".join(LIST_TYPES))
+    list_type = check_list_type(request.args.get("list", "may_like"))
     k = check_k(request.args.get("k"))
     return fast_json(service().serve_list(check_id("user_id", user_id), list_type, k))
 
@@ -107,7 +53,7 @@ def profile(user_id: str) -> Any:
 @bp.post("/events")
 @requires_key(write=True)
 def events() -> Any:
-    body = _json_body()
+    body = json_body()
     single = isinstance(body, dict) and "events" not in body
     if single:
         raws = [body]
@@ -134,7 +80,7 @@ def events() -> Any:
 @bp.post("/feedback")
 @requires_key(write=True)
 def feedback() -> Any:
-    row = parse_feedback(_json_body())
+    row = parse_feedback(json_body())
     feedback_id = store_feedback(service().engine, row)
     return jsonify({"feedback_id": feedback_id, **row}), 201
 
@@ -142,8 +88,6 @@ def feedback() -> Any:
 @bp.get("/models")
 @requires_key(write=False)
 def models() -> Any:
-    from cratedig.pipeline.registry import list_versions
-
     versions = list_versions(service().engine, limit=50)
     return jsonify({"versions": [v.as_dict() for v in versions]})
 

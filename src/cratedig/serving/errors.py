@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from cratedig.exceptions import CratedigError, NotFoundError, ValidationError
+from cratedig.serving.versions import NotReadyError
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,6 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CratedigError)
     def _cratedig(exc: CratedigError) -> Any:
-        from cratedig.serving.service import NotReadyError
-
         if isinstance(exc, NotReadyError):
             return error_response(503, "not_ready", str(exc))
         log.exception("cratedig error")

@@ -14,12 +14,12 @@ import atexit
 import json
 import logging
 import threading
-import time
 from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Engine
 
+from cratedig.clock import now_ms
 from cratedig.store.schema import impressions
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class ImpressionWriter:
         """Buffer one served list: one row, its artists in position order."""
         if not artist_ids:
             return
-        shown = shown_at_ms if shown_at_ms is not None else int(time.time() * 1000)
+        shown = shown_at_ms if shown_at_ms is not None else now_ms()
         ids = orjson.dumps(list(artist_ids)).decode()
         rows = [(list_id, user_id, list_type, model_version, variant, ids, len(artist_ids), shown)]
         if self._closed:

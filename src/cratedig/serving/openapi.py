@@ -1,7 +1,10 @@
 """The OpenAPI 3 description of the JSON API (served at ``/api/v1/openapi.json``).
 
-Written by hand (a dict) rather than generated: the API is small, and a generator
-would add a dependency and decorators to every view for little gain.
+Written as a dict rather than generated from the views (the API is small, and a
+generator would add a dependency and decorators to every view), but every limit and
+rule in it comes from the constants the validators use: :mod:`cratedig.events`
+(lengths, ranges, the fields each event type needs), the write path's batch size,
+the feedback values and the list types.
 """
 
 from __future__ import annotations
@@ -9,9 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from cratedig import __version__
-from cratedig.events import EVENT_TYPES, MAX_ID_LENGTH
-from cratedig.serving.event_writes import MAX_BATCH
-from cratedig.serving.service import LIST_TYPES, MAX_K
+from cratedig.ingest.feedback import MAX_RATING, MIN_RATING
+from cratedig.ingest.write_path import MAX_BATCH
+from cratedig.serving.lists import LIST_TYPES
+from cratedig.serving.openapi_schemas import ID, SCHEMAS
+from cratedig.serving.service import MAX_K
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -40,190 +45,6 @@ _K = {
     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
 }
 
-# at most MAX_ID_LENGTH characters, at least one not blank, no NUL (PostgreSQL cannot store it)
-_ID = {
-    "type": "string",
-    "minLength": 1,
-    "maxLength": MAX_ID_LENGTH,
-    "pattern": "^[^\\x00]*[^\\x00\\s][^\\x00]*$",
-}
-
-_SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "status"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "field": {"type": ["string", "null"]},
-                    "status": {"type": "integer"},
-                },
-            }
-        },
-    },
-    "Item": {
-        "type": "object",
-        "required": ["position", "artist_id", "score", "explanation"],
-        "properties": {
-            "position": {"type": "integer", "minimum": 1},
-            "artist_id": {"type": "string"},
-            "name": {"type": ["string", "null"]},
-            "score": {"type": "number"},
-            "explanation": {"type": "string"},
-        },
-    },
-    "RecommendationList": {
-        "type": "object",
-        "required": ["user_id", "list", "list_id", "model_version", "cold_start", "items"],
-        "properties": {
-            "user_id": {"type": "string"},
-            "list": {"type": "string", "enum": list(LIST_TYPES)},
-            "list_id": {
-                "type": "string",
-                "description": "Send it as the `source` of events caused by this list.",
-            },
-            "model_version": {"type": "string"},
-            "cold_start": {"type": "boolean"},
-            "fallback": {
-                "type": ["string", "null"],
-                "enum": ["country", "cluster", "global", None],
-                "description": "For a cold-start user, what the list was drawn from.",
-            },
-            "personalised": {"type": "boolean"},
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
-        },
-    },
-    "SimilarList": {
-        "type": "object",
-        "required": ["artist_id", "list_id", "model_version", "items"],
-        "properties": {
-            "artist_id": {"type": "string"},
-            "name": {"type": ["string", "null"]},
-            "list_id": {"type": "string"},
-            "model_version": {"type": "string"},
-            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
-        },
-    },
-    "Artist": {
-        "type": "object",
-        "required": ["artist_id", "tags", "tracks", "listeners"],
-        "properties": {
-            "artist_id": {"type": "string"},
-            "name": {"type": ["string", "null"]},
-            "tags": {"type": "array", "items": {"type": "string"}},
-            "listeners": {"type": "integer"},
-            "tracks": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "track_id": {"type": "string"},
-                        "title": {"type": ["string", "null"]},
-                        "duration_ms": {"type": ["integer", "null"]},
-                    },
-                },
-            },
-        },
-    },
-    "Profile": {
-        "type": "object",
-        "required": ["user_id", "event_counts", "top_artists", "following"],
-        "properties": {
-            "user_id": {"type": "string"},
-            "country": {"type": ["string", "null"]},
-            "city": {"type": ["string", "null"]},
-            "timezone": {"type": ["string", "null"]},
-            "signup_at_ms": {"type": ["integer", "null"]},
-            "event_counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "top_artists": {"type": "array", "items": {"type": "object"}},
-            "following": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "Event": {
-        "type": "object",
-        "description": "artist_id may be left out for visit and subscribe, and for track "
-        "events of a known track_id; tag_artist needs a tag.",
-        "required": ["user_id", "event_type", "occurred_at", "artist_id"],
-        "if": {"properties": {"event_type": {"const": "tag_artist"}}},
-        "then": {"required": ["tag"]},
-        "properties": {
-            "event_id": {**_ID, "description": "Idempotency key (derived when absent)."},
-            "user_id": _ID,
-            "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
-            "occurred_at": {
-                "description": "ISO 8601 time (naive = UTC) or epoch seconds/milliseconds.",
-                "oneOf": [
-                    {"type": "string", "format": "date-time"},
-                    {"type": "integer", "minimum": 0, "maximum": 4102444800000},
-                ],
-            },
-            "artist_id": _ID,
-            "track_id": _ID,
-            "duration_ms": {"type": "integer", "minimum": 0, "maximum": 10**10},
-            "count": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
-            "tag": {**_ID, "maxLength": 256},
-            "session_id": _ID,
-            "source": {
-                **_ID,
-                "description": "`organic` or the `list_id` of the list that led here.",
-            },
-        },
-    },
-    "EventsResult": {
-        "type": "object",
-        "required": ["accepted", "duplicates", "rejected", "errors"],
-        "properties": {
-            "accepted": {"type": "integer"},
-            "duplicates": {"type": "integer"},
-            "rejected": {"type": "integer"},
-            "errors": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["index", "code", "field", "message"],
-                    "properties": {
-                        "index": {"type": "integer"},
-                        "code": {"type": "string"},
-                        "field": {"type": "string"},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
-        },
-    },
-    "Feedback": {
-        "description": "A thumb on an artist of a list, or a 1-5 rating of a list.",
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["user_id", "artist_id", "thumb"],
-                "additionalProperties": False,
-                "properties": {
-                    "user_id": _ID,
-                    "list_id": _ID,
-                    "artist_id": _ID,
-                    "thumb": {"enum": ["up", "down", 1, -1]},
-                },
-            },
-            {
-                "type": "object",
-                "required": ["user_id", "list_id", "rating"],
-                "additionalProperties": False,
-                "properties": {
-                    "user_id": _ID,
-                    "list_id": _ID,
-                    "artist_id": _ID,
-                    "rating": {"type": "integer", "minimum": 1, "maximum": 5},
-                },
-            },
-        ],
-    },
-}
-
 
 def _get(summary: str, schema: str, params: list[dict[str, Any]], errors: list[int]) -> Any:
     return {
@@ -239,7 +60,7 @@ def _get(summary: str, schema: str, params: list[dict[str, Any]], errors: list[i
 
 
 def _path_param(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": _ID}
+    return {"name": name, "in": "path", "required": True, "schema": ID}
 
 
 def openapi_spec() -> dict[str, Any]:
@@ -276,7 +97,7 @@ def openapi_spec() -> dict[str, Any]:
         },
         "servers": [{"url": "/api/v1"}],
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": SCHEMAS,
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
         },
         "paths": {
@@ -305,7 +126,7 @@ def openapi_spec() -> dict[str, Any]:
                 [
                     _path_param("artist_id"),
                     _K,
-                    {"name": "user_id", "in": "query", "required": False, "schema": _ID},
+                    {"name": "user_id", "in": "query", "required": False, "schema": ID},
                 ],
                 [400, 401, 404, 503],
             ),
@@ -338,7 +159,8 @@ def openapi_spec() -> dict[str, Any]:
             },
             "/feedback": {
                 "post": {
-                    "summary": "Thumbs up/down on an artist of a list, or rate a list 1-5",
+                    "summary": "Thumbs up/down on an artist of a list, or rate a list "
+                    f"{MIN_RATING}-{MAX_RATING}",
                     "security": [{"apiKey": []}],
                     "requestBody": {
                         "required": True,

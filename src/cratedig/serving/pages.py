@@ -21,18 +21,20 @@ from flask import (
     request,
     send_file,
 )
-from sqlalchemy import select
 
 from cratedig.exceptions import NotFoundError
+from cratedig.ingest.feedback import parse_feedback, store_feedback
 from cratedig.pipeline.registry import list_versions
-from cratedig.serving.api import check_id, raise_if_rejected, service
 from cratedig.serving.errors import ApiError
-from cratedig.serving.event_writes import parse_feedback, store_feedback
-from cratedig.store.schema import precomputed_lists, users
+from cratedig.serving.http import check_id, raise_if_rejected, service
+from cratedig.store.catalogue import user_ids as first_user_ids
+from cratedig.store.lists import users_with_lists
 
 bp = Blueprint("pages", __name__)
 
 TOKEN_HEADER = "X-UI-Token"
+#: How many users the picker offers.
+PICKER_USERS = 60
 
 
 def ui_token(user_id: str) -> str:
@@ -64,20 +66,9 @@ def index() -> Any:
     version = svc.active_version()
     with svc.engine.connect() as conn:
         if version is not None:
-            ids = conn.execute(
-                select(precomputed_lists.c.user_id)
-                .where(
-                    precomputed_lists.c.version_id == version.version_id,
-                    precomputed_lists.c.list_type == "may_like",
-                )
-                .order_by(precomputed_lists.c.user_id)
-                .limit(60)
-            ).scalars()
+            user_ids = users_with_lists(conn, version.version_id, "may_like", PICKER_USERS)
         else:
-            ids = conn.execute(
-                select(users.c.user_id).order_by(users.c.user_id).limit(60)
-            ).scalars()
-        user_ids = list(ids)
+            user_ids = first_user_ids(conn, PICKER_USERS)
     return render_template("index.html", user_ids=user_ids, version=version)
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from cratedig.store.schema import user_events
+
+#: Ids per ``IN (...)`` query: well under SQLite's and PostgreSQL's parameter limits.
+IN_BATCH = 900
+
+
+def id_batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``ids`` in slices small enough for one ``IN (...)`` query each."""
+    for start in range(0, len(ids), IN_BATCH):
+        yield ids[start : start + IN_BATCH]
 
 
 def latest_event_ms(conn: Connection) -> int | None:

@@ -1,0 +1,172 @@
+"""The one validated write path for events: files, API batches and (soon) a stream.
+
+Every way in goes through the same steps:
+
+1. **validate** each row with :func:`cratedig.events.validate_event` (the importer may
+   vouch for plain rows with the vectorised :mod:`cratedig.ingest.event_batch`, which
+   gives the same results);
+2. **derive the artist** of a track event from its track (:func:`tracks_lacking_artist`
+   lists what to look up, :class:`~cratedig.ingest.lookups.TrackArtists` resolves
+   against real tracks only);
+3. **create stubs** (``is_stub``) for unknown users and artists, and for an unknown
+   track named with its artist (:func:`references` and :func:`create_stubs`);
+4. **insert-or-ignore** by ``event_id``, so a repeated event is a duplicate;
+5. **report** accepted, duplicates and the rejected rows with their reasons.
+
+The file importer (:mod:`cratedig.ingest.chunk_import`) adds quarantine, strict mode
+and the Arrow fast path around these steps; the API calls :func:`store_events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from cratedig.events import Event, validate_event
+from cratedig.exceptions import ValidationError
+from cratedig.fields import is_blank, read_text
+from cratedig.ingest.lookups import TrackArtists
+from cratedig.store.engine import write_lock
+from cratedig.store.event_writes import insert_events, insert_stubs
+
+#: The most events one API request may post.
+MAX_BATCH = 10_000
+
+
+@dataclass
+class BatchResult:
+    """What happened to a batch of events.
+
+    Attributes
+    ----------
+    accepted, duplicates
+        Events newly stored, and events already stored (or repeated in the batch).
+    errors
+        One ``{"index", "code", "field", "message"}`` per rejected event.
+    user_ids
+        The users of the stored events (their cached lists are stale).
+    stubs_created
+        Stub users, artists and tracks created for unknown references.
+    """
+
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    user_ids: set[str] = field(default_factory=set)
+    stubs_created: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON body the API answers with."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": len(self.errors),
+            "errors": self.errors,
+        }
+
+
+def tracks_lacking_artist(raws: Iterable[Any]) -> list[str]:
+    """The track ids of raw rows that name a track but no artist (to look up before
+    validation); rows whose track id is not valid text are left to the validator."""
+    ids: list[str] = []
+    for raw in raws:
+        if not isinstance(raw, Mapping):
+            continue
+        if is_blank(raw.get("artist_id")) and not is_blank(raw.get("track_id")):
+            try:
+                track_id = read_text(raw, "track_id")
+            except ValidationError:
+                continue
+            if track_id is not None:
+                ids.append(track_id)
+    return ids
+
+
+def references(
+    rows: Iterable[tuple[str, str | None, str | None]],
+) -> tuple[set[str], set[str], dict[str, str]]:
+    """The users, artists and ``track -> artist`` pairs that ``(user, artist, track)``
+    rows of valid events refer to (a track counts only with its artist)."""
+    users: set[str] = set()
+    artists: set[str] = set()
+    track_artists: dict[str, str] = {}
+    for user, artist, track in rows:
+        users.add(user)
+        if artist is not None:
+            artists.add(artist)
+            if track is not None:
+                track_artists.setdefault(track, artist)
+    return users, artists, track_artists
+
+
+def _error(index: int, exc: ValidationError) -> dict[str, Any]:
+    return {"index": index, "code": "validation_error", "field": exc.field, "message": str(exc)}
+
+
+def validate_batch(
+    raws: Sequence[Any], resolve: Callable[[str], str | None]
+) -> tuple[list[Event], BatchResult]:
+    """Validate raw events: the distinct valid ones, and a report of the rest.
+
+    A row that is not a mapping, or that fails :func:`validate_event`, is an error
+    naming its index; an ``event_id`` seen earlier in the batch is a duplicate.
+    """
+    result = BatchResult()
+    valid: dict[str, Event] = {}
+    for index, raw in enumerate(raws):
+        if not isinstance(raw, Mapping):
+            exc = ValidationError("event", raw, "a JSON object")
+            result.errors.append(_error(index, exc))
+            continue
+        try:
+            event = validate_event(raw, resolve)
+        except ValidationError as exc:
+            result.errors.append(_error(index, exc))
+            continue
+        if event.event_id in valid:
+            result.duplicates += 1
+            continue
+        valid[event.event_id] = event
+    return list(valid.values()), result
+
+
+def store_events(
+    engine: Engine,
+    raws: Sequence[Any],
+    in_transaction: Callable[[Connection, set[str]], None] | None = None,
+) -> BatchResult:
+    """Validate and store a batch of raw events (dicts), as the API posts them.
+
+    ``in_transaction(conn, user_ids)`` runs inside the events' own transaction (the
+    service records cache invalidations there: one commit per request, not two).
+
+    Raises
+    ------
+    ValidationError
+        When the batch is longer than ``MAX_BATCH``.
+    """
+    if len(raws) > MAX_BATCH:
+        raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
+    # Validation needs no write lock: only the inserts below hold it, so that one
+    # worker validates its batch while another writes.
+    artists_of = TrackArtists()
+    wanted = tracks_lacking_artist(raws)
+    if wanted:
+        with engine.connect() as conn:
+            artists_of.prefetch(conn, wanted)
+    events, result = validate_batch(raws, artists_of.get)
+    if not events:
+        return result
+    users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
+    with write_lock(engine), engine.begin() as conn:
+        result.stubs_created = insert_stubs(conn, users, artists, tracks)
+        inserted = insert_events(conn, events)
+        if in_transaction is not None:
+            in_transaction(conn, users)
+    result.accepted = inserted
+    result.duplicates += len(events) - inserted
+    result.user_ids = users
+    return result

@@ -1,0 +1,186 @@
+"""Assembling the lists a user sees: a version's precomputed list (or its cold-start
+fallback), re-ranked by recent activity, with names and explanation sentences.
+
+Every function takes the model version to read: the service chooses it per request
+(:meth:`cratedig.serving.versions.Versions.for_user`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine
+
+from cratedig.config import Settings
+from cratedig.pipeline.registry import ModelVersion
+from cratedig.serving import personalise
+from cratedig.serving.cache import LocalLRU
+from cratedig.serving.catalogue import Catalogue
+from cratedig.store import lists
+
+LIST_TYPES = ("may_like", "hidden_gems")
+#: What a cold-start list was drawn from (the response's ``fallback``), by stored scope.
+FALLBACK_NAMES = {"country": "country", "country_cluster": "cluster", "global": "global"}
+#: The explanation of a list item that carries none of its own.
+DEFAULT_EXPLANATION = "Popular with listeners like you"
+
+
+def because_explanation(liked: str) -> str:
+    """The explanation of an item lifted by the user's recent activity."""
+    return f"Because you recently liked {liked}"
+
+
+def fans_explanation(artist: str) -> str:
+    """The explanation of an item of an artist's similar-artists list."""
+    return f"Fans of {artist} also listen to them"
+
+
+class ListAssembler:
+    """Reads and assembles lists, caching the immutable parts per version.
+
+    Parameters
+    ----------
+    engine, catalogue
+        The store and the cached artist names.
+    settings
+        The settings: recent activity is weighed with each version's recorded
+        engagement configuration, these settings' only for versions without one.
+    """
+
+    def __init__(self, engine: Engine, catalogue: Catalogue, settings: Settings):
+        self.engine = engine
+        self.catalogue = catalogue
+        self.immutable = LocalLRU(max_entries=50_000)
+        # precomputed lists as raw JSON (a few kB each), immutable per version
+        self.base_lists = LocalLRU(max_entries=5_000)
+        self.engagement = personalise.VersionEngagement(settings)
+
+    def _immutable_json(
+        self, key: tuple[Any, ...], read: Callable[[Any], str | None]
+    ) -> list[dict[str, Any]] | None:
+        cached = self.immutable.get(key)
+        if cached is not None:
+            return cached[0]
+        with self.engine.connect() as conn:
+            raw = read(conn)
+        value = None if raw is None else json.loads(raw)
+        self.immutable.set(key, (value,))
+        return value
+
+    def similar_items(self, version_id: str, artist_id: str) -> list[dict[str, Any]]:
+        """The precomputed similar artists of one artist in a version (maybe empty)."""
+        return (
+            self._immutable_json(
+                ("sim", version_id, artist_id),
+                lambda conn: lists.read_similar(conn, version_id, artist_id),
+            )
+            or []
+        )
+
+    def fallback(
+        self, version_id: str, country: str | None
+    ) -> tuple[str | None, list[dict[str, Any]]]:
+        """A cold-start list and its scope: the country's, its taste cluster's, or global."""
+        scopes = [("country", country), ("country_cluster", country)] if country else []
+        for scope, key in [*scopes, ("global", "")]:
+            items = self._immutable_json(
+                ("fb", version_id, scope, key),
+                partial(lists.read_fallback, version_id=version_id, scope=scope, scope_key=key),
+            )
+            if items:
+                return FALLBACK_NAMES[scope], items
+        return None, []
+
+    def user_list(
+        self, version: ModelVersion, user_id: str, list_type: str, k: int
+    ) -> dict[str, Any]:
+        """A user's list of ``k`` items from ``version`` (without ``list_id``)."""
+        vid = version.version_id
+        key = (vid, list_type, user_id)
+        cached = self.base_lists.get(key)
+        with self.engine.connect() as conn:
+            if cached is None:
+                raw = lists.read_user_list(conn, vid, list_type, user_id)
+                if raw is not None:  # cold-start users are not cached: they may appear
+                    self.base_lists.set(key, (raw,))
+            else:
+                raw = cached[0]
+            config, recent = self.engagement.get(version)
+            activity = (
+                conn.execute(
+                    recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
+                ).all()
+                if recent is not None
+                else []
+            )
+        cold_start = raw is None
+        fallback = None
+        if raw is None:
+            fallback, candidates = self.fallback(vid, self.catalogue.user_country(user_id))
+        else:
+            candidates = json.loads(raw)
+        signals = personalise.fold_signals(activity)
+        if signals:
+            candidates = personalise.rerank(
+                candidates,
+                signals,
+                lambda a: self.similar_items(vid, a),
+                config.weights,
+                # New artists only for cold-start users: anyone else's candidates
+                # already exclude what they knew, while a neighbour might not.
+                allow_new=cold_start and list_type == "may_like",
+            )
+        return {
+            "user_id": user_id,
+            "list": list_type,
+            "model_version": vid,
+            "cold_start": cold_start,
+            "fallback": fallback,
+            "personalised": bool(signals),
+            "items": self._items(candidates[:k]),
+        }
+
+    def _items(self, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = self.catalogue.artist_names(
+            [c["artist_id"] for c in chosen] + [c["because"] for c in chosen if "because" in c]
+        )
+        items = []
+        for position, c in enumerate(chosen, start=1):
+            explanation = c.get("explanation")
+            if "because" in c:
+                explanation = because_explanation(names.get(c["because"]) or c["because"])
+            items.append(
+                {
+                    "position": position,
+                    "artist_id": c["artist_id"],
+                    "name": names.get(c["artist_id"]),
+                    "score": float(c.get("score", 0.0)),
+                    "explanation": explanation or DEFAULT_EXPLANATION,
+                }
+            )
+        return items
+
+    def similar_list(self, version: ModelVersion, artist_id: str, k: int) -> dict[str, Any]:
+        """An artist's ``k`` similar artists from ``version`` (without ``list_id``)."""
+        names = self.catalogue.artist_names([artist_id])
+        chosen = self.similar_items(version.version_id, artist_id)[:k]
+        item_names = self.catalogue.artist_names([c["artist_id"] for c in chosen])
+        because = fans_explanation(names.get(artist_id) or artist_id)
+        return {
+            "artist_id": artist_id,
+            "name": names.get(artist_id),
+            "model_version": version.version_id,
+            "items": [
+                {
+                    "position": p,
+                    "artist_id": c["artist_id"],
+                    "name": item_names.get(c["artist_id"]),
+                    "score": float(c["score"]),
+                    "explanation": because,
+                }
+                for p, c in enumerate(chosen, start=1)
+            ],
+        }
