@@ -24,7 +24,7 @@ DOC = ROOT / "docs" / "architecture.md"
 #: The layers, upstream first. A module may import its own layer and the layers above
 #: it, never one below. Names are the first component under ``cratedig``.
 LAYERS: list[set[str]] = [
-    {"events", "config", "exceptions"},
+    {"events", "config", "exceptions", "fields", "clock"},
     {"store"},
     {"ingest", "datasets", "simulator"},
     {"analytics", "matrix"},
@@ -76,8 +76,6 @@ ALLOWED_SQL_OUTSIDE_STORE: set[str] = {
     # the demo counts rows itself
     "cratedig.demo",
     # the ingest core's id lookups, chunk bookkeeping and quarantine reads
-    "cratedig.ingest.chunk_import",
-    "cratedig.ingest.lookups",
     "cratedig.ingest.quarantine",
     # the engagement matrix: aggregation SQL and the weighting expression
     "cratedig.matrix.aggregate",
@@ -88,9 +86,6 @@ ALLOWED_SQL_OUTSIDE_STORE: set[str] = {
     "cratedig.pipeline.registry",
     # serving (issue #9 item 1): health check, event writes, pages, the service's reads
     "cratedig.serving.api",
-    "cratedig.serving.event_writes",
-    "cratedig.serving.pages",
-    "cratedig.serving.service",
 }
 
 #: Names whose import from SQLAlchemy means the module builds SQL (types such as

@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine
 
+from cratedig import clock
 from cratedig.analytics import _sql
 
 DAY_MS = _sql.DAY_MS
@@ -337,14 +338,14 @@ def run_checks(
     since_ms: int | None = None,
     until_ms: int | None = None,
     rules: GapRules | None = None,
-    now_ms: int | None = None,
+    found_at_ms: int | None = None,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """:func:`detect`, then store the findings (replacing an earlier run's for the same
     days, so checking twice stores them once)."""
     from cratedig.store.quality import replace_findings
 
     lo, hi, found = detect(engine, since_ms, until_ms, rules)
-    stamp = now_ms if now_ms is not None else now_ms()
+    stamp = found_at_ms if found_at_ms is not None else clock.now_ms()
     rows = [{**f, "found_at_ms": stamp} for f in found]
     if hi > lo:
         with engine.begin() as conn:

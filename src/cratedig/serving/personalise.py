@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Select
-
 from cratedig.config import Settings
 from cratedig.events import DEFAULT_WEIGHTS, EventType
 from cratedig.matrix.recent import recent_statement
@@ -75,7 +73,7 @@ class VersionEngagement:
     def __init__(self, settings: Settings, limit: int = ACTIVITY_LIMIT) -> None:
         self._settings = settings
         self._limit = limit
-        self._kept: OrderedDict[str, tuple[EngagementConfig, Select[Any] | None]] = OrderedDict()
+        self._kept: OrderedDict[str, tuple[EngagementConfig, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def config(self, version: RecordedVersion) -> EngagementConfig:
@@ -85,7 +83,7 @@ class VersionEngagement:
             return EngagementConfig.from_settings(self._settings)
         return EngagementConfig.from_record(record)
 
-    def get(self, version: RecordedVersion) -> tuple[EngagementConfig, Select[Any] | None]:
+    def get(self, version: RecordedVersion) -> tuple[EngagementConfig, Any]:
         """``(configuration, query)`` of a version; the query is ``None`` if nothing weighs.
 
         Run the query with ``{"user_id": ..., "since_ms": version.snapshot_ms + 1}``.
