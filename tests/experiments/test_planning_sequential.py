@@ -34,10 +34,17 @@ from cratedig.experiments.sequential import (
 def test_users_per_arm_for_means_is_the_textbook_formula() -> None:
     # n = 2 (z_{1-a/2} + z_{1-b})^2 sd^2 / delta^2
     z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
-    n = users_per_arm_mean(0.05, 0.06, 0.05)
+    n = users_per_arm_mean(0.05, 0.06, 0.05, sd_scales_with_lift=False)
     assert n == pytest.approx(math.ceil(2 * z**2 * 0.06**2 / 0.0025**2), abs=2)
-    assert power_mean(n, 0.05, 0.06, 0.05) == pytest.approx(0.8, abs=0.002)
-    assert mde_mean(n, 0.05, 0.06) == pytest.approx(0.05, rel=0.002)
+    assert power_mean(n, 0.05, 0.06, 0.05, sd_scales_with_lift=False) == pytest.approx(
+        0.8, abs=0.002
+    )
+    assert mde_mean(n, 0.05, 0.06, sd_scales_with_lift=False) == pytest.approx(0.05, rel=0.002)
+    # a multiplicative lift also scales the treatment's sd: (sd^2 + (1.05 sd)^2) / delta^2
+    n2 = users_per_arm_mean(0.05, 0.06, 0.05)
+    assert n2 == pytest.approx(math.ceil(z**2 * (1 + 1.05**2) * 0.06**2 / 0.0025**2), abs=2)
+    assert power_mean(n2, 0.05, 0.06, 0.05) == pytest.approx(0.8, abs=0.002)
+    assert mde_mean(n2, 0.05, 0.06) == pytest.approx(0.05, rel=0.002)
 
 
 def test_proportion_power_round_trips() -> None:

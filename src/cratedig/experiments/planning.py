@@ -84,8 +84,25 @@ def mde_proportion(
     return math.sin(angle) ** 2 / baseline - 1.0
 
 
+def _effect(mean: float, sd: float, relative_mde: float, scales: bool) -> float:
+    """Standardised effect ``delta / sd_pooled`` for a relative lift of a mean.
+
+    With ``scales`` the treatment's per-user sd is taken as ``sd * (1 + mde)`` (a
+    multiplicative effect scales every user's value), so the pooled sd of the two-sample
+    z-test is ``sd * sqrt((1 + (1 + mde)^2) / 2)``; otherwise both arms share ``sd``.
+    """
+    mde = _positive("mde", relative_mde)
+    pooled = _positive("sd", sd) * (math.sqrt((1 + (1 + mde) ** 2) / 2) if scales else 1.0)
+    return mde * _positive("mean", abs(mean)) / pooled
+
+
 def users_per_arm_mean(
-    mean: float, sd: float, relative_mde: float, alpha: float = 0.05, power: float = 0.8
+    mean: float,
+    sd: float,
+    relative_mde: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    sd_scales_with_lift: bool = True,
 ) -> int:
     """Users per arm to detect a relative lift of a mean or ratio metric.
 
@@ -94,14 +111,17 @@ def users_per_arm_mean(
     mean
         Baseline value of the metric (for example a CTR of 0.05).
     sd
-        Per-user standard deviation (:func:`per_user_sd`; times ``sqrt(1 - rho^2)``
-        with CUPED).
+        Per-user standard deviation in the control (:func:`per_user_sd`; times
+        ``sqrt(1 - rho^2)`` with CUPED).
     relative_mde
         Relative lift to detect (0.05 for +5%).
     alpha, power
         Two-sided level and power.
+    sd_scales_with_lift
+        Whether the treatment's sd grows with the lift (a multiplicative effect, the
+        default); ``False`` assumes equal variances.
     """
-    effect = _positive("mde", relative_mde) * abs(mean) / _positive("sd", sd)
+    effect = _effect(mean, sd, relative_mde, sd_scales_with_lift)
     n = NormalIndPower().solve_power(
         effect, alpha=_unit("alpha", alpha), power=_unit("power", power)
     )
@@ -109,21 +129,38 @@ def users_per_arm_mean(
 
 
 def power_mean(
-    users_per_arm: int, mean: float, sd: float, relative_mde: float, alpha: float = 0.05
+    users_per_arm: int,
+    mean: float,
+    sd: float,
+    relative_mde: float,
+    alpha: float = 0.05,
+    sd_scales_with_lift: bool = True,
 ) -> float:
     """Power of the z-test of a mean or ratio metric with ``users_per_arm`` per arm."""
-    effect = _positive("mde", relative_mde) * abs(mean) / _positive("sd", sd)
+    effect = _effect(mean, sd, relative_mde, sd_scales_with_lift)
     return float(NormalIndPower().power(effect, _positive("users_per_arm", users_per_arm), alpha))
 
 
 def mde_mean(
-    users_per_arm: int, mean: float, sd: float, alpha: float = 0.05, power: float = 0.8
+    users_per_arm: int,
+    mean: float,
+    sd: float,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    sd_scales_with_lift: bool = True,
 ) -> float:
     """Smallest relative lift of a mean or ratio metric detectable at this size."""
-    effect = NormalIndPower().solve_power(
-        None, nobs1=_positive("users_per_arm", users_per_arm), alpha=alpha, power=power
+    effect = float(
+        NormalIndPower().solve_power(
+            None, nobs1=_positive("users_per_arm", users_per_arm), alpha=alpha, power=power
+        )
     )
-    return float(effect) * _positive("sd", sd) / _positive("mean", abs(mean))
+    cv = _positive("sd", sd) / _positive("mean", abs(mean))
+    mde = effect * cv
+    if sd_scales_with_lift:  # fixed point of mde = effect * cv * sqrt((1 + (1 + mde)^2) / 2)
+        for _ in range(100):
+            mde = effect * cv * math.sqrt((1 + (1 + mde) ** 2) / 2)
+    return mde
 
 
 def days_needed(
