@@ -94,7 +94,23 @@ def test_the_log_matches_what_the_store_holds(served: Callable[[str], Any], tmp_
     engine, app = served("log")
     summary, log = run(engine, app, tmp_path / "log.jsonl", days=4, users=60, seed=1)
     app.extensions["cratedig"].close()  # writes the buffered impressions
+    check_log_matches_store(engine, summary, log)
 
+
+@pytest.mark.postgres
+def test_the_log_matches_what_a_postgresql_store_holds(postgres_url: str, tmp_path: Path) -> None:
+    engine = build_store(postgres_url, tmp_path / "artifacts")
+    app = make_app(engine, tmp_path / "artifacts")
+    try:
+        summary, log = run(engine, app, tmp_path / "log.jsonl", days=2, users=40, seed=2)
+    finally:
+        app.extensions["cratedig"].close()
+    check_log_matches_store(engine, summary, log)
+    engine.dispose()
+
+
+def check_log_matches_store(engine: Engine, summary: TrafficSummary, log: pl.DataFrame) -> None:
+    """Every logged event, list and feedback is in the store, and nothing else is."""
     events = log.filter(~pl.col("action").is_in(sorted(NON_EVENT_ACTIONS)))
     stored = {row[0]: row for row in traffic_events(engine)}
     assert len(stored) == events.height == summary.counts["events sent"]
@@ -242,3 +258,91 @@ def test_an_unreachable_service_is_a_clear_error() -> None:
     client = HttpClient("http://127.0.0.1:9", api_key="k", timeout=2)
     with pytest.raises(ServiceError, match="unreachable"):
         simulate_traffic(client, SITE, TrafficConfig(users=30, days=2))
+
+
+def test_the_command_runs_in_process_after_the_stores_last_event(
+    base_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from cratedig.cli import cli
+
+    path, artifacts = base_store
+    shutil.copy(path, tmp_path / "store.sqlite")
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    engine = make_engine(url)
+    start = start_after_store(engine)
+    site = [
+        "--site-users", str(SITE.n_users), "--site-artists", str(SITE.n_artists),
+        "--site-events", str(SITE.n_events), "--site-days", str(SITE.days),
+        "--site-seed", str(SITE.seed),
+    ]  # fmt: skip
+    result = CliRunner().invoke(
+        cli,
+        ["--db", url, "simulate-traffic", "--in-process", "--days", "2", "--users", "30",
+         "--log", str(tmp_path / "log.jsonl"), *site],
+        env={"CRATEDIG_ARTIFACTS_DIR": str(artifacts), "CRATEDIG_API_KEYS": ""},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Simulated traffic" in result.output and "lists fetched" in result.output
+    log = read_log(tmp_path / "log.jsonl")
+    sent = log.filter(~pl.col("action").is_in(sorted(NON_EVENT_ACTIONS)))
+    assert sent.height == len(traffic_events(engine)) > 0
+    assert start <= log["t"].min() < start + 86_400_000
+    engine.dispose()
+
+
+@pytest.mark.slow
+def test_over_http_against_gunicorn(base_store: tuple[Path, Path], tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    import cratedig
+
+    path, artifacts = base_store
+    shutil.copy(path, tmp_path / "store.sqlite")
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    src = str(Path(cratedig.__file__).resolve().parents[1])
+    env = {
+        **os.environ,
+        "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "CRATEDIG_DATABASE_URL": url,
+        "CRATEDIG_API_KEYS": KEY,
+        "CRATEDIG_ARTIFACTS_DIR": str(artifacts),
+    }
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+            "--worker-class", "gthread", "--threads", "2", "--log-level", "warning",
+            "cratedig.serving:create_app()"]  # fmt: skip
+    server = subprocess.Popen(argv, env=env, cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(base + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.2)
+        engine = make_engine(url)
+        client = HttpClient(base, api_key=KEY)
+        config = TrafficConfig(days=3, users=40, seed=5, start_ms=start_after_store(engine))
+        summary = simulate_traffic(client, SITE, config, tmp_path / "log.jsonl")
+        client.close()
+    finally:
+        server.send_signal(signal.SIGTERM)  # the workers write their impressions on exit
+        server.wait(timeout=30)
+    log = read_log(tmp_path / "log.jsonl")
+    assert summary.counts["lists fetched"] > 0 and summary.counts["recommendation_click (list)"] > 0
+    check_log_matches_store(engine, summary, log)
+    engine.dispose()
