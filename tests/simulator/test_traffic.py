@@ -346,3 +346,36 @@ def test_over_http_against_gunicorn(base_store: tuple[Path, Path], tmp_path: Pat
     assert summary.counts["lists fetched"] > 0 and summary.counts["recommendation_click (list)"] > 0
     check_log_matches_store(engine, summary, log)
     engine.dispose()
+
+
+def test_a_version_promoted_mid_run_serves_the_following_days(
+    served: Callable[[str], Any], tmp_path: Path
+) -> None:
+    from cratedig.config import Settings
+    from cratedig.pipeline.train import train
+    from tests.serving.helpers import TinyModel, tiny_gems
+
+    engine, app = served("promote")
+    days: list[int] = []
+    versions: list[str] = []
+
+    def on_day(day: int, day_start_ms: int) -> None:
+        days.append(day)
+        if day == 2:
+            version = train(
+                engine, Settings(artifacts_dir=str(tmp_path / "art2"), promotion_margin=1.0),
+                model_name="tiny", model_factory=TinyModel, gems_factory=tiny_gems,
+                k_lists=20, k_similar=10,
+            )  # fmt: skip
+            versions.append(version.version_id)
+            app.extensions["cratedig"].active_version(fresh=True)
+
+    config = TrafficConfig(days=4, users=60, seed=3, start_ms=start_after_store(engine))
+    client = TestClientAdapter(app.test_client(), KEY)
+    simulate_traffic(client, SITE, config, tmp_path / "log.jsonl", on_day=on_day)
+    assert days == [0, 1, 2, 3]
+    fetched = read_log(tmp_path / "log.jsonl").filter(pl.col("action") == "fetch_list")
+    switch = config.start_ms + 2 * 86_400_000  # type: ignore[operator]
+    before = set(fetched.filter(pl.col("t") < switch)["model_version"])
+    after = set(fetched.filter(pl.col("t") >= switch)["model_version"])
+    assert len(before) == 1 and after == set(versions) and before != after

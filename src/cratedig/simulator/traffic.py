@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,6 +112,7 @@ def simulate_traffic(
     config: TrafficConfig,
     log_path: str | Path | None = None,
     progress: bool = False,
+    on_day: Callable[[int, int], None] | None = None,
 ) -> TrafficSummary:
     """Drive the service with simulated listeners for ``config.days`` simulated days.
 
@@ -129,6 +131,9 @@ def simulate_traffic(
         Where to write the JSON Lines log of every action (``None``: no log).
     progress
         Show a rich progress bar.
+    on_day
+        Called as ``on_day(day, day_start_ms)`` before the first visit of each simulated
+        day (day 0 included), e.g. to retrain or promote a model version mid-run.
 
     Returns
     -------
@@ -158,6 +163,7 @@ def simulate_traffic(
     log = TrafficLog(log_path)
     total = sum(len(p) for p in plans)
     visits = 0
+    day_started = -1
     try:
         with make_progress(progress) as bar:
             task = bar.add_task("simulating visits", total=total)
@@ -167,6 +173,9 @@ def simulate_traffic(
                     heapq.heappush(heap, (free_at[pos], pos, number))
                     continue
                 if t < end_ms - 3_600_000:
+                    while on_day is not None and day_started < (t - start_ms) // DAY_MS:
+                        day_started += 1
+                        on_day(day_started, start_ms + day_started * DAY_MS)
                     visit = Visit(
                         client, world, config, log, artist_index, listeners[pos],
                         done[pos], rngs[pos], counters,
@@ -177,6 +186,9 @@ def simulate_traffic(
                 bar.advance(task)
                 if number + 1 < len(plans[pos]):
                     heapq.heappush(heap, (plans[pos][number + 1], pos, number + 1))
+        while on_day is not None and day_started < config.days - 1:
+            day_started += 1  # days without any visit still get their call
+            on_day(day_started, start_ms + day_started * DAY_MS)
     finally:
         log.close()
     counters["subscribers"] = sum(lis.subscribed for lis in listeners)
