@@ -13,9 +13,9 @@ from flask import Flask
 from sqlalchemy import Engine
 
 from cratedig.config import Settings
-from cratedig.ingest.simulator import SimulationConfig, simulate_to_store
 from cratedig.pipeline.train import train
 from cratedig.serving import create_app
+from cratedig.simulator.site import SimulationConfig, simulate_to_store
 from cratedig.store import init_db, make_engine
 from cratedig.store.reads import latest_event_ms
 from tests.serving.helpers import TinyModel, tiny_gems

@@ -16,11 +16,11 @@ from scipy import stats
 from sqlalchemy import Engine, select
 
 from cratedig.exceptions import ValidationError
-from cratedig.ingest.sim_world import build_world
 from cratedig.simulator.client import HttpClient, ServiceError, TestClientAdapter
 from cratedig.simulator.listeners import build_listeners
 from cratedig.simulator.traffic import TrafficConfig, TrafficSummary, simulate_traffic
 from cratedig.simulator.traffic_log import NON_EVENT_ACTIONS, read_log
+from cratedig.simulator.world import build_world
 from cratedig.store import make_engine
 from cratedig.store.schema import feedback, impressions, user_events
 from tests.simulator.conftest import KEY, SITE, build_store, make_app, start_after_store
@@ -55,8 +55,8 @@ def feedback_rows(engine: Engine) -> list[tuple[Any, ...]]:
 
 
 def test_listeners_carry_the_site_simulators_ground_truth() -> None:
-    from cratedig.ingest.sim_events import simulate_block
-    from cratedig.ingest.sim_frames import truth_frame
+    from cratedig.simulator.events import simulate_block
+    from cratedig.simulator.frames import truth_frame
 
     world = build_world(SITE)
     truth = truth_frame(world, simulate_block(world, 0))

@@ -1,12 +1,12 @@
 """The traffic simulator's listeners: users of the simulated site with their true taste.
 
-A listener is one user of the site simulator (:mod:`cratedig.ingest.simulator`). The
+A listener is one user of the site simulator (:mod:`cratedig.simulator.site`). The
 population is rebuilt from the same :class:`SimulationConfig` that filled the store,
 so ids, visit rhythm, plays per session, candidate artists and **true affinities**
 are exactly the site simulator's ground truth: the taste of a block of users is
 redrawn with the block's own seed (``[seed, 1, block]``), as the site simulator draws
 it, and the affinity to any artist, candidate or not, is
-:func:`cratedig.ingest.sim_taste.true_affinity` of that taste.
+:func:`cratedig.simulator.taste.true_affinity` of that taste.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from cratedig.exceptions import ValidationError
-from cratedig.ingest.sim_taste import draw_candidates, draw_taste, true_affinity
-from cratedig.ingest.sim_world import World
+from cratedig.simulator.taste import draw_candidates, draw_taste, true_affinity
+from cratedig.simulator.world import World
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]

@@ -38,13 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from cratedig.ingest.progress import make_progress
-from cratedig.ingest.sim_config import SimulationConfig
-from cratedig.ingest.sim_world import DAY_MS, World, build_world
 from cratedig.simulator.client import TrafficClient
+from cratedig.simulator.config import SimulationConfig
 from cratedig.simulator.listeners import Listener, build_listeners, choose_listeners, make_id
 from cratedig.simulator.traffic_config import TrafficConfig
 from cratedig.simulator.traffic_log import TrafficLog
 from cratedig.simulator.traffic_session import Visit
+from cratedig.simulator.world import DAY_MS, World, build_world
 
 __all__ = ["TrafficConfig", "TrafficSummary", "next_midnight_ms", "plan_visits", "simulate_traffic"]
 

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from cratedig.events import ORGANIC, SKIP_MS
-from cratedig.ingest.sim_world import World
 from cratedig.simulator.client import Reply, ServiceError, TrafficClient
 from cratedig.simulator.listeners import Listener, make_id, pool_weight
 from cratedig.simulator.traffic_config import TrafficConfig
 from cratedig.simulator.traffic_log import TrafficLog
+from cratedig.simulator.world import World
 
 EVENTS_PATH = "/api/v1/events"
 FEEDBACK_PATH = "/api/v1/feedback"
