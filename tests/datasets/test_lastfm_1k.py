@@ -13,7 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.commands.common import CliContext
 from cratedig.commands.datasets import lastfm_1k_command
-from cratedig.datasets.lastfm_1k import artist_id_for, find_files, import_lastfm_1k, track_id_for
+from cratedig.datasets.lastfm_1k import find_files, import_lastfm_1k
+from cratedig.datasets.lastfm_1k_parse import artist_id_for, track_id_for
 from cratedig.exceptions import NotFoundError
 from cratedig.store import init_db, make_engine, schema
 

@@ -13,12 +13,8 @@ from sqlalchemy import Engine, func, select
 
 from cratedig.commands.common import CliContext
 from cratedig.commands.datasets import lastfm_hetrec_command
-from cratedig.datasets.lastfm_hetrec import (
-    HETREC_PLAY_TIME_MS,
-    import_hetrec,
-    parse_hetrec,
-    summarise_parse,
-)
+from cratedig.datasets.hetrec_parse import HETREC_PLAY_TIME_MS, parse_hetrec
+from cratedig.datasets.lastfm_hetrec import import_hetrec, summarise_parse
 from cratedig.store import init_db, make_engine, schema
 
 ARTISTS = [

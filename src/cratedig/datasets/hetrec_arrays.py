@@ -1,6 +1,6 @@
 """The HetRec 2011 Last.fm 2K files as plain integer arrays, without a database.
 
-The same readers as the store importer (:func:`cratedig.datasets.lastfm_hetrec.read_int_rows`
+The same readers as the store importer (:func:`cratedig.datasets.hetrec_parse.read_int_rows`
 and :func:`cratedig.datasets.common.read_tsv`), so there is one parser of these files;
 lines those readers cannot parse are left out here (the store importer quarantines
 them). :func:`cratedig.evaluation.datasets.load_hetrec_lastfm` turns the arrays into a
@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cratedig.datasets.common import read_tsv
-from cratedig.datasets.lastfm_hetrec import HETREC_FILES, read_int_rows
+from cratedig.datasets.hetrec_parse import HETREC_FILES, read_int_rows
 from cratedig.exceptions import NotFoundError
 from cratedig.ingest.quarantine import BadRow
 
