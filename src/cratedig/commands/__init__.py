@@ -4,11 +4,24 @@ from cratedig.commands import (
     analytics,
     datasets,
     evaluation,
+    export,
     ingest,
     models,
     serving,
     simulate,
+    spark,
     store,
 )
 
-COMMAND_MODULES = (store, ingest, datasets, simulate, analytics, models, evaluation, serving)
+COMMAND_MODULES = (
+    store,
+    ingest,
+    datasets,
+    simulate,
+    analytics,
+    models,
+    evaluation,
+    serving,
+    export,
+    spark,
+)
