@@ -22,7 +22,8 @@ from cratedig.store.reads import latest_event_ms, table_counts
 from cratedig.store.schema import user_events
 from tests.spark.conftest import SITE
 
-pytestmark = pytest.mark.spark
+# one worker (one SparkSession) runs every Spark test under `-n 2 --dist loadgroup`
+pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 
 CONFIGS = {
     "default": EngagementConfig(),
@@ -67,10 +68,11 @@ def _cratedig_sums(engine: Engine, config: EngagementConfig) -> dict[tuple[str, 
 
 
 def assert_parity(engine: Engine, events: Any, config: EngagementConfig) -> None:
-    from cratedig.spark.engagement import build_engagement_spark, spark_pairs
+    from cratedig.spark.engagement import engagement_from_pairs, spark_pairs
 
     expected = build_engagement(engine, config)
-    got = build_engagement_spark(events, config)
+    sums, state, now_ms = spark_pairs(events, config)
+    got = engagement_from_pairs(sums, state, now_ms, config)
     assert got.users.ids == expected.users.ids
     assert got.artists.ids == expected.artists.ids
     assert got.built_at_ms == expected.built_at_ms
@@ -85,7 +87,6 @@ def assert_parity(engine: Engine, events: Any, config: EngagementConfig) -> None
 
     # the float64 sums, before filters and the float32 cast: within 1e-9
     want = _cratedig_sums(engine, config)
-    sums, _, _ = spark_pairs(events, config)
     have = {
         (u, a): v
         for u, a, v in zip(sums["user_id"], sums["artist_id"], sums["value"], strict=True)
@@ -111,7 +112,9 @@ def test_site_has_every_rule_to_check(site_store: Engine) -> None:
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_simulated_site_parity(spark: Any, site_store: Engine, site_parquet: str, name: str) -> None:
+def test_simulated_site_parity(
+    spark: Any, site_store: Engine, site_parquet: str, name: str
+) -> None:
     from cratedig.spark.engagement import read_events
 
     assert_parity(site_store, read_events(spark, site_parquet), CONFIGS[name])

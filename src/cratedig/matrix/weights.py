@@ -142,12 +142,12 @@ class EngagementConfig:
 
 def play_factor(config: EngagementConfig) -> ColumnElement[float]:
     """How much of a full play one ``play_track`` row is (see :mod:`cratedig.matrix.rules`)."""
-    return rules.to_sql(rules.play_factor(config))  # type: ignore[no-any-return]
+    return rules.to_sql(rules.play_factor(config))
 
 
 def type_weight(config: EngagementConfig, event_types: list[str]) -> ColumnElement[float]:
     """The per-event weight (``weight * play_factor``) for rows of the given types."""
-    return rules.to_sql(rules.type_weight(config, event_types))  # type: ignore[no-any-return]
+    return rules.to_sql(rules.type_weight(config, event_types))
 
 
 def decay(config: EngagementConfig, now_ms: int) -> ColumnElement[float] | None:
@@ -163,7 +163,7 @@ def row_weight(
 
     Defined once in :mod:`cratedig.matrix.rules` (which Spark renders too).
     """
-    return rules.to_sql(rules.row_weight(config, event_types, now_ms))  # type: ignore[no-any-return]
+    return rules.to_sql(rules.row_weight(config, event_types, now_ms))
 
 
 def weighted_types(config: EngagementConfig) -> list[str]:

@@ -140,6 +140,13 @@ def build_engagement_spark(events: DataFrame, config: EngagementConfig | None = 
     """
     config = config or EngagementConfig()
     sums, state, now_ms = spark_pairs(events, config)
+    return engagement_from_pairs(sums, state, now_ms, config)
+
+
+def engagement_from_pairs(
+    sums: pl.DataFrame, state: pl.DataFrame, now_ms: int | None, config: EngagementConfig
+) -> Engagement:
+    """The engagement matrix of what :func:`spark_pairs` collected (on the driver)."""
     if now_ms is None:
         return _empty(config, int(time.time() * 1000))
     users, artists = Encoder(), Encoder()
