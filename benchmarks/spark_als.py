@@ -92,7 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         f"HetRec 2K: {X.shape[0]} users x {X.shape[1]} artists, {X.nnz} pairs; "
         f"ALS {params}; Spark master {args.master}"
     )
-    results = {seed: run(X, seed, params, args.master, args.shuffle_partitions) for seed in seeds}
+    results = {}
+    for seed in seeds:
+        results[seed] = run(X, seed, params, args.master, args.shuffle_partitions)
+        for label, row in results[seed].items():
+            console.print(
+                f"seed {seed} {label}: NDCG@10 {row['ndcg@10']:.4f}, fit {row['fit_s']:.2f} s"
+            )
     labels = list(results[seeds[0]])
     table = Table(title=f"ALS on HetRec 2K, test NDCG@{K} (seeds {args.seeds})")
     table.add_column("fitter")
