@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--shuffle-partitions", type=int, default=4)
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=140)
     params = {
         "factors": args.factors,
         "regularization": args.regularization,
