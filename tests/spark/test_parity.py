@@ -120,6 +120,7 @@ def test_simulated_site_parity(
     assert_parity(site_store, read_events(spark, site_parquet), CONFIGS[name])
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_hetrec_parity(spark: Any, hetrec_store: Engine, hetrec_parquet: str) -> None:
     from cratedig.spark.engagement import read_events
@@ -145,6 +146,7 @@ def test_export_partitions_by_day(site_store: Engine, site_parquet: str) -> None
     assert first["d"].max() == 1  # one UTC day per partition
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_jdbc_parity(spark: Any, postgres_url: str) -> None:
     """Events read from PostgreSQL over JDBC give the same matrix as the SQL path."""

@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 KEY = "spark-test-key"
 
 
+@pytest.mark.slow
 def test_spark_version_is_served(spark: Any, tmp_path: Path) -> None:
     db = tmp_path / "site.db"
     engine = make_engine(f"sqlite:///{db}")
