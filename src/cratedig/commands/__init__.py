@@ -4,11 +4,13 @@ from cratedig.commands import (
     analytics,
     datasets,
     evaluation,
+    export,
     ingest,
     models,
     quality,
     serving,
     simulate,
+    spark,
     store,
 )
 
@@ -22,4 +24,6 @@ COMMAND_MODULES = (
     models,
     evaluation,
     serving,
+    export,
+    spark,
 )

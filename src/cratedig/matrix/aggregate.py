@@ -22,6 +22,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select
 
 from cratedig.events import EventType
+from cratedig.matrix.rules import aggregation_plan
 from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
 from cratedig.store.schema import user_events
 
@@ -122,11 +123,8 @@ def read_sql(
     unfollow. The state holds the pairs with at least one unfollow.
     """
     ev = user_events.c
-    types = weighted_types(config)
-    if config.unfollow_policy != "negative":
-        types = [t for t in types if t != EventType.UNFOLLOW_ARTIST]
-    if config.unfollow_policy == "remove":
-        types = [t for t in types if t != EventType.FOLLOW_ARTIST]
+    plan = aggregation_plan(config)
+    types = list(plan.summed_types)
     sums = PairSums()
     queries = []
     if types:
@@ -141,7 +139,7 @@ def read_sql(
             .group_by(ev.user_id, ev.artist_id)
         )
     state_query = _state_query(now_ms)
-    if config.unfollow_policy == "remove" and config.weight(EventType.FOLLOW_ARTIST) != 0.0:
+    if plan.follows_after_unfollow:
         queries.append(_follows_after_unfollow(config, now_ms, state_query))
     for query in queries:
         for batch in _sql_batches(conn, query):
@@ -152,7 +150,7 @@ def read_sql(
                 )
             )
     states = []
-    if config.unfollow_policy != "ignore":
+    if plan.read_state:
         for batch in _sql_batches(conn, state_query):
             key = pair_key(users, artists, batch)
             states.append(

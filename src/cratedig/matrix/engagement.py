@@ -220,7 +220,29 @@ def build_engagement(
             sums, state = read_sql(conn, config, now_ms, user_codes, artist_codes)
     if stream:
         sums, state = read_stream(engine, config, now_ms, user_codes, artist_codes)
+    return assemble(sums, state, user_codes.ids, artist_codes.ids, config, now_ms)
 
+
+def assemble(
+    sums: pl.DataFrame,
+    state: pl.DataFrame,
+    users_by_code: pl.Series,
+    artists_by_code: pl.Series,
+    config: EngagementConfig,
+    now_ms: int,
+) -> Engagement:
+    """Steps 3 and after of the build: clip, filter, sort the ids, transform, block.
+
+    Shared by :func:`build_engagement` and the Spark build (``cratedig.spark``).
+
+    Parameters
+    ----------
+    sums, state
+        Pair sums (``PAIR_SCHEMA``) and follow state (``STATE_SCHEMA``) of
+        :mod:`cratedig.matrix.aggregate`, keyed by ``user_code << 32 | artist_code``.
+    users_by_code, artists_by_code
+        The id of every code, in code order.
+    """
     pairs = sums.filter(pl.col("value") > ZERO)  # clip negatives to 0, drop zeros
     u, a = _split_key(pairs.get_column("key"))
     pairs = pairs.with_columns(u=pl.Series(u), a=pl.Series(a))
@@ -232,8 +254,8 @@ def build_engagement(
         user_col="u",
         artist_col="a",
     )
-    user_remap, user_ids = _sorted_index(pairs.get_column("u").to_numpy(), user_codes.ids)
-    artist_remap, artist_ids = _sorted_index(pairs.get_column("a").to_numpy(), artist_codes.ids)
+    user_remap, user_ids = _sorted_index(pairs.get_column("u").to_numpy(), users_by_code)
+    artist_remap, artist_ids = _sorted_index(pairs.get_column("a").to_numpy(), artists_by_code)
     shape = (len(user_ids), len(artist_ids))
 
     rows = user_remap[pairs.get_column("u").to_numpy()]

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, case, cast, func, literal_column
+from sqlalchemy import ColumnElement
 
 from cratedig.config import (
     TRANSFORMS,
@@ -32,9 +32,9 @@ from cratedig.config import (
     Transform,
     UnfollowPolicy,
 )
-from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES, EventType
+from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES
 from cratedig.exceptions import ValidationError
-from cratedig.store.schema import user_events
+from cratedig.matrix import rules
 
 DAY_MS = 86_400_000
 #: The key of a model version's ``params`` that holds its :meth:`EngagementConfig.as_record`.
@@ -114,50 +114,30 @@ class EngagementConfig(EngagementSettings):
         return float(self.weights.get(event_type, 0.0))
 
 
-def _num(value: float) -> ColumnElement[float]:
-    """A float rendered into the SQL (typed on PostgreSQL, no bound parameter)."""
-    return literal_column(repr(float(value)), Float)
-
-
 def play_factor(config: EngagementConfig) -> ColumnElement[float]:
-    """How much of a full play one ``play_track`` row is, from its ``duration_ms``."""
-    duration = user_events.c.duration_ms
-    return case(
-        (duration.is_(None), _num(1.0)),
-        (duration < config.skip_ms, _num(config.skip_fraction)),
-        (duration >= config.full_play_ms, _num(1.0)),
-        else_=cast(duration, Float) / _num(config.full_play_ms),
-    )
+    """How much of a full play one ``play_track`` row is (see :mod:`cratedig.matrix.rules`)."""
+    return rules.to_sql(rules.play_factor(config))
 
 
 def type_weight(config: EngagementConfig, event_types: list[str]) -> ColumnElement[float]:
     """The per-event weight (``weight * play_factor``) for rows of the given types."""
-    ev = user_events.c
-    whens: list[tuple[ColumnElement[bool], ColumnElement[float]]] = []
-    for event_type in event_types:
-        weight = config.weight(event_type)
-        if event_type == EventType.PLAY_TRACK:
-            whens.append((ev.event_type == event_type, _num(weight) * play_factor(config)))
-        else:
-            whens.append((ev.event_type == event_type, _num(weight)))
-    return case(*whens, else_=_num(0.0))
+    return rules.to_sql(rules.type_weight(config, event_types))
 
 
 def decay(config: EngagementConfig, now_ms: int) -> ColumnElement[float] | None:
     """The time-decay factor of a row, or ``None`` without a half-life."""
-    if config.half_life_days is None:
-        return None
-    age_days = cast(_num(now_ms) - user_events.c.occurred_at_ms, Float) / _num(DAY_MS)
-    return func.power(_num(0.5), age_days / _num(config.half_life_days))
+    factor = rules.decay(config, now_ms)
+    return None if factor is None else rules.to_sql(factor)
 
 
 def row_weight(
     config: EngagementConfig, event_types: list[str], now_ms: int
 ) -> ColumnElement[float]:
-    """The full weight of one stored row: ``count * weight * play_factor * decay``."""
-    expr = cast(user_events.c["count"], Float) * type_weight(config, event_types)
-    factor = decay(config, now_ms)
-    return expr if factor is None else expr * factor
+    """The full weight of one stored row: ``count * weight * play_factor * decay``.
+
+    Defined once in :mod:`cratedig.matrix.rules` (which Spark renders too).
+    """
+    return rules.to_sql(rules.row_weight(config, event_types, now_ms))
 
 
 def weighted_types(config: EngagementConfig) -> list[str]:
