@@ -150,6 +150,18 @@ class Recommender:
         self._fit(X, side)
         return self
 
+    def _fit_with(self, X: sp.spmatrix, side: SideInfo | None, **inputs: Any) -> Recommender:
+        """``fit`` with extra inputs that only this fit sees (``self._inputs``, then cleared).
+
+        For models whose ``fit`` takes more than the contract's (validation data, an
+        already fitted base model).
+        """
+        self._inputs = inputs
+        try:
+            return Recommender.fit(self, X, side)
+        finally:
+            self._inputs = {}
+
     @staticmethod
     def _check_side(X: sp.csr_matrix, side: SideInfo | None) -> None:
         if side is None:

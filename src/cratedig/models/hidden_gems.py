@@ -50,15 +50,11 @@ class _Wrapper(Recommender):
             base_model._check_fitted()
             if base_model.X_.shape != X.shape:
                 raise invalid("base_model", base_model.X_.shape, f"a model fitted on {X.shape}")
-        self._given_base = base_model
-        try:
-            super().fit(X, side)
-        finally:
-            self._given_base = None
+        self._fit_with(X, side, base_model=base_model)
         return self
 
     def _fit_base(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
-        given = getattr(self, "_given_base", None)
+        given = getattr(self, "_inputs", {}).get("base_model")
         if given is not None:
             self.base_model_ = given
             return

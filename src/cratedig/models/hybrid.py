@@ -76,11 +76,8 @@ class Hybrid(Recommender):
         validation: sp.spmatrix | None = None,
     ) -> Hybrid:
         """Fit every component on ``X``; learn blend weights when ``validation`` is given."""
-        self._validation = None if validation is None else check_matrix(validation, "validation")
-        try:
-            super().fit(X, side)
-        finally:
-            self._validation = None
+        checked = None if validation is None else check_matrix(validation, "validation")
+        self._fit_with(X, side, validation=checked)
         return self
 
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
@@ -96,10 +93,11 @@ class Hybrid(Recommender):
             weights = np.asarray(self.weights, dtype=np.float32)
         else:
             weights = np.ones(len(specs), dtype=np.float32)
-        if self._validation is not None:
-            if self._validation.shape != X.shape:
-                raise invalid("validation", self._validation.shape, f"a matrix shaped {X.shape}")
-            weights = self._search_weights(X, self._validation, weights)
+        validation = getattr(self, "_inputs", {}).get("validation")
+        if validation is not None:
+            if validation.shape != X.shape:
+                raise invalid("validation", validation.shape, f"a matrix shaped {X.shape}")
+            weights = self._search_weights(X, validation, weights)
         self.weights_ = weights
 
     def _search_weights(
