@@ -16,7 +16,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
 from cratedig.models.explain import artist_label, join_names
 
 STRENGTHS = ("confidence", "lift", "confidence_lift")

@@ -21,7 +21,6 @@ persistence (with :mod:`cratedig.models.persistence`).
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,10 +29,11 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from cratedig.exceptions import NotFittedError, ValidationError
+from cratedig.exceptions import NotFittedError
 from cratedig.matrix.side import SideInfo
 from cratedig.models import persistence
-from cratedig.models.explain import REASONS, sentences, top_contributors
+from cratedig.models.checks import check_matrix, check_positive_int, invalid
+from cratedig.models.explain import sentences, similarity_reasons
 from cratedig.models.ranking import top_k
 
 FloatArray = npt.NDArray[np.float32]
@@ -42,45 +42,6 @@ ArrayLike = int | Sequence[int] | npt.NDArray[np.integer]
 
 #: Users scored at once; bounds the dense (batch x artists) score block in memory.
 BATCH_USERS = 512
-
-
-def invalid(field: str, value: Any, expected: str, message: str | None = None) -> ValidationError:
-    """A :class:`ValidationError`, optionally with a custom one-line message.
-
-    Parameters
-    ----------
-    field, value, expected
-        As for :class:`ValidationError`.
-    message
-        Replaces the default message, e.g. ``"k == 0, must be >= 1."``.
-    """
-    error = ValidationError(field, value, expected)
-    if message is not None:
-        error.args = (message,)
-    return error
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an ``int`` >= 1, or a ValidationError like ``"k == 0, must be >= 1."``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise invalid(name, value, "an integer >= 1", f"{name} == {value!r}, must be an integer.")
-    if value < 1:
-        raise invalid(name, value, "an integer >= 1", f"{name} == {value}, must be >= 1.")
-    return int(value)
-
-
-def check_matrix(X: Any, name: str = "X") -> sp.csr_matrix:
-    """Validate an engagement matrix and return it as CSR float32 (a copy when converted)."""
-    if not sp.issparse(X):
-        raise invalid(name, type(X).__name__, "a scipy.sparse users x artists matrix")
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise invalid(name, X.shape, "a non-empty 2-D users x artists matrix")
-    X = sp.csr_matrix(X, dtype=np.float32)
-    X.sum_duplicates()
-    X.sort_indices()
-    if not np.all(np.isfinite(X.data)):
-        raise invalid(name, "non-finite weights", "finite weights (no NaN or inf)")
-    return X
 
 
 class Recommender:
@@ -372,22 +333,8 @@ class Recommender:
         of :meth:`_similar_scores`), computed once per distinct candidate of the batch.
         Models whose scores are sums over the history override this with their own terms.
         """
-        out = np.full((*items.shape, REASONS), -1, dtype=np.int64)
         histories = [self._history(int(user)) for user in users]
-        columns: dict[int, list[tuple[int, int]]] = {}
-        for row, col in zip(*np.nonzero(items >= 0), strict=True):
-            if len(histories[row][0]):
-                columns.setdefault(int(items[row, col]), []).append((int(row), int(col)))
-        terms: dict[tuple[int, int], FloatArray] = {}
-        for artist, pairs in columns.items():
-            similarity = self._similar_scores(artist)
-            for row, col in pairs:
-                seen, weights = histories[row]
-                sim = similarity[seen]
-                terms[row, col] = np.where(np.isfinite(sim), sim * np.abs(weights), 0.0)
-        for (row, col), values in terms.items():
-            out[row, col] = top_contributors(histories[row][0], values[:, None])[0]
-        return out
+        return similarity_reasons(histories, self._similar_scores, items)
 
     # ------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:
@@ -415,20 +362,14 @@ class Recommender:
         """
         self._check_fitted()
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        if with_data:
-            persistence.save_arrays(folder / "base", {"X_": self.X_})
-            persistence.save_side(folder / "side", self.side_)
-        persistence.save_arrays(folder / "state", self._state())
+        data = {"X_": self.X_, "side_": self.side_} if with_data else None
         manifest = {
-            "format": persistence.FORMAT_VERSION,
             "model": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "params": self.get_params(),
             "meta": self._meta(),
-            "data": "own" if with_data else "outer",
         }
-        (folder / "model.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+        persistence.write_model(folder, manifest, self._state(), data)
         self._save_extra(folder)
         return folder
 
@@ -443,8 +384,7 @@ class Recommender:
     ) -> None:
         """Load learned state; the training data comes from ``outer`` when it saved it."""
         if outer is None:
-            self.X_ = persistence.load_arrays(folder / "base")["X_"]
-            self.side_ = persistence.load_side(folder / "side")
+            self.X_, self.side_ = persistence.read_data(folder)
         else:
             self.X_, self.side_ = outer.X_, outer.side_
         self.popularity_ = np.bincount(self.X_.indices, minlength=self.X_.shape[1]).astype(
@@ -453,15 +393,3 @@ class Recommender:
         self.n_users_, self.n_artists_ = self.X_.shape
         self._load_extra(folder, meta)
         self._set_state(persistence.load_arrays(folder / "state"), meta)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple | set):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -21,7 +21,8 @@ from sklearn.preprocessing import normalize
 
 from cratedig.matrix.side import SideInfo
 from cratedig.matrix.transforms import reweight
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
 from cratedig.models.explain import artist_label
 from cratedig.models.ranking import top_k
 

@@ -23,7 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from cratedig.matrix.side import SideInfo
 from cratedig.matrix.transforms import reweight
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
 from cratedig.models.explain import top_contributors
 
 

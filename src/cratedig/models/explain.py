@@ -10,7 +10,7 @@ user's candidates at once (one slice of its item-item weights) instead of once p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -89,3 +89,40 @@ def sentences(
         ]
         for row in range(items.shape[0])
     ]
+
+
+def similarity_reasons(
+    histories: Sequence[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]],
+    similar_scores: Callable[[int], npt.NDArray[np.float32]],
+    items: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Top contributors when a history artist adds ``similarity x |weight|``.
+
+    Parameters
+    ----------
+    histories
+        Per row of ``items``: the user's artists (ascending) and their weights.
+    similar_scores
+        One artist's similarity to every artist (``-inf``: none), called once per
+        distinct candidate.
+    items
+        ``n x m`` candidates, ``-1`` padding.
+
+    Returns
+    -------
+    ndarray of int64
+        ``n x m x REASONS``, ``-1`` padded.
+    """
+    out = np.full((*items.shape, REASONS), -1, dtype=np.int64)
+    pairs_of: dict[int, list[tuple[int, int]]] = {}
+    for row, col in zip(*np.nonzero(items >= 0), strict=True):
+        if len(histories[row][0]):
+            pairs_of.setdefault(int(items[row, col]), []).append((int(row), int(col)))
+    for artist, pairs in pairs_of.items():
+        similarity = similar_scores(artist)
+        for row, col in pairs:
+            seen, weights = histories[row]
+            sim = similarity[seen]
+            terms = np.where(np.isfinite(sim), sim * np.abs(weights), 0.0)
+            out[row, col] = top_contributors(seen, terms[:, None])[0]
+    return out

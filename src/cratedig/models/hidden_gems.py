@@ -17,7 +17,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
 from cratedig.models.ranking import normalise_rows
 from cratedig.models.registry import load_model, make_model
 

@@ -14,7 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_matrix, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_matrix, invalid
 from cratedig.models.ranking import NORMALISATIONS, mean_ndcg_of_scores, normalise_rows
 from cratedig.models.registry import load_model, make_model
 

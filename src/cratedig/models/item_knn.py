@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
 from cratedig.matrix.transforms import reweight
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
 from cratedig.models.explain import REASONS, top_contributors
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric_cosine")

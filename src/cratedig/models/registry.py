@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from cratedig.exceptions import NotFoundError
-from cratedig.models.base import Recommender, invalid
+from cratedig.models.base import Recommender
+from cratedig.models.checks import invalid
 
 #: Registry name -> "module:Class" (imported on first use, keeping ``import cratedig`` light).
 _REGISTRY: dict[str, str] = {

@@ -16,7 +16,8 @@ from sklearn.preprocessing import normalize
 
 from cratedig.matrix.side import SideInfo
 from cratedig.matrix.transforms import reweight
-from cratedig.models.base import FloatArray, IntArray, Recommender, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
 from cratedig.models.explain import join_names
 
 
