@@ -106,6 +106,7 @@ class Recommender:
         self._check_side(X, side)
         self.X_ = X
         self.side_ = side
+        self._listeners: sp.csc_matrix | None = None  # artists' listeners, built on first use
         self.n_users_, self.n_artists_ = X.shape
         self.popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float32)
         self._fit(X, side)
@@ -245,10 +246,11 @@ class Recommender:
     # ---------------------------------------------------------------- similar
     def _similar_scores(self, artist: int) -> FloatArray:
         """Similarity of one artist to every artist (default: cosine of listener sets)."""
-        binary = self.X_.copy()
-        binary.data[:] = 1.0
-        column = binary[:, artist]
-        co = np.asarray((binary.T @ column).todense()).ravel().astype(np.float32)
+        by_artist = getattr(self, "_listeners", None)
+        if by_artist is None:
+            by_artist = self._listeners = sp.csc_matrix(self.X_)
+        users = by_artist.indices[by_artist.indptr[artist] : by_artist.indptr[artist + 1]]
+        co = np.bincount(self.X_[users].indices, minlength=self.n_artists_).astype(np.float32)
         norms = np.sqrt(self.popularity_ * max(self.popularity_[artist], 1.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             sim = np.where(co > 0, co / np.maximum(norms, 1e-12), -np.inf)

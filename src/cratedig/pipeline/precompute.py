@@ -87,7 +87,8 @@ def precompute_user_lists(
         top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
         keep = (top >= 0) & np.isfinite(scores)
         if extra and blocked is not None:
-            keep &= ~np.asarray(blocked[idx][np.arange(len(idx))[:, None], np.maximum(top, 0)] != 0)
+            banned = sp.csr_matrix(blocked[idx] != 0).toarray()
+            keep &= ~np.take_along_axis(banned, np.maximum(top, 0), axis=1)
         kept = [top[row][keep[row]][:k] for row in range(len(idx))]
         kept_scores = [scores[row][keep[row]][:k] for row in range(len(idx))]
         explained = np.full((len(idx), min(k, explain_top)), -1, dtype=np.int64)
