@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from implicit.utils import ParameterWarning
 from threadpoolctl import threadpool_limits
 
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
 
 HERE = Path(__file__).resolve().parent
 #: The virtualenv with RecTools (it needs numpy < 2 and pandas < 3 on Python 3.11).
@@ -49,7 +49,7 @@ class ImplicitPeer:
     kind
         ``"als"``, ``"bpr"`` or ``"cosine"`` (``implicit.nearest_neighbours.CosineRecommender``).
     transform
-        Re-weighting of the input matrix (:func:`cratedig.models.weighting.apply_weighting`).
+        Re-weighting of the input matrix (:func:`cratedig.matrix.transforms.reweight`).
     **params
         Passed to the implicit model's constructor.
     """
@@ -64,7 +64,7 @@ class ImplicitPeer:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
         from implicit.nearest_neighbours import CosineRecommender
 
-        self.user_items_ = apply_weighting(sp.csr_matrix(X), self.transform)
+        self.user_items_ = reweight(sp.csr_matrix(X), self.transform)
         if self.kind == "als":
             model: Any = AlternatingLeastSquares(random_state=0, num_threads=1, **self.params)
         elif self.kind == "bpr":
@@ -118,7 +118,7 @@ class RecToolsPeer:
         self.params = params
 
     def fit(self, X: sp.csr_matrix, side: Any = None) -> RecToolsPeer:
-        weighted = apply_weighting(sp.csr_matrix(X), self.transform)
+        weighted = reweight(sp.csr_matrix(X), self.transform)
         with tempfile.TemporaryDirectory(prefix="cratedig-rectools-") as tmp:
             in_path, out_path = Path(tmp) / "in.npz", Path(tmp) / "out.npz"
             np.savez(

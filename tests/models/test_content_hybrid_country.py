@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
 from cratedig.models import make_model
-from cratedig.models.hybrid import ndcg_at_k
+from cratedig.models.ranking import mean_ndcg_of_scores
 from tests.models.conftest import BLOCK_ARTISTS, BLOCK_USERS, NEW_ARTIST
 
 
@@ -27,7 +27,7 @@ def test_ndcg_helper_by_hand() -> None:
     scores = np.array([[3, 2, 1, 0], [3, 2, 1, 0]], np.float32)
     first = 1 / np.log2(3)
     second = 1.0 / (1 + 1 / np.log2(3))  # hit at rank 1 only, two relevant
-    assert ndcg_at_k(scores, truth, k=2) == pytest.approx((first + second) / 2)
+    assert mean_ndcg_of_scores(scores, truth, k=2) == pytest.approx((first + second) / 2)
 
 
 def test_hybrid_learns_weights_on_validation(X: sp.csr_matrix, side: SideInfo) -> None:
@@ -38,12 +38,12 @@ def test_hybrid_learns_weights_on_validation(X: sp.csr_matrix, side: SideInfo) -
         "hybrid",
         components=[["popularity", {}], ["item_knn", {"neighbours": 5}]],
         weights=[1.0, 0.0],
-    ).fit_blend(X, validation, side)
+    ).fit(X, side, validation=validation)
     assert model.weights_[1] > 0
     popularity_only = make_model("popularity").fit(X)
     scores = popularity_only.scores(users)
     scores[X[users].nonzero()] = -np.inf
-    assert model.validation_ndcg_ > ndcg_at_k(scores, validation[users])
+    assert model.validation_ndcg_ > mean_ndcg_of_scores(scores, validation[users])
 
 
 def test_country_popularity_per_country(X: sp.csr_matrix, side: SideInfo) -> None:

@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 from cratedig.exceptions import ValidationError
+from cratedig.matrix.transforms import reweight
 from cratedig.models import make_model
-from cratedig.models.weighting import apply_weighting
 
 
 def test_closed_form_matches_numpy() -> None:
@@ -120,5 +120,5 @@ def test_invalid_new_hyperparameters_are_rejected(param: str, value: float) -> N
 
 def test_root4_weighting_is_the_fourth_root() -> None:
     X = sp.csr_matrix(np.array([[16.0, 0.0], [1.0, 81.0]], dtype=np.float32))
-    out = apply_weighting(X, "root4")
+    out = reweight(X, "root4")
     np.testing.assert_allclose(out.toarray(), [[2.0, 0.0], [1.0, 3.0]], rtol=1e-6)

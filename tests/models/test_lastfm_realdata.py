@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from cratedig.evaluation.datasets import load_hetrec_lastfm
 from cratedig.matrix.split import random_holdout
 from cratedig.models import make_model
-from cratedig.models.hybrid import ndcg_at_k
+from cratedig.models.ranking import mean_ndcg_of_scores
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ def test_default_beats_its_components_on_validation(shared_data: Path) -> None:
         model = make_model(name, **params).fit(train)
         scores = model.scores(users)
         scores[train[users].nonzero()] = -np.inf
-        return ndcg_at_k(scores, validation[users])
+        return mean_ndcg_of_scores(scores, validation[users])
 
     default = validation_ndcg("default")
     als = validation_ndcg("als", factors=32, regularization=0.5)

@@ -107,6 +107,9 @@ class TinyModel:
     def explain(self, user_idx: int, artist_idx: int) -> str:
         return f"Fans of what you play like artist #{artist_idx}"
 
+    def explain_batch(self, user_idx: Any, artist_idx: Any) -> list[list[str | None]]:
+        return [[None if a < 0 else self.explain(0, a) for a in row] for row in artist_idx.tolist()]
+
     def save(self, path: Path) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
         np.save(Path(path) / "S.npy", self.S_)

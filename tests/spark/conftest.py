@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cratedig.ingest.sim_config import SimulationConfig
-from cratedig.ingest.simulator import simulate_to_store
 from sqlalchemy import Engine
 
+from cratedig.simulator.config import SimulationConfig
+from cratedig.simulator.site import simulate_to_store
 from cratedig.store import init_db, make_engine
 from tests.conftest import IN_CI, SHARED_DATA
 
@@ -71,7 +71,7 @@ def hetrec_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     folder = SHARED_DATA / "hetrec2011-lastfm-2k"
     if not folder.is_dir():
         pytest.skip(f"HetRec data not found at {folder}")
-    from cratedig.ingest.lastfm_hetrec import import_hetrec
+    from cratedig.datasets.lastfm_hetrec import import_hetrec
 
     path = tmp_path_factory.mktemp("hetrec") / "hetrec.db"
     engine = make_engine(f"sqlite:///{path}")

@@ -150,9 +150,8 @@ def test_export_partitions_by_day(site_store: Engine, site_parquet: str) -> None
 @pytest.mark.postgres
 def test_jdbc_parity(spark: Any, postgres_url: str) -> None:
     """Events read from PostgreSQL over JDBC give the same matrix as the SQL path."""
-    from cratedig.ingest.sim_config import SimulationConfig
-    from cratedig.ingest.simulator import simulate_to_store
-
+    from cratedig.simulator.config import SimulationConfig
+    from cratedig.simulator.site import simulate_to_store
     from cratedig.spark.engagement import read_events
     from cratedig.spark.session import jdbc_jar
 

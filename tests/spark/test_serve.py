@@ -9,9 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from cratedig.ingest.sim_config import SimulationConfig
-from cratedig.ingest.simulator import simulate_to_store
-from cratedig.store.serving_schema import precomputed_lists
 from sqlalchemy import select
 
 from cratedig.cli import cli
@@ -19,7 +16,10 @@ from cratedig.config import Settings
 from cratedig.models import load_model
 from cratedig.pipeline import registry
 from cratedig.serving import create_app
+from cratedig.simulator.config import SimulationConfig
+from cratedig.simulator.site import simulate_to_store
 from cratedig.store import init_db, make_engine
+from cratedig.store.schema import precomputed_lists
 
 # one worker (one SparkSession) runs every Spark test under `-n 2 --dist loadgroup`
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,19 +21,10 @@ from cratedig.evaluation import beyond
 from cratedig.evaluation.metrics import accuracy_metrics, hit_matrix
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.side import SideInfo
+from cratedig.models.contract import RecommenderLike
 
 DEFAULT_BATCH_SIZE = 1024
 """Users asked for recommendations at once."""
-
-
-class SupportsRecommend(Protocol):
-    """What the protocol needs of a model (the cratedig ``Recommender`` contract)."""
-
-    def fit(self, X: sp.csr_matrix, side: SideInfo | None = None) -> Any: ...
-
-    def recommend(
-        self, user_idx: Any, k: int = 10, exclude_seen: bool = True
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.floating]]: ...
 
 
 def users_with_items(matrix: sp.spmatrix | sp.sparray) -> npt.NDArray[np.int64]:
@@ -150,7 +140,7 @@ def evaluate_recommendations(
 
 
 def recommend_all(
-    model: SupportsRecommend,
+    model: RecommenderLike,
     users: npt.ArrayLike,
     k: int,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -171,7 +161,7 @@ def recommend_all(
 
 
 def evaluate_model(
-    model: SupportsRecommend,
+    model: RecommenderLike,
     train: sp.spmatrix | sp.sparray,
     test: sp.spmatrix | sp.sparray,
     k: int = 10,

@@ -21,18 +21,19 @@ import scipy.sparse as sp
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from cratedig.evaluation.protocol import SupportsRecommend, evaluate_model
+from cratedig.evaluation.protocol import evaluate_model
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.side import SideInfo
+from cratedig.models.contract import RecommenderLike
 
-ModelFactory = Callable[..., SupportsRecommend]
+ModelFactory = Callable[..., RecommenderLike]
 """Builds an unfitted model from keyword hyperparameters."""
 
 
 def model_factory(name: str) -> ModelFactory:
     """A factory for a registered cratedig model: ``make_model(name, **params)``."""
 
-    def build(**params: Any) -> SupportsRecommend:
+    def build(**params: Any) -> RecommenderLike:
         from cratedig.models import make_model  # models sit downstream of nothing here
 
         return make_model(name, **params)

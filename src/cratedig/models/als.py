@@ -9,8 +9,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int
+from cratedig.models.explain import REASONS, top_contributors
 
 
 class ALS(Recommender):
@@ -27,7 +29,8 @@ class ALS(Recommender):
     iterations
         ALS sweeps.
     weighting
-        Re-weighting of ``X`` before the confidence (see :func:`apply_weighting`).
+        Re-weighting of ``X`` before the confidence (see
+        :func:`cratedig.matrix.transforms.reweight`).
     random_state
         Seed of the factor initialisation (same seed, same lists).
     num_threads
@@ -60,7 +63,7 @@ class ALS(Recommender):
 
         check_positive_int("factors", self.factors)
         check_positive_int("iterations", self.iterations)
-        weighted = apply_weighting(X, self.weighting)
+        weighted = reweight(X, self.weighting)
         # implicit warns (and slows down) when BLAS runs several threads under its own.
         with threadpool_limits(limits=1, user_api="blas"):
             model = AlternatingLeastSquares(
@@ -83,9 +86,20 @@ class ALS(Recommender):
         norms = np.linalg.norm(factors, axis=1) + 1e-12
         return ((factors @ factors[artist]) / (norms * norms[artist])).astype(np.float32)
 
-    def _contributions(self, user: int, artist: int) -> FloatArray:
-        seen = self._seen(user)
-        return self._similar_scores(artist)[seen]
+    def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
+        """A history artist contributes its factor-space cosine to the candidate (the
+        history artists most like it in the space the scores come from)."""
+        out = np.full((*items.shape, REASONS), -1, dtype=np.int64)
+        factors = self.artist_factors_
+        unit = factors / (np.linalg.norm(factors, axis=1, keepdims=True) + 1e-12)
+        for row, user in enumerate(users.tolist()):
+            cols = np.flatnonzero(items[row] >= 0)
+            history = self._seen(user)
+            if len(cols) == 0 or len(history) == 0:
+                continue
+            terms = unit[history] @ unit[items[row, cols]].T
+            out[row, cols] = top_contributors(history, terms)
+        return out
 
     def _state(self) -> dict[str, Any]:
         return {"user_factors_": self.user_factors_, "artist_factors_": self.artist_factors_}

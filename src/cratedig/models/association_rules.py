@@ -16,14 +16,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import (
-    FloatArray,
-    IntArray,
-    Recommender,
-    artist_label,
-    invalid,
-    join_names,
-)
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
+from cratedig.models.explain import artist_label, join_names
 
 STRENGTHS = ("confidence", "lift", "confidence_lift")
 AGGREGATES = ("max", "sum")

@@ -13,14 +13,14 @@ nothing else; learned attributes end in ``_``; using a model before ``fit`` rais
 
 Subclasses implement :meth:`Recommender._fit` and :meth:`Recommender._score` (dense scores
 of some users over every artist, ``-inf`` meaning "not a candidate"). The base class does
-validation, cold-user fallback, masking of seen/blocked artists, top-k with padding,
-explanations and persistence.
+validation, cold-user fallback, masking of seen/blocked artists and top-k (with
+:mod:`cratedig.models.ranking`), explanations (with :mod:`cratedig.models.explain`) and
+persistence (with :mod:`cratedig.models.persistence`).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,9 +29,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from cratedig.exceptions import NotFittedError, ValidationError
+from cratedig.exceptions import NotFittedError
 from cratedig.matrix.side import SideInfo
 from cratedig.models import persistence
+from cratedig.models.checks import check_matrix, check_positive_int, invalid
+from cratedig.models.explain import sentences, similarity_reasons
+from cratedig.models.ranking import top_k
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -39,86 +42,6 @@ ArrayLike = int | Sequence[int] | npt.NDArray[np.integer]
 
 #: Users scored at once; bounds the dense (batch x artists) score block in memory.
 BATCH_USERS = 512
-
-
-def invalid(field: str, value: Any, expected: str, message: str | None = None) -> ValidationError:
-    """A :class:`ValidationError`, optionally with a custom one-line message.
-
-    Parameters
-    ----------
-    field, value, expected
-        As for :class:`ValidationError`.
-    message
-        Replaces the default message, e.g. ``"k == 0, must be >= 1."``.
-    """
-    error = ValidationError(field, value, expected)
-    if message is not None:
-        error.args = (message,)
-    return error
-
-
-def check_positive_int(name: str, value: Any) -> int:
-    """``value`` as an ``int`` >= 1, or a ValidationError like ``"k == 0, must be >= 1."``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise invalid(name, value, "an integer >= 1", f"{name} == {value!r}, must be an integer.")
-    if value < 1:
-        raise invalid(name, value, "an integer >= 1", f"{name} == {value}, must be >= 1.")
-    return int(value)
-
-
-def check_matrix(X: Any, name: str = "X") -> sp.csr_matrix:
-    """Validate an engagement matrix and return it as CSR float32 (a copy when converted)."""
-    if not sp.issparse(X):
-        raise invalid(name, type(X).__name__, "a scipy.sparse users x artists matrix")
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise invalid(name, X.shape, "a non-empty 2-D users x artists matrix")
-    X = sp.csr_matrix(X, dtype=np.float32)
-    X.sum_duplicates()
-    X.sort_indices()
-    if not np.all(np.isfinite(X.data)):
-        raise invalid(name, "non-finite weights", "finite weights (no NaN or inf)")
-    return X
-
-
-def top_k(scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
-    """Best ``k`` columns of each row, best first, padded with ``-1`` / ``-inf``.
-
-    Ties are broken by the lower artist index, so results do not depend on the batch.
-    """
-    n, n_items = scores.shape
-    idx = np.full((n, k), -1, dtype=np.int64)
-    out = np.full((n, k), -np.inf, dtype=np.float32)
-    kk = min(k, n_items)
-    for row in range(n):
-        s = scores[row]
-        if kk < n_items:
-            threshold = s[np.argpartition(-s, kk - 1)[kk - 1]]
-            cand = np.flatnonzero(s >= threshold)
-        else:
-            cand = np.arange(n_items)
-        cand = cand[np.isfinite(s[cand])]
-        order = np.lexsort((cand, -s[cand]))[:kk]
-        chosen = cand[order]
-        idx[row, : len(chosen)] = chosen
-        out[row, : len(chosen)] = s[chosen]
-    return idx, out
-
-
-def artist_label(side: SideInfo | None, artist_idx: int) -> str:
-    """The display name of an artist, or ``"artist #i"`` when names are unknown."""
-    if side is not None and 0 <= artist_idx < len(side.artist_names):
-        name = side.artist_names[artist_idx]
-        if name:
-            return str(name)
-    return f"artist #{artist_idx}"
-
-
-def join_names(names: Sequence[str]) -> str:
-    """``"A"``, ``"A and B"``, ``"A, B and C"``."""
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 class Recommender:
@@ -183,10 +106,23 @@ class Recommender:
         self._check_side(X, side)
         self.X_ = X
         self.side_ = side
+        self._listeners: sp.csc_matrix | None = None  # artists' listeners, built on first use
         self.n_users_, self.n_artists_ = X.shape
         self.popularity_ = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float32)
         self._fit(X, side)
         return self
+
+    def _fit_with(self, X: sp.spmatrix, side: SideInfo | None, **inputs: Any) -> Recommender:
+        """``fit`` with extra inputs that only this fit sees (``self._inputs``, then cleared).
+
+        For models whose ``fit`` takes more than the contract's (validation data, an
+        already fitted base model).
+        """
+        self._inputs = inputs
+        try:
+            return Recommender.fit(self, X, side)
+        finally:
+            self._inputs = {}
 
     @staticmethod
     def _check_side(X: sp.csr_matrix, side: SideInfo | None) -> None:
@@ -310,10 +246,11 @@ class Recommender:
     # ---------------------------------------------------------------- similar
     def _similar_scores(self, artist: int) -> FloatArray:
         """Similarity of one artist to every artist (default: cosine of listener sets)."""
-        binary = self.X_.copy()
-        binary.data[:] = 1.0
-        column = binary[:, artist]
-        co = np.asarray((binary.T @ column).todense()).ravel().astype(np.float32)
+        by_artist = getattr(self, "_listeners", None)
+        if by_artist is None:
+            by_artist = self._listeners = sp.csc_matrix(self.X_)
+        users = by_artist.indices[by_artist.indptr[artist] : by_artist.indptr[artist + 1]]
+        co = np.bincount(self.X_[users].indices, minlength=self.n_artists_).astype(np.float32)
         norms = np.sqrt(self.popularity_ * max(self.popularity_[artist], 1.0))
         with np.errstate(divide="ignore", invalid="ignore"):
             sim = np.where(co > 0, co / np.maximum(norms, 1e-12), -np.inf)
@@ -337,31 +274,69 @@ class Recommender:
         return top_k(block, k)
 
     # ---------------------------------------------------------------- explain
-    def _contributions(self, user: int, artist: int) -> FloatArray:
-        """How much each of the user's seen artists supports ``artist`` (aligned with seen)."""
-        seen = self._seen(user)
-        sim = self._similar_scores(artist)[seen]
-        weights = self.X_.data[self.X_.indptr[user] : self.X_.indptr[user + 1]]
-        return np.where(np.isfinite(sim), sim * np.abs(weights), 0.0).astype(np.float32)
-
     def explain(self, user_idx: int, artist_idx: int) -> str:
         """Why ``artist_idx`` suits ``user_idx``, in one short sentence."""
         self._check_fitted()
-        user = int(self._check_indices(user_idx, "user_idx", self.n_users_)[0])
-        artist = int(self._check_indices(artist_idx, "artist_idx", self.n_artists_)[0])
-        return self._explain(user, artist)
+        artist = self._check_indices(artist_idx, "artist_idx", self.n_artists_)[:1]
+        text = self.explain_batch(np.atleast_1d(user_idx)[:1], artist[None, :])[0][0]
+        return text or ""
+
+    def explain_batch(self, user_idx: ArrayLike, artist_idx: Any) -> list[list[str | None]]:
+        """Explanations of several users' lists at once.
+
+        Parameters
+        ----------
+        user_idx
+            ``n`` user indices.
+        artist_idx
+            ``n x m`` artist indices, row ``i`` the candidates of ``user_idx[i]``;
+            ``-1`` marks padding.
+
+        Returns
+        -------
+        list of list of str or None
+            One sentence per entry (None for padding).
+        """
+        self._check_fitted()
+        users = self._check_indices(user_idx, "user_idx", self.n_users_)
+        items = np.asarray(artist_idx)
+        if items.ndim != 2 or items.shape[0] != len(users):
+            raise invalid("artist_idx", items.shape, f"a {len(users)} x m array of artist indices")
+        items = items.astype(np.int64)
+        self._check_indices(items[items >= 0], "artist_idx", self.n_artists_)
+        return self._explain_batch(users, items)
+
+    def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
+        """Sentences for a validated batch (models with their own ``_explain`` go pair by pair)."""
+        if type(self)._explain is Recommender._explain:
+            return self._because(users, items)
+        return [
+            [None if a < 0 else self._explain(int(u), int(a)) for a in row.tolist()]
+            for u, row in zip(users.tolist(), items, strict=True)
+        ]
 
     def _explain(self, user: int, artist: int) -> str:
-        seen = self._seen(user)
-        if len(seen) == 0:
-            return "popular with listeners on the site"
-        contributions = self._contributions(user, artist)
-        order = np.argsort(-contributions, kind="stable")[:2]
-        reasons = [int(seen[i]) for i in order if contributions[i] > 0]
-        if not reasons:
-            return "popular with listeners on the site"
-        names = [artist_label(self.side_, a) for a in reasons]
-        return f"because you listen to {join_names(names)}"
+        """One pair's sentence naming its top contributors (override for other wording)."""
+        return self._because(np.array([user]), np.array([[artist]]))[0][0] or ""
+
+    def _because(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
+        return sentences(self.side_, items, self._reasons(users, items))
+
+    def _history(self, user: int) -> tuple[IntArray, FloatArray]:
+        """The user's artists (ascending) and their training weights."""
+        X = self.X_
+        span = slice(X.indptr[user], X.indptr[user + 1])
+        return X.indices[span].astype(np.int64), X.data[span]
+
+    def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
+        """The top contributors of each (user, candidate): ``n x m x REASONS``, ``-1`` padded.
+
+        By default a history artist contributes ``similarity x |weight|`` (the similarity
+        of :meth:`_similar_scores`), computed once per distinct candidate of the batch.
+        Models whose scores are sums over the history override this with their own terms.
+        """
+        histories = [self._history(int(user)) for user in users]
+        return similarity_reasons(histories, self._similar_scores, items)
 
     # ------------------------------------------------------------ persistence
     def _state(self) -> dict[str, Any]:
@@ -377,22 +352,26 @@ class Recommender:
         """Extra JSON-able learned values to save (subclasses)."""
         return {}
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to a folder (arrays as .npy/.npz, params as JSON)."""
+    def save(self, path: str | Path, *, with_data: bool = True) -> Path:
+        """Write the fitted model to a folder (arrays as .npy/.npz, params as JSON).
+
+        Parameters
+        ----------
+        with_data
+            Also write the training matrix and side information. A model saved inside
+            another (a hybrid's components, a wrapper's base model) leaves them out and
+            is loaded with the outer model's (see :func:`cratedig.models.registry.load_model`).
+        """
         self._check_fitted()
         folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        persistence.save_arrays(folder / "base", {"X_": self.X_, "popularity_": self.popularity_})
-        persistence.save_side(folder / "side", self.side_)
-        persistence.save_arrays(folder / "state", self._state())
+        data = {"X_": self.X_, "side_": self.side_} if with_data else None
         manifest = {
-            "format": persistence.FORMAT_VERSION,
             "model": self.name,
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "params": self.get_params(),
             "meta": self._meta(),
         }
-        (folder / "model.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+        persistence.write_model(folder, manifest, self._state(), data)
         self._save_extra(folder)
         return folder
 
@@ -402,23 +381,17 @@ class Recommender:
     def _load_extra(self, folder: Path, meta: dict[str, Any]) -> None:
         """Load what :meth:`_save_extra` wrote."""
 
-    def _restore(self, folder: Path, meta: dict[str, Any]) -> None:
-        base = persistence.load_arrays(folder / "base")
-        self.X_ = base["X_"]
-        self.popularity_ = base["popularity_"]
-        self.side_ = persistence.load_side(folder / "side")
+    def _restore(
+        self, folder: Path, meta: dict[str, Any], outer: Recommender | None = None
+    ) -> None:
+        """Load learned state; the training data comes from ``outer`` when it saved it."""
+        if outer is None:
+            self.X_, self.side_ = persistence.read_data(folder)
+        else:
+            self.X_, self.side_ = outer.X_, outer.side_
+        self.popularity_ = np.bincount(self.X_.indices, minlength=self.X_.shape[1]).astype(
+            np.float32
+        )
         self.n_users_, self.n_artists_ = self.X_.shape
         self._load_extra(folder, meta)
         self._set_state(persistence.load_arrays(folder / "state"), meta)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple | set):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

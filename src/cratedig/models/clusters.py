@@ -20,16 +20,11 @@ from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silho
 from sklearn.preprocessing import normalize
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import (
-    FloatArray,
-    IntArray,
-    Recommender,
-    artist_label,
-    check_positive_int,
-    invalid,
-    top_k,
-)
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
+from cratedig.models.explain import artist_label
+from cratedig.models.ranking import top_k
 
 METHODS = ("kmeans", "dbscan")
 
@@ -43,7 +38,7 @@ def user_features(
     random_state: int = 0,
 ) -> FloatArray:
     """Taste embedding of every user (rows of zeros for users without history)."""
-    weighted = normalize(apply_weighting(X, weighting))
+    weighted = normalize(reweight(X, weighting))
     components = max(1, min(n_components, X.shape[1] - 1, X.shape[0] - 1))
     svd = TruncatedSVD(n_components=components, random_state=random_state)
     embedding = normalize(svd.fit_transform(weighted)).astype(np.float32)

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from cratedig.models.base import Recommender
+from cratedig.models.registry import make_model
 
 #: Registry name of the default model.
 DEFAULT_NAME = "hybrid"
@@ -40,8 +41,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 def make_default(**overrides: Any) -> Recommender:
     """A new default model; ``overrides`` replace individual hyperparameters."""
-    from cratedig.models import make_model
-
     return make_model(DEFAULT_NAME, **{**DEFAULT_PARAMS, **overrides})
 
 

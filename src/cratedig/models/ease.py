@@ -22,8 +22,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int, invalid
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
+from cratedig.models.explain import top_contributors
 
 
 def ease_weights(gram: np.ndarray, l2: float, dropout: float = 0.0) -> FloatArray:
@@ -68,7 +70,7 @@ class EASE(Recommender):
     max_artists
         Catalogue cap: only this many artists (most listeners first) are modelled.
     weighting
-        Re-weighting of ``X`` before fitting (see :func:`apply_weighting`).
+        Re-weighting of ``X`` before fitting (see :func:`cratedig.matrix.transforms.reweight`).
     dropout
         DLAE dropout probability ``p`` in ``[0, 1)``: adds ``p / (1 - p)`` times each
         artist's ``X^T X`` diagonal entry to its regularisation (0: plain EASE).
@@ -113,24 +115,29 @@ class EASE(Recommender):
             raise invalid("row_norm", self.row_norm, "a number >= 0")
         if not self.popularity_exponent >= 0:
             raise invalid("popularity_exponent", self.popularity_exponent, "a number >= 0")
-        weighted = apply_weighting(X, self.weighting)
         listeners = self.popularity_
         order = np.lexsort((np.arange(len(listeners)), -listeners))
         kept = np.sort(order[: min(self.max_artists, X.shape[1])])
         kept = kept[listeners[kept] > 0] if (listeners[kept] > 0).any() else kept
-        sub = sp.csr_matrix(weighted[:, kept])
-        if self.row_norm:
-            norms = np.sqrt(np.asarray(sub.multiply(sub).sum(axis=1)).ravel())
-            scale = np.where(norms > 0, norms, 1.0) ** -float(self.row_norm)
-            sub = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ sub, dtype=np.float32)
+        self.artists_ = kept.astype(np.int64)
+        sub = self._weighted(X)
         gram = (sub.T @ sub).toarray().astype(np.float32)
         with threadpool_limits(limits=self.blas_threads, user_api="blas"):
             self.B_ = ease_weights(gram, self.l2, self.dropout)
-        self.artists_ = kept.astype(np.int64)
         self.weighted_ = sub
         self.artist_scale_ = (np.maximum(listeners[kept], 1.0) ** -self.popularity_exponent).astype(
             np.float32
         )
+
+    def _weighted(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        """The users x kept-artists matrix the model fits and scores (re-derived on load)."""
+        sub = sp.csr_matrix(reweight(X, self.weighting)[:, self.artists_])
+        if self.row_norm:
+            norms = np.sqrt(np.asarray(sub.multiply(sub).sum(axis=1)).ravel())
+            scale = np.where(norms > 0, norms, 1.0) ** -float(self.row_norm)
+            sub = sp.csr_matrix(sp.diags(scale.astype(np.float32)) @ sub, dtype=np.float32)
+        sub.sort_indices()
+        return sub
 
     def _score(self, users: IntArray) -> FloatArray:
         out = np.full((len(users), self.n_artists_), -np.inf, dtype=np.float32)
@@ -146,20 +153,26 @@ class EASE(Recommender):
             return out
         return super()._similar_scores(artist)
 
-    def _contributions(self, user: int, artist: int) -> FloatArray:
-        seen = self._seen(user)
-        target = np.searchsorted(self.artists_, artist)
-        if target >= len(self.artists_) or self.artists_[target] != artist:
-            return super()._contributions(user, artist)
-        row = self.weighted_[user]  # columns are positions in artists_
-        out = np.zeros(self.n_artists_, dtype=np.float32)
-        out[self.artists_[row.indices]] = row.data * self.B_[row.indices, target]
-        return out[seen]
+    def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
+        """A history artist ``h`` adds ``x_uh * B[h, i]`` to candidate ``i`` (one slice of B
+        per user); candidates outside the modelled artists use the base class's terms."""
+        position = np.minimum(np.searchsorted(self.artists_, items), len(self.artists_) - 1)
+        modelled = (items >= 0) & (self.artists_[position] == items)
+        out = super()._reasons(users, np.where(modelled, -1, items))
+        weighted = self.weighted_
+        for row, user in enumerate(users.tolist()):
+            cols = np.flatnonzero(modelled[row])
+            span = slice(weighted.indptr[user], weighted.indptr[user + 1])
+            history = weighted.indices[span]
+            if len(cols) == 0 or len(history) == 0:
+                continue
+            terms = weighted.data[span, None] * self.B_[np.ix_(history, position[row, cols])]
+            out[row, cols] = top_contributors(self.artists_[history], terms)
+        return out
 
     def _state(self) -> dict[str, Any]:
-        return {
-            "B_": self.B_,
-            "artists_": self.artists_,
-            "weighted_": self.weighted_,
-            "artist_scale_": self.artist_scale_,
-        }
+        return {"B_": self.B_, "artists_": self.artists_, "artist_scale_": self.artist_scale_}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        super()._set_state(state, meta)
+        self.weighted_ = self._weighted(self.X_)

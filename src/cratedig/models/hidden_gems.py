@@ -17,8 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, invalid
-from cratedig.models.hybrid import normalise_rows
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
+from cratedig.models.ranking import normalise_rows
+from cratedig.models.registry import load_model, make_model
 
 PENALTIES = ("subtract", "divide")
 
@@ -38,21 +40,35 @@ class _Wrapper(Recommender):
     base: str
     base_params: dict[str, Any] | None
 
-    def _fit_base(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
-        from cratedig.models import make_model
+    def fit(
+        self, X: sp.spmatrix, side: SideInfo | None = None, base_model: Recommender | None = None
+    ) -> _Wrapper:
+        """Fit on ``X``; ``base_model``, when given, is an already fitted base (on ``X``).
 
+        Passing the base model a pipeline has just fitted saves fitting it twice.
+        """
+        if base_model is not None:
+            base_model._check_fitted()
+            if base_model.X_.shape != X.shape:
+                raise invalid("base_model", base_model.X_.shape, f"a model fitted on {X.shape}")
+        self._fit_with(X, side, base_model=base_model)
+        return self
+
+    def _fit_base(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
+        given = getattr(self, "_inputs", {}).get("base_model")
+        if given is not None:
+            self.base_model_ = given
+            return
         self.base_model_ = make_model(self.base, **(self.base_params or {})).fit(X, side)
 
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.base_model_._similar_scores(artist)
 
     def _save_extra(self, folder: Path) -> None:
-        self.base_model_.save(folder / "base_model")
+        self.base_model_.save(folder / "base_model", with_data=False)
 
     def _load_extra(self, folder: Path, meta: dict[str, Any]) -> None:
-        from cratedig.models import load_model
-
-        self.base_model_ = load_model(folder / "base_model")
+        self.base_model_ = load_model(folder / "base_model", outer=self)
 
 
 class HiddenGems(_Wrapper):
@@ -92,8 +108,10 @@ class HiddenGems(_Wrapper):
     def _cold_scores(self, users: IntArray) -> FloatArray:
         return self._score(users)
 
-    def _explain(self, user: int, artist: int) -> str:
-        return self.base_model_._explain(user, artist) + ", and less known than the usual picks"
+    def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
+        texts = self.base_model_._explain_batch(users, items)
+        suffix = ", and less known than the usual picks"
+        return [[None if t is None else t + suffix for t in row] for row in texts]
 
     def _state(self) -> dict[str, Any]:
         return {"head_": self.head_}
@@ -147,5 +165,5 @@ class PopularityPenalised(_Wrapper):
     def _cold_scores(self, users: IntArray) -> FloatArray:
         return self._score(users)
 
-    def _explain(self, user: int, artist: int) -> str:
-        return self.base_model_._explain(user, artist)
+    def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
+        return self.base_model_._explain_batch(users, items)

@@ -14,47 +14,16 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_matrix, invalid
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_matrix, invalid
+from cratedig.models.ranking import NORMALISATIONS, mean_ndcg_of_scores, normalise_rows
+from cratedig.models.registry import load_model, make_model
 
-NORMALISATIONS = ("minmax", "zscore")
 DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ease", {}),
     ("item_knn", {}),
     ("als", {}),
 )
-
-
-def normalise_rows(scores: FloatArray, how: str) -> tuple[FloatArray, np.ndarray]:
-    """Per-row normalised scores (non-candidates -> 0) and the candidate mask."""
-    finite = np.isfinite(scores)
-    masked = np.where(finite, scores, np.nan)
-    with np.errstate(all="ignore"):
-        if how == "minmax":
-            low = np.nanmin(masked, axis=1, keepdims=True)
-            high = np.nanmax(masked, axis=1, keepdims=True)
-            out = (masked - low) / np.maximum(high - low, 1e-9)
-        else:
-            mean = np.nanmean(masked, axis=1, keepdims=True)
-            std = np.nanstd(masked, axis=1, keepdims=True)
-            out = (masked - mean) / np.maximum(std, 1e-9)
-    return np.nan_to_num(out, nan=0.0).astype(np.float32), finite
-
-
-def ndcg_at_k(scores: FloatArray, truth: sp.csr_matrix, k: int = 10) -> float:
-    """Mean binary NDCG@k of already-masked score rows against truth rows.
-
-    A private helper for weight search (cratedig.evaluation holds the public metrics).
-    """
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    total = 0.0
-    for row in range(scores.shape[0]):
-        relevant = truth.indices[truth.indptr[row] : truth.indptr[row + 1]]
-        top = np.argpartition(-scores[row], min(k, scores.shape[1] - 1))[:k]
-        top = top[np.argsort(-scores[row, top], kind="stable")]
-        gains = np.isin(top, relevant) & np.isfinite(scores[row, top])
-        ideal = discounts[: min(len(relevant), k)].sum()
-        total += float((gains * discounts[: len(top)]).sum() / ideal) if ideal else 0.0
-    return total / max(scores.shape[0], 1)
 
 
 class Hybrid(Recommender):
@@ -108,22 +77,11 @@ class Hybrid(Recommender):
         validation: sp.spmatrix | None = None,
     ) -> Hybrid:
         """Fit every component on ``X``; learn blend weights when ``validation`` is given."""
-        self._validation = None if validation is None else check_matrix(validation, "validation")
-        try:
-            super().fit(X, side)
-        finally:
-            self._validation = None
+        checked = None if validation is None else check_matrix(validation, "validation")
+        self._fit_with(X, side, validation=checked)
         return self
 
-    def fit_blend(
-        self, train: sp.spmatrix, validation: sp.spmatrix, side: SideInfo | None = None
-    ) -> Hybrid:
-        """Fit components on ``train`` and learn weights maximising NDCG@10 on ``validation``."""
-        return self.fit(train, side, validation=validation)
-
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
-        from cratedig.models import make_model
-
         if self.normalisation not in NORMALISATIONS:
             raise invalid(
                 "normalisation", self.normalisation, f"one of: {', '.join(NORMALISATIONS)}"
@@ -136,10 +94,11 @@ class Hybrid(Recommender):
             weights = np.asarray(self.weights, dtype=np.float32)
         else:
             weights = np.ones(len(specs), dtype=np.float32)
-        if self._validation is not None:
-            if self._validation.shape != X.shape:
-                raise invalid("validation", self._validation.shape, f"a matrix shaped {X.shape}")
-            weights = self._search_weights(X, self._validation, weights)
+        validation = getattr(self, "_inputs", {}).get("validation")
+        if validation is not None:
+            if validation.shape != X.shape:
+                raise invalid("validation", validation.shape, f"a matrix shaped {X.shape}")
+            weights = self._search_weights(X, validation, weights)
         self.weights_ = weights
 
     def _search_weights(
@@ -159,7 +118,7 @@ class Hybrid(Recommender):
 
         def quality(weights: np.ndarray) -> float:
             blend = sum(w * b for w, b in zip(weights, blocks, strict=True))
-            return ndcg_at_k(np.where(candidates, blend, -np.inf), truth)
+            return mean_ndcg_of_scores(np.where(candidates, blend, -np.inf), truth)
 
         best_weights, best = start.copy(), quality(start)
         for _ in range(self.search_rounds):
@@ -195,23 +154,41 @@ class Hybrid(Recommender):
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.models_[int(np.argmax(self.weights_))]._similar_scores(artist)
 
-    def _explain(self, user: int, artist: int) -> str:
-        users = np.array([user])
-        contributions = [
-            weight * normalise_rows(model.scores(users), self.normalisation)[0][0, artist]
-            for weight, model in zip(self.weights_, self.models_, strict=True)
-        ]
-        return self.models_[int(np.argmax(contributions))]._explain(user, artist)
+    def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
+        """Each item explained by the component that added most to its blended score."""
+        valid = items >= 0
+        safe = np.where(valid, items, 0)
+        shares = np.stack(
+            [
+                weight
+                * np.take_along_axis(
+                    normalise_rows(model.scores(users), self.normalisation)[0], safe, axis=1
+                )
+                for weight, model in zip(self.weights_, self.models_, strict=True)
+            ]
+        )
+        choice = np.argmax(shares, axis=0)
+        out: list[list[str | None]] = [[None] * items.shape[1] for _ in range(len(users))]
+        for c, model in enumerate(self.models_):
+            mask = valid & (choice == c)
+            rows = np.flatnonzero(mask.any(axis=1))
+            if len(rows) == 0:
+                continue
+            texts = model._explain_batch(users[rows], np.where(mask[rows], items[rows], -1))
+            for text_row, row in zip(texts, rows.tolist(), strict=True):
+                for col in np.flatnonzero(mask[row]).tolist():
+                    out[row][col] = text_row[col]
+        return out
 
     def _meta(self) -> dict[str, Any]:
         return {"weights_": [float(w) for w in self.weights_]}
 
     def _save_extra(self, folder: Path) -> None:
         for i, model in enumerate(self.models_):
-            model.save(folder / f"component_{i}")
+            model.save(folder / f"component_{i}", with_data=False)
 
     def _load_extra(self, folder: Path, meta: dict[str, Any]) -> None:
-        from cratedig.models import load_model
-
-        self.models_ = [load_model(folder / f"component_{i}") for i in range(len(self._specs()))]
+        self.models_ = [
+            load_model(folder / f"component_{i}", outer=self) for i in range(len(self._specs()))
+        ]
         self.weights_ = np.asarray(meta["weights_"], dtype=np.float32)

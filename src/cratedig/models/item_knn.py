@@ -8,8 +8,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, check_positive_int, invalid
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
+from cratedig.models.explain import REASONS, top_contributors
 
 SIMILARITIES = ("cosine", "jaccard", "asymmetric_cosine")
 
@@ -97,7 +99,8 @@ class ItemKNN(Recommender):
 
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
         check_positive_int("neighbours", self.neighbours)
-        self.weighted_ = apply_weighting(X, self.weighting)
+        self.weighted_ = reweight(X, self.weighting)
+        self.weighted_.sort_indices()
         full = item_similarity(self.weighted_, self.similarity, self.alpha, self.shrink)
         # Row a holds a's nearest neighbours; scoring uses S^T so that a candidate c
         # gathers support from each of the user's artists that has c among its neighbours.
@@ -113,11 +116,24 @@ class ItemKNN(Recommender):
         out[row.indices] = row.data
         return out
 
-    def _contributions(self, user: int, artist: int) -> FloatArray:
-        seen = self._seen(user)
-        column = np.asarray(self.similarity_[:, artist].todense()).ravel()
-        weights = self.weighted_[user].toarray().ravel()
-        return (weights[seen] * column[seen]).astype(np.float32)
+    def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
+        """A history artist ``h`` adds ``w_uh * S[h, i]`` to candidate ``i``."""
+        out = np.full((*items.shape, REASONS), -1, dtype=np.int64)
+        by_candidate = sp.csr_matrix(self.similarity_.T)
+        weighted = self.weighted_
+        for row, user in enumerate(users.tolist()):
+            cols = np.flatnonzero(items[row] >= 0)
+            span = slice(weighted.indptr[user], weighted.indptr[user + 1])
+            history = weighted.indices[span].astype(np.int64)
+            if len(cols) == 0 or len(history) == 0:
+                continue
+            similarity = by_candidate[items[row, cols]][:, history].toarray().T
+            out[row, cols] = top_contributors(history, weighted.data[span, None] * similarity)
+        return out
 
     def _state(self) -> dict[str, Any]:
-        return {"weighted_": self.weighted_, "similarity_": self.similarity_}
+        return {"similarity_": self.similarity_}
+
+    def _set_state(self, state: dict[str, Any], meta: dict[str, Any]) -> None:
+        super()._set_state(state, meta)
+        self.weighted_ = reweight(self.X_, self.weighting)

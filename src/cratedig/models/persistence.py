@@ -2,10 +2,13 @@
 
 A saved model is a folder::
 
-    model.json      {"format", "model" (registry name), "class", "params", "meta"}
-    base/           the training matrix and popularity (every model)
+    model.json      {"format", "model" (registry name), "class", "params", "meta", "data"}
+    base/           the training matrix ("data": "own")
     side/           the side information (when given), names as JSON
     state/          the model's learned arrays, one file each
+
+A model saved inside another (a hybrid's components, a wrapper's base model) has
+``"data": "outer"``, no ``base/`` or ``side/``, and shares the outer model's on loading.
 
 Dense arrays are ``.npy`` files (loaded with ``allow_pickle=False``); sparse matrices are
 ``.npz`` files written by :func:`scipy.sparse.save_npz`.
@@ -85,3 +88,34 @@ def load_side(folder: Path) -> SideInfo | None:
         friends=arrays.get("friends"),
         artist_names=names["artist_names"],
     )
+
+
+def write_model(
+    folder: Path, manifest: dict[str, Any], state: dict[str, Any], data: dict[str, Any] | None
+) -> None:
+    """Write a model folder: ``model.json``, ``state/`` and, when ``data`` (``X_`` and
+    ``side_``) is given, the training matrix and side information."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if data is not None:
+        save_arrays(folder / "base", {"X_": data["X_"]})
+        save_side(folder / "side", data["side_"])
+    save_arrays(folder / "state", state)
+    full = {"format": FORMAT_VERSION, **manifest, "data": "own" if data is not None else "outer"}
+    (folder / "model.json").write_text(json.dumps(full, indent=2, default=_json_default))
+
+
+def read_data(folder: Path) -> tuple[sp.csr_matrix, SideInfo | None]:
+    """The training matrix and side information :func:`write_model` saved."""
+    return load_arrays(folder / "base")["X_"], load_side(folder / "side")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple | set):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -8,14 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import (
-    FloatArray,
-    IntArray,
-    Recommender,
-    check_positive_int,
-    invalid,
-    top_k,
-)
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import check_positive_int, invalid
+from cratedig.models.ranking import top_k
 
 POPULARITY_BY = ("listeners", "weight")
 

@@ -15,8 +15,10 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.preprocessing import normalize
 
 from cratedig.matrix.side import SideInfo
-from cratedig.models.base import FloatArray, IntArray, Recommender, invalid, join_names
-from cratedig.models.weighting import apply_weighting
+from cratedig.matrix.transforms import reweight
+from cratedig.models.base import FloatArray, IntArray, Recommender
+from cratedig.models.checks import invalid
+from cratedig.models.explain import join_names
 
 
 class TagContent(Recommender):
@@ -45,7 +47,7 @@ class TagContent(Recommender):
         tags = sp.csr_matrix(side.artist_tags, dtype=np.float32)
         transformer = TfidfTransformer(sublinear_tf=self.sublinear_tf, norm="l2")
         self.artist_profiles_ = sp.csr_matrix(transformer.fit_transform(tags), dtype=np.float32)
-        weighted = apply_weighting(X, self.weighting)
+        weighted = reweight(X, self.weighting)
         users = normalize(weighted @ self.artist_profiles_)
         self.user_profiles_ = sp.csr_matrix(users, dtype=np.float32)
         self.tagged_ = np.diff(self.artist_profiles_.indptr) > 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,7 @@ from sqlalchemy import Engine, Table
 
 from cratedig.matrix.idmap import IdMap
 from cratedig.models.clusters import country_clusters
+from cratedig.models.contract import RecommenderLike
 from cratedig.store.schema import (
     fallback_lists,
     precomputed_lists,
@@ -24,24 +25,6 @@ from cratedig.store.schema import (
 )
 
 Progress = Callable[[int], None]
-
-
-class ListModel(Protocol):
-    """What precomputing needs of a model (the ``Recommender`` contract)."""
-
-    def recommend(
-        self, user_idx: Any, k: int = 10, exclude_seen: bool = True
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
-
-    def explain(self, user_idx: int, artist_idx: int) -> str: ...
-
-
-class SimilarModel(Protocol):
-    """What precomputing similar artists needs of a model."""
-
-    def similar_artists(
-        self, artist_idx: Any, k: int = 10
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
 
 
 def items_json(items: Sequence[dict[str, Any]]) -> str:
@@ -69,7 +52,7 @@ def precompute_user_lists(
     engine: Engine,
     version_id: str,
     list_type: str,
-    model: ListModel,
+    model: RecommenderLike,
     users: IdMap,
     artists: IdMap,
     k: int,
@@ -102,29 +85,31 @@ def precompute_user_lists(
     for idx in _chunks(len(users), chunk_users):
         top, scores = model.recommend(idx, k=k + extra, exclude_seen=True)
         top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
+        keep = (top >= 0) & np.isfinite(scores)
+        if extra and blocked is not None:
+            banned = sp.csr_matrix(blocked[idx] != 0).toarray()
+            keep &= ~np.take_along_axis(banned, np.maximum(top, 0), axis=1)
+        kept = [top[row][keep[row]][:k] for row in range(len(idx))]
+        kept_scores = [scores[row][keep[row]][:k] for row in range(len(idx))]
+        explained = np.full((len(idx), min(k, explain_top)), -1, dtype=np.int64)
+        for row, items in enumerate(kept):
+            explained[row, : min(len(items), explained.shape[1])] = items[: explained.shape[1]]
+        texts = model.explain_batch(idx, explained) if explained.size else []
         rows = []
-        for row, u in enumerate(idx):
-            ban = (
-                set(blocked.indices[blocked.indptr[u] : blocked.indptr[u + 1]].tolist())
-                if blocked is not None and extra
-                else ()
-            )
-            items: list[dict[str, Any]] = []
-            for a, s in zip(top[row].tolist(), scores[row].tolist(), strict=True):
-                if a < 0 or not np.isfinite(s) or a in ban:
-                    continue
+        for row, u in enumerate(idx.tolist()):
+            entries: list[dict[str, Any]] = []
+            pairs = zip(kept[row].tolist(), kept_scores[row].tolist(), strict=True)
+            for col, (a, s) in enumerate(pairs):
                 item: dict[str, Any] = {"artist_id": artist_ids[a], "score": round(float(s), 6)}
-                if len(items) < explain_top:
-                    item["explanation"] = model.explain(int(u), int(a))
-                items.append(item)
-                if len(items) >= k:
-                    break
+                if col < explained.shape[1]:
+                    item["explanation"] = texts[row][col]
+                entries.append(item)
             rows.append(
                 {
                     "version_id": version_id,
                     "list_type": list_type,
-                    "user_id": user_ids[int(u)],
-                    "entries": items_json(items),
+                    "user_id": user_ids[u],
+                    "entries": items_json(entries),
                 }
             )
         _write(engine, precomputed_lists, rows)
@@ -137,7 +122,7 @@ def precompute_user_lists(
 def precompute_similar_artists(
     engine: Engine,
     version_id: str,
-    model: SimilarModel,
+    model: RecommenderLike,
     artists: IdMap,
     k: int,
     chunk_artists: int = 1000,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,13 @@ def _default_factory(model_name: str, params: dict[str, Any]) -> ModelFactory:
 
 
 def _default_gems_factory(model_name: str, params: dict[str, Any]) -> GemsFactory:
-    """MODELS' Hidden Gems re-ranker over the same model (it fits its own copy)."""
+    """The Hidden Gems re-ranker over the model just fitted (not a second fit of it)."""
 
-    def make(_base: Any, X: Any, side: Any) -> Any:
-        from cratedig.models import make_model
+    def make(base: Any, X: Any, side: Any) -> Any:
+        from cratedig.models.hidden_gems import HiddenGems
 
-        return make_model("hidden_gems", base=model_name, base_params=params or None).fit(X, side)
+        gems = HiddenGems(base=model_name, base_params=params or None)
+        return gems.fit(X, side, base_model=base)
 
     return make
 
@@ -138,6 +139,40 @@ def _progress(enabled: bool) -> AbstractContextManager[Any]:
     return Progress(transient=False) if enabled else nullcontext(None)
 
 
+class _Stages:
+    """Times each stage of a run (for the version's metrics) and shows it as a bar.
+
+    ``bar`` is a rich Progress (None: no display); stages run before it exists (tuning
+    shows its own bar) are timed all the same.
+    """
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+        """Time the block as stage ``name``; yields ``advance(n)`` for its progress."""
+        bar = self.bar
+        task = None if bar is None else bar.add_task(name, total=total)
+        started = time.perf_counter()
+
+        def advance(n: int) -> None:
+            if task is not None:
+                bar.advance(task, n)
+
+        try:
+            yield advance
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
+            if task is not None:
+                bar.update(task, total=total or 1, completed=total or 1)
+
+    def metrics(self) -> dict[str, float]:
+        """``seconds_<stage>`` for every stage timed so far."""
+        return {f"seconds_{name.replace(' ', '_')}": value for name, value in self.seconds.items()}
+
+
 def _say(enabled: bool, message: str) -> None:
     if enabled:
         Console(stderr=True).log(message)
@@ -204,8 +239,10 @@ def train(
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
+    stages = _Stages()
     _say(progress, "building the engagement matrix")
-    eng = engagement if engagement is not None else _build_engagement(engine, settings)
+    with stages.stage("engagement"):
+        eng = engagement if engagement is not None else _build_engagement(engine, settings)
     snapshot_ms = int(getattr(eng, "built_at_ms", 0) or registry.now_ms())
     version_id = registry.new_version_id()
     artifact_dir = Path(settings.artifacts_dir) / version_id
@@ -220,67 +257,67 @@ def train(
         engine, version_id, model_name, run_params, snapshot_ms, str(artifact_dir)
     )
     try:
-        side_info = side if side is not None else _build_side(engine, eng)
+        with stages.stage("side information"):
+            side_info = side if side is not None else _build_side(engine, eng)
         tunable = model_name == "default" and not params and model_factory is None
         if tune and tunable and evaluate is None:
             _say(progress, f"{version_id}: tuning {model_name} on a holdout's validation part")
-            params, metrics = _tune_default(eng.X, side_info, seed, progress)
+            with stages.stage("tuning"):
+                params, metrics = _tune_default(eng.X, side_info, seed, progress)
             factory = _default_factory(model_name, params)
             make_gems = gems_factory or _default_gems_factory(model_name, params)
             registry.record_params(engine, version_id, {**params, **run_params})
         else:
             _say(progress, f"{version_id}: evaluating {model_name} on a holdout")
-            metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
+            with stages.stage("evaluation"):
+                metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
-        _say(progress, f"fitting {model_name} and hidden gems on {eng.X.shape} users x artists")
-        model = factory().fit(eng.X, side_info)
-        gems = make_gems(model, eng.X, side_info)
-        artifact_dir.mkdir(parents=True, exist_ok=True)
-        model.save(artifact_dir / "model")
-        eng.users.save(artifact_dir / "users.txt")
-        eng.artists.save(artifact_dir / "artists.txt")
-        (artifact_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
         blocked = getattr(eng, "blocked", None)
         with _progress(progress) as bar:
-
-            def tracker(label: str, total: int) -> Callable[[int], None] | None:
-                if bar is None:
-                    return None
-                task = bar.add_task(label, total=total)
-                return lambda n: bar.advance(task, n)
-
+            stages.bar = bar
+            with stages.stage(f"fitting {model_name} and hidden gems"):
+                model = factory().fit(eng.X, side_info)
+                gems = make_gems(model, eng.X, side_info)
+            with stages.stage("saving the model"):
+                artifact_dir.mkdir(parents=True, exist_ok=True)
+                model.save(artifact_dir / "model")
+                eng.users.save(artifact_dir / "users.txt")
+                eng.artists.save(artifact_dir / "artists.txt")
+                (artifact_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
             for list_type, list_model in (("may_like", model), ("hidden_gems", gems)):
-                precompute.precompute_user_lists(
+                with stages.stage(f"{list_type} lists", len(eng.users)) as advance:
+                    precompute.precompute_user_lists(
+                        engine,
+                        version_id,
+                        list_type,
+                        list_model,
+                        eng.users,
+                        eng.artists,
+                        k_lists,
+                        blocked=blocked,
+                        progress=advance,
+                    )
+            with stages.stage("similar artists", len(eng.artists)) as advance:
+                precompute.precompute_similar_artists(
+                    engine, version_id, model, eng.artists, k_similar, progress=advance
+                )
+            with stages.stage("cold-start lists"):
+                country = getattr(side_info, "user_country", None)
+                precompute.precompute_fallbacks(
                     engine,
                     version_id,
-                    list_type,
-                    list_model,
-                    eng.users,
+                    eng.X,
                     eng.artists,
-                    k_lists,
-                    blocked=blocked,
-                    progress=tracker(f"{list_type} lists", len(eng.users)),
+                    k_fallback,
+                    user_country=None if country is None else np.asarray(country),
+                    country_names=getattr(side_info, "country_names", ()) or (),
+                    user_cluster=_taste_clusters(eng.X, side_info, seed),
                 )
-            precompute.precompute_similar_artists(
-                engine,
-                version_id,
-                model,
-                eng.artists,
-                k_similar,
-                progress=tracker("similar artists", len(eng.artists)),
-            )
-            country = getattr(side_info, "user_country", None)
-            precompute.precompute_fallbacks(
-                engine,
-                version_id,
-                eng.X,
-                eng.artists,
-                k_fallback,
-                user_country=None if country is None else np.asarray(country),
-                country_names=getattr(side_info, "country_names", ()) or (),
-                user_cluster=_taste_clusters(eng.X, side_info, seed),
-            )
-        metrics = {**metrics, "train_seconds": round(time.perf_counter() - started, 3)}
+        metrics = {
+            **metrics,
+            **stages.metrics(),
+            "train_seconds": round(time.perf_counter() - started, 3),
+        }
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
         return registry.finish_version(engine, version_id, settings.promotion_margin)
     except BaseException as exc:
