@@ -23,7 +23,6 @@ from pyspark.sql import SparkSession
 from cratedig.matrix.side import SideInfo
 from cratedig.models.als import ALS
 from cratedig.models.base import check_positive_int
-from cratedig.models.hidden_gems import HiddenGems
 from cratedig.models.weighting import apply_weighting
 
 
@@ -92,28 +91,3 @@ class SparkALS(ALS):
         ratings.unpersist()
         self.user_factors_ = _dense(fitted.userFactors, X.shape[0], self.factors)
         self.artist_factors_ = _dense(fitted.itemFactors, X.shape[1], self.factors)
-
-
-class PrefittedHiddenGems(HiddenGems):
-    """Hidden Gems over an already fitted base model (saved and loaded as ``hidden_gems``)."""
-
-    def __init__(
-        self,
-        *,
-        base: str = "als",
-        base_params: dict[str, Any] | None = None,
-        head_fraction: float = 0.1,
-    ) -> None:
-        super().__init__(base=base, base_params=base_params, head_fraction=head_fraction)
-        self._prefitted: Any = None
-
-    def over(self, model: Any) -> PrefittedHiddenGems:
-        """Use ``model`` (fitted on the same ``X``) instead of fitting a base of its own."""
-        self._prefitted = model
-        return self
-
-    def _fit_base(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
-        if self._prefitted is None:
-            super()._fit_base(X, side)
-        else:
-            self.base_model_ = self._prefitted

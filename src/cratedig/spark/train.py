@@ -17,7 +17,7 @@ from cratedig.config import Settings
 from cratedig.matrix.weights import EngagementConfig
 from cratedig.pipeline import registry
 from cratedig.pipeline.train import train
-from cratedig.spark.als import PrefittedHiddenGems, SparkALS
+from cratedig.spark.als import SparkALS
 from cratedig.spark.engagement import build_engagement_spark, read_events
 from cratedig.spark.session import make_session
 
@@ -69,17 +69,12 @@ def spark_train(
         read_events(spark, events), config or EngagementConfig.from_settings(settings)
     )
 
-    def gems(model: Any, X: Any, side: Any) -> Any:
-        hidden = PrefittedHiddenGems(base="als", base_params=als_params).over(model)
-        return hidden.fit(X, side)
-
     return train(
         engine,
         settings,
         model_name="als",
         model_params=als_params,
         model_factory=lambda: SparkALS(**als_params),
-        gems_factory=gems,
         engagement=engagement,
         k_lists=k_lists,
         k_similar=k_similar,
