@@ -80,6 +80,8 @@ ALLOWED_SQL_OUTSIDE_STORE: set[str] = {
     # the engagement matrix: aggregation SQL and the weighting expression
     "cratedig.matrix.aggregate",
     "cratedig.matrix.recent",
+    # the one weighting rule rendered as SQL (its Spark rendering is spark/render.py)
+    "cratedig.matrix.rules",
     "cratedig.matrix.side",
     "cratedig.matrix.weights",
     # the model registry's reads and status updates
