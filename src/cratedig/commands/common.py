@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import click
 from sqlalchemy import Engine
@@ -41,3 +44,24 @@ class CliContext:
 
 
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def parse_params(items: Iterable[str]) -> dict[str, Any]:
+    """``--param NAME=VALUE`` options as a dict; a value is JSON when it parses as JSON."""
+    params: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    return params
+
+
+def echo_trained(version: Any) -> None:
+    """One line on a trained version: its NDCG@10 and whether it was promoted."""
+    ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"
+    verdict = "promoted (now serving)" if version.active else f"not promoted: {version.note}"
+    click.echo(f"{version.version_id}: ndcg@10={ndcg}; {verdict}")

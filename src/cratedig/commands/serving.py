@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 
 import click
 
-from cratedig.commands.common import CliContext, pass_cli
+from cratedig.commands.common import CliContext, echo_trained, parse_params, pass_cli
 
 
 @click.command("train")
@@ -70,15 +69,7 @@ def train_command(
     """
     from cratedig.pipeline.train import train
 
-    model_params = {}
-    for item in params:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
-        try:
-            model_params[name] = json.loads(value)
-        except json.JSONDecodeError:
-            model_params[name] = value
+    model_params = parse_params(params)
     version = train(
         ctx.engine(),
         ctx.settings,
@@ -90,9 +81,7 @@ def train_command(
         tune=tune,
         progress=not quiet,
     )
-    ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"
-    verdict = "promoted (now serving)" if version.active else f"not promoted: {version.note}"
-    click.echo(f"{version.version_id}: ndcg@10={ndcg}; {verdict}")
+    echo_trained(version)
 
 
 @click.command("serve")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from cratedig.commands.common import CliContext, pass_cli
+from cratedig.commands.common import CliContext, echo_trained, parse_params, pass_cli
 
 
 @click.group("spark")
@@ -58,15 +56,7 @@ def spark_train_command(
         raise click.BadParameter(
             f"{events!r}: expected parquet:DIR or jdbc:postgresql://...", param_hint="--events"
         )
-    model_params = {}
-    for item in params:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{item!r}: expected NAME=VALUE", param_hint="--param")
-        try:
-            model_params[name] = json.loads(value)
-        except json.JSONDecodeError:
-            model_params[name] = value
+    model_params = parse_params(params)
     try:
         from cratedig.spark.train import spark_train
     except ImportError as exc:
@@ -85,9 +75,7 @@ def spark_train_command(
         seed=seed,
         progress=not quiet,
     )
-    ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"
-    verdict = "promoted (now serving)" if version.active else f"not promoted: {version.note}"
-    click.echo(f"{version.version_id}: ndcg@10={ndcg}; {verdict}")
+    echo_trained(version)
 
 
 COMMANDS: list[click.Command] = [spark_group]
