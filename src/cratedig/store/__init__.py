@@ -4,7 +4,7 @@
 :mod:`cratedig.config` and :mod:`cratedig.exceptions`.
 """
 
-from cratedig.store import schema, serving_schema
+from cratedig.store import online_schema, schema, serving_schema
 from cratedig.store.engine import make_engine, normalise_url
 from cratedig.store.migrate import SchemaOutdatedError, ensure_schema, init_db
 from cratedig.store.writes import insert_ignore, upsert
@@ -16,6 +16,7 @@ __all__ = [
     "insert_ignore",
     "make_engine",
     "normalise_url",
+    "online_schema",
     "schema",
     "serving_schema",
     "upsert",
