@@ -6,9 +6,20 @@ from cratedig.commands import (
     evaluation,
     ingest,
     models,
+    online,
     serving,
     simulate,
     store,
 )
 
-COMMAND_MODULES = (store, ingest, datasets, simulate, analytics, models, evaluation, serving)
+COMMAND_MODULES = (
+    store,
+    ingest,
+    datasets,
+    simulate,
+    analytics,
+    models,
+    evaluation,
+    online,
+    serving,
+)

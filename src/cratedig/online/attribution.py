@@ -120,34 +120,32 @@ def attribute(
 
     # view-through: the last list that showed this artist to this user (within window)
     organic = events.lazy().filter(~is_sourced())
+    # one integer per (user, artist) shown: the as-of join groups by it, not by strings
+    pairs = items.lazy().select("user_id", "artist_id").unique().with_row_index("pk")
     shown = (
         items.lazy()
+        .join(pairs, on=["user_id", "artist_id"])
         .select(
-            pl.col("user_id"),
-            "artist_id",
-            "shown_at_ms",
-            "impression_id",
-            "list_id",
-            "position",
+            "pk", pl.col("shown_at_ms").alias("touch_ms"), "impression_id", "list_id", "position"
         )
-        .sort("shown_at_ms", "impression_id")
+        .sort("touch_ms", "impression_id")
     )
     with_artist = organic.filter(pl.col("artist_id").is_not_null()).join(
-        shown.select("user_id", "artist_id").unique(), on=["user_id", "artist_id"], how="semi"
+        pairs, on=["user_id", "artist_id"]
     )
     views = (
         with_artist.sort("occurred_at_ms")
         .join_asof(
-            shown.rename({"shown_at_ms": "touch_ms"}),
+            shown,
             left_on="occurred_at_ms",
             right_on="touch_ms",
-            by=["user_id", "artist_id"],
+            by="pk",
             strategy="backward",
             tolerance=window_ms,
             check_sortedness=False,
         )
         .filter(pl.col("list_id").is_not_null())
-        .drop("touch_ms", "impression_id")
+        .drop("touch_ms", "impression_id", "pk")
     )
     # subscribe: last list of any kind served to the user within the window
     user_lists = (

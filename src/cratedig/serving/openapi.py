@@ -129,6 +129,21 @@ _SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "OnlineMetrics": {
+        "type": "object",
+        "required": ["totals", "groups", "by_day", "positions", "attribution"],
+        "properties": {
+            "since": {"type": ["string", "null"]},
+            "until": {"type": ["string", "null"]},
+            "group_by": {"type": "array", "items": {"type": "string"}},
+            "totals": {"type": "object"},
+            "groups": {"type": "array", "items": {"type": "object"}},
+            "by_day": {"type": "array", "items": {"type": "object"}},
+            "positions": {"type": "array", "items": {"type": "object"}},
+            "attribution": {"type": "object"},
+            "last_refresh": {"type": ["object", "null"]},
+        },
+    },
     "Profile": {
         "type": "object",
         "required": ["user_id", "event_counts", "top_artists", "following"],
@@ -354,6 +369,30 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics/online": _get(
+                "Online metrics (CTR, follow-through, discovery, feedback, retention...) "
+                "from the rollups of `cratedig online refresh`",
+                "OnlineMetrics",
+                [
+                    {
+                        "name": n,
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": d,
+                    }
+                    for n, d in (
+                        ("since", "First impression day, YYYY-MM-DD (inclusive)."),
+                        ("until", "Last impression day, YYYY-MM-DD (inclusive)."),
+                        (
+                            "group_by",
+                            "Comma-separated subset of day, list_type, "
+                            "model_version, variant (default list_type,model_version).",
+                        ),
+                    )
+                ],
+                [400, 401],
+            ),
             "/models": {
                 "get": {
                     "summary": "Model versions with their metrics, newest first",
