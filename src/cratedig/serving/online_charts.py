@@ -55,6 +55,10 @@ def line_chart(
             if y is not None
         )
         body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
+        body.extend(  # markers: a series of one day is still visible
+            f'<circle cx="{p.split(",")[0]}" cy="{p.split(",")[1]}" r="3" fill="{colour}"/>'
+            for p in points.split()
+        )
         body.append(
             f'<text x="{PAD + 10 + 150 * (k % 4)}" y="{HEIGHT + 10 + 14 * (k // 4)}" '
             f'font-size="11" fill="{colour}">{escape(label)}</text>'
