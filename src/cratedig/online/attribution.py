@@ -46,7 +46,10 @@ def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
             "impression_id",
             *LIST_COLUMNS,
             "day",
-            pl.col("artist_ids").str.json_decode(pl.List(pl.String)).alias("artist_id"),
+            pl.col("artist_ids")
+            .str.json_decode(pl.List(pl.String))
+            .cast(pl.List(pl.Categorical))
+            .alias("artist_id"),
         )
         .with_columns(
             pl.int_ranges(1, pl.col("artist_id").list.len() + 1, dtype=pl.Int32).alias("position")

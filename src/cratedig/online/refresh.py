@@ -142,16 +142,20 @@ def _newness(
         ).alias("first_follow"),
     )
     if events_from_ms is not None:  # history before the loaded events: index probes
-        seen = _sql.pairs_seen_before(engine, pairs, events_from_ms).with_columns(
-            pl.lit(True).alias("seen")
-        )
-        followed = _sql.pairs_seen_before(
-            engine,
-            credited.filter(pl.col("event_type") == "follow_artist")
-            .select("user_id", "artist_id")
-            .unique(),
-            events_from_ms,
-            "follow_artist",
+        seen = _categorical(
+            _sql.pairs_seen_before(engine, pairs, events_from_ms), "user_id", "artist_id"
+        ).with_columns(pl.lit(True).alias("seen"))
+        followed = _categorical(
+            _sql.pairs_seen_before(
+                engine,
+                credited.filter(pl.col("event_type") == "follow_artist")
+                .select("user_id", "artist_id")
+                .unique(),
+                events_from_ms,
+                "follow_artist",
+            ),
+            "user_id",
+            "artist_id",
         ).with_columns(pl.lit(True).alias("followed"))
         out = (
             out.join(seen, on=["user_id", "artist_id"], how="left")
@@ -162,6 +166,10 @@ def _newness(
             )
         )
     return out.select("eid", "is_new", "first_follow")
+
+
+def _categorical(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    return frame.with_columns([pl.col(c).cast(pl.Categorical) for c in columns])
 
 
 def refresh(
@@ -197,6 +205,13 @@ def refresh(
     impressions = _sql.read_impressions(engine, load_from_ms)
     events = _sql.read_events(engine, load_from_ms)
     feedback = _sql.read_feedback(engine, load_from_ms)
+    # ids as categoricals: u32 codes over one dictionary, so joins and group-bys
+    # hash integers and each distinct string is held once (a third of the memory)
+    events = _categorical(events, "user_id", "event_type", "artist_id", "source")
+    impressions = _categorical(
+        impressions, "list_id", "user_id", "list_type", "model_version", "variant"
+    )
+    feedback = _categorical(feedback, "user_id", "list_id", "artist_id", "kind")
     lists = lists_frame(impressions)
     items = items_frame(lists)
     sourced = events.filter(
