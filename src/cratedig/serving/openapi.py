@@ -48,6 +48,10 @@ _ID = {
     "pattern": "^[^\\x00]*[^\\x00\\s][^\\x00]*$",
 }
 
+_DATE = {"type": "string", "format": "date"}
+_GROUP = "(day|list_type|model_version|variant)"
+_GROUP_BY = {"type": "string", "pattern": f"^{_GROUP}(,{_GROUP})*$"}
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -378,14 +382,15 @@ def openapi_spec() -> dict[str, Any]:
                         "name": n,
                         "in": "query",
                         "required": False,
-                        "schema": {"type": "string"},
+                        "schema": sch,
                         "description": d,
                     }
-                    for n, d in (
-                        ("since", "First impression day, YYYY-MM-DD (inclusive)."),
-                        ("until", "Last impression day, YYYY-MM-DD (inclusive)."),
+                    for n, sch, d in (
+                        ("since", _DATE, "First impression day, YYYY-MM-DD (inclusive)."),
+                        ("until", _DATE, "Last impression day, YYYY-MM-DD (inclusive)."),
                         (
                             "group_by",
+                            _GROUP_BY,
                             "Comma-separated subset of day, list_type, "
                             "model_version, variant (default list_type,model_version).",
                         ),
