@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, insert, select
 
 from cratedig.online.refresh import refresh
@@ -135,3 +136,16 @@ def test_refresh_of_an_empty_store(engine: Engine) -> None:
     assert _all(engine) == ({}, {}, {}, {})
     refresh(engine, days_back=1)
     assert _all(engine) == ({}, {}, {}, {})
+
+
+def test_the_driver_read_path_gives_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the sqlite3 shell (or connectorx), rows come through the DB-API driver."""
+    from cratedig.online import _sql
+
+    S.fill(engine)
+    monkeypatch.setattr(_sql.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(_sql, "_connectorx_uri", lambda _engine: None)
+    refresh(engine, full=True, now_ms=S.NOW)
+    assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS
