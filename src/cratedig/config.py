@@ -152,6 +152,10 @@ class Settings:
     promotion_margin
         A new model version is not promoted when its NDCG@10 is lower than the
         current one's by more than this fraction.
+    online_attribution_days
+        Attribution window of online measurement (days): an event sent without a
+        source is credited to the last list that showed its artist to the user at
+        most this long before (view-through); see ``docs/online.md``.
     artifacts_dir
         Folder of the trained models' files (one subfolder per model version).
     """
@@ -166,6 +170,7 @@ class Settings:
     import_chunk_rows: int = 50_000
     promotion_margin: float = 0.05
     artifacts_dir: str = "artifacts"
+    online_attribution_days: int = 7
 
 
 _KIND_WORDS = {
@@ -273,7 +278,12 @@ def _engagement_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 #: Settings that must be positive numbers, and the smallest value each accepts.
-_MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_margin": 0.0}
+_MINIMUMS = {
+    "import_chunk_rows": 1,
+    "online_attribution_days": 1,
+    "session_gap_minutes": 0.0,
+    "promotion_margin": 0.0,
+}
 
 
 def _check(settings: Settings) -> Settings:

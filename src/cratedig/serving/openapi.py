@@ -15,7 +15,7 @@ from cratedig import __version__
 from cratedig.ingest.feedback import MAX_RATING, MIN_RATING
 from cratedig.ingest.write_path import MAX_BATCH
 from cratedig.serving.lists import LIST_TYPES
-from cratedig.serving.openapi_schemas import ID, SCHEMAS
+from cratedig.serving.openapi_schemas import DATE, GROUP_BY, ID, SCHEMAS
 from cratedig.serving.service import MAX_K
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -176,6 +176,31 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics/online": _get(
+                "Online metrics (CTR, follow-through, discovery, feedback, retention...) "
+                "from the rollups of `cratedig online refresh`",
+                "OnlineMetrics",
+                [
+                    {
+                        "name": n,
+                        "in": "query",
+                        "required": False,
+                        "schema": sch,
+                        "description": d,
+                    }
+                    for n, sch, d in (
+                        ("since", DATE, "First impression day, YYYY-MM-DD (inclusive)."),
+                        ("until", DATE, "Last impression day, YYYY-MM-DD (inclusive)."),
+                        (
+                            "group_by",
+                            GROUP_BY,
+                            "Comma-separated subset of day, list_type, "
+                            "model_version, variant (default list_type,model_version).",
+                        ),
+                    )
+                ],
+                [400, 401],
+            ),
             "/models": {
                 "get": {
                     "summary": "Model versions with their metrics, newest first",

@@ -70,7 +70,27 @@ def _event_schema() -> dict[str, Any]:
     }
 
 
+#: Query parameters of the online-metrics endpoint.
+DATE = {"type": "string", "format": "date"}
+_GROUP = "(day|list_type|model_version|variant)"
+GROUP_BY = {"type": "string", "pattern": f"^{_GROUP}(,{_GROUP})*$"}
+
 SCHEMAS: dict[str, Any] = {
+    "OnlineMetrics": {
+        "type": "object",
+        "required": ["totals", "groups", "by_day", "positions", "attribution"],
+        "properties": {
+            "since": {"type": ["string", "null"]},
+            "until": {"type": ["string", "null"]},
+            "group_by": {"type": "array", "items": {"type": "string"}},
+            "totals": {"type": "object"},
+            "groups": {"type": "array", "items": {"type": "object"}},
+            "by_day": {"type": "array", "items": {"type": "object"}},
+            "positions": {"type": "array", "items": {"type": "object"}},
+            "attribution": {"type": "object"},
+            "last_refresh": {"type": ["object", "null"]},
+        },
+    },
     "Error": {
         "type": "object",
         "required": ["error"],

@@ -5,7 +5,8 @@ artist_tags, tracks, user_friends), :mod:`~cratedig.store.schema.events` (user_e
 quarantine), :mod:`~cratedig.store.schema.registry` (model_versions, serving_state and
 each version's precomputed, similar-artist and fallback lists) and
 :mod:`~cratedig.store.schema.online` (impressions, feedback, cache_invalidations) and
-:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions).
+:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions) and
+:mod:`~cratedig.store.schema.rollups` (online measurement's per-user and daily rollups).
 Every table and ``metadata`` are importable from here
 (``from cratedig.store.schema import metadata, users``); importing this package
 registers them all, so ``metadata.create_all`` and Alembic see every table.
@@ -43,6 +44,14 @@ from cratedig.store.schema.registry import (
     serving_state,
     similar_artist_lists,
 )
+from cratedig.store.schema.rollups import (
+    online_artist_tail,
+    online_daily,
+    online_event_daily,
+    online_position_daily,
+    online_state,
+    online_user_daily,
+)
 
 __all__ = [
     "artist_tags",
@@ -53,6 +62,12 @@ __all__ = [
     "impressions",
     "metadata",
     "model_versions",
+    "online_artist_tail",
+    "online_daily",
+    "online_event_daily",
+    "online_position_daily",
+    "online_state",
+    "online_user_daily",
     "precomputed_lists",
     "quality_decisions",
     "quality_findings",

@@ -5,7 +5,7 @@ Adds ``status`` (open, retried, discarded), ``resolved_at_ms`` and ``resolution`
 ``quality_decisions`` tables.
 
 Revision ID: 0004_quality
-Revises: 0002_quarantine_content_key
+Revises: 0003_online
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_quality"
-down_revision = "0002_quarantine_content_key"
+down_revision = "0003_online"
 branch_labels = None
 depends_on = None
 
