@@ -9,6 +9,7 @@ and ``COPY`` on PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,10 +25,12 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
     select,
     text,
 )
 
+from cratedig.clock import now_ms
 from cratedig.store.schema import impressions
 
 DAY_MS = 86_400_000
@@ -318,3 +321,27 @@ def read_state(engine: Engine, key: str) -> str | None:
         return conn.execute(
             select(online_state.c.value).where(online_state.c.key == key)
         ).scalar_one_or_none()
+
+
+def read_long_tail(engine: Engine) -> pl.DataFrame:
+    """The stored long-tail split: ``artist_id, is_long_tail``."""
+    from cratedig.store.schema.rollups import online_artist_tail
+
+    t = online_artist_tail.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.artist_id, t.is_long_tail)).all()
+    return pl.DataFrame(
+        rows, schema={"artist_id": pl.String, "is_long_tail": pl.Int64}, orient="row"
+    )
+
+
+def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
+    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
+    from cratedig.store.schema.rollups import online_state
+
+    conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
+    conn.execute(
+        insert(online_state).values(
+            key="last_refresh", value=json.dumps(value), updated_at_ms=now_ms()
+        )
+    )

@@ -10,14 +10,13 @@ window or the 7-day return window before them. ``full`` recomputes everything.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine
 
 from cratedig.online import _sql
 from cratedig.online._sql import DAY_MS
@@ -28,7 +27,6 @@ from cratedig.store.schema.rollups import (
     online_daily,
     online_event_daily,
     online_position_daily,
-    online_state,
     online_user_daily,
 )
 
@@ -76,14 +74,7 @@ def long_tail_split(plays: pl.DataFrame) -> pl.DataFrame:
 def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.DataFrame:
     """The long-tail artists: recomputed from ``events`` (a full refresh) or read."""
     if events is None:
-        with engine.connect() as conn:
-            stored = pl.DataFrame(
-                conn.execute(
-                    select(online_artist_tail.c.artist_id, online_artist_tail.c.is_long_tail)
-                ).all(),
-                schema={"artist_id": pl.String, "is_long_tail": pl.Int64},
-                orient="row",
-            )
+        stored = _sql.read_long_tail(engine)
         if not stored.is_empty():
             return stored
         split = long_tail_split(_sql.read_play_counts(engine))
@@ -256,12 +247,5 @@ def refresh(
             impressions_read=impressions.height,
             seconds=round(time.perf_counter() - started, 3),
         )
-        conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
-        conn.execute(
-            insert(online_state).values(
-                key="last_refresh",
-                value=json.dumps({**result.as_dict(), "now_ms": now_ms}),
-                updated_at_ms=int(time.time() * 1000),
-            )
-        )
+        _sql.write_last_refresh(conn, {**result.as_dict(), "now_ms": now_ms})
     return result

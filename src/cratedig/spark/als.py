@@ -21,9 +21,9 @@ from pyspark.ml.recommendation import ALS as MLlibALS
 from pyspark.sql import SparkSession
 
 from cratedig.matrix.side import SideInfo
+from cratedig.matrix.transforms import reweight
 from cratedig.models.als import ALS
-from cratedig.models.base import check_positive_int
-from cratedig.models.weighting import apply_weighting
+from cratedig.models.checks import check_positive_int
 
 
 def ratings_frame(spark: SparkSession, X: sp.csr_matrix) -> Any:
@@ -69,7 +69,7 @@ class SparkALS(ALS):
             from cratedig.spark.session import make_session
 
             spark = make_session()
-        weighted = apply_weighting(X, self.weighting)
+        weighted = reweight(X, self.weighting)
         ratings = ratings_frame(spark, weighted).cache()
         ratings.count()
         mllib = MLlibALS(
