@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cratedig.analytics.gaps import run_checks
+from cratedig.clock import now_ms
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.events import EVENT_TYPES
 from cratedig.exceptions import ValidationError
@@ -291,7 +292,7 @@ def decide_command(
             event_type=event_type,
             rows_affected=0,
             decided_by=who or who_decides(),
-            decided_at_ms=int(datetime.now(tz=UTC).timestamp() * 1000),
+            decided_at_ms=now_ms(),
             note=note,
         )
     what = f"{event_type} events" if event_type else "all events"

@@ -50,6 +50,11 @@ from cratedig.commands.common import CliContext, pass_cli
     help="Choose the default model's hyperparameters on validation data first.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--require-reviewed",
+    is_flag=True,
+    help="Stop if a data-quality finding has no decision yet (default: only warn).",
+)
 @pass_cli
 def train_command(
     ctx: CliContext,
@@ -60,6 +65,7 @@ def train_command(
     seed: int,
     tune: bool,
     quiet: bool,
+    require_reviewed: bool,
 ) -> None:
     """Retrain: build the matrix, fit and evaluate the model, store a new version.
 
@@ -89,6 +95,7 @@ def train_command(
         seed=seed,
         tune=tune,
         progress=not quiet,
+        require_reviewed=require_reviewed,
     )
     ndcg = "n/a" if version.ndcg_at_10 is None else f"{version.ndcg_at_10:.4f}"
     verdict = "promoted (now serving)" if version.active else f"not promoted: {version.note}"
