@@ -106,14 +106,49 @@ def open_quarantine_ids(conn: Connection, filt: QuarantineFilter) -> list[int]:
 
 
 def quarantine_by_day(engine: Engine, since_ms: int | None = None) -> list[dict[str, Any]]:
-    """Rows quarantined per UTC day (of quarantining) and status."""
+    """Rows quarantined per UTC day (of quarantining), reason and status, newest day first.
+
+    Each row has ``day`` (days since 1970), ``reason``, ``status`` and ``rows``.
+    """
     q = quarantine.c
     day = floor_day(q.created_at_ms)
-    stmt = select(day.label("day"), q.status, func.count().label("rows")).group_by(day, q.status)
+    stmt = select(day.label("day"), q.reason, q.status, func.count().label("rows")).group_by(
+        day, q.reason, q.status
+    )
     if since_ms is not None:
         stmt = stmt.where(q.created_at_ms >= since_ms)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt.order_by(day))]
+        return [
+            dict(r._mapping)
+            for r in conn.execute(stmt.order_by(day.desc(), func.count().desc(), q.reason))
+        ]
+
+
+def overview(engine: Engine, sample: int = 20, limit: int = 200) -> dict[str, Any]:
+    """Everything a reviewer looks at first, for the report and the admin pages.
+
+    Returns
+    -------
+    dict
+        ``groups`` (open rows by source and reason), ``by_day`` (rows by day of
+        quarantining, reason and status), ``counts`` (rows per status), ``sample``
+        (the first ``sample`` open rows), ``decisions`` and ``findings`` (at most
+        ``limit`` of each, newest first).
+    """
+    q = quarantine.c
+    with engine.connect() as conn:
+        counts = {
+            str(status): int(n)
+            for status, n in conn.execute(select(q.status, func.count()).group_by(q.status))
+        }
+    return {
+        "counts": counts,
+        "groups": quarantine_groups(engine, QuarantineFilter()),
+        "by_day": quarantine_by_day(engine)[:limit],
+        "sample": [dict(r._mapping) for r in quarantine_rows(engine, QuarantineFilter(), sample)],
+        "decisions": [dict(r._mapping) for r in decisions(engine)[:limit]],
+        "findings": sorted(findings(engine), key=lambda f: -f["start_ms"])[:limit],
+    }
 
 
 def resolve_quarantined(
