@@ -121,3 +121,52 @@ def test_too_little_history_or_volume_is_not_judged() -> None:
     small = {d: 5 for d in range(0, 35)}
     small[30] = 0  # a median of 5 a day: too small to tell
     assert volume_findings(_daily(small), _none_hourly(), 28, 34, GapRules(), 0) == []
+
+
+def test_every_check_on_both_backends(engine: Engine) -> None:
+    """A hand-made store: 35 days of 40 plays a day; day 30 has none, a play on day 31
+    lasts longer than its track, and day 32 names an artist the catalogue never had."""
+    from cratedig.analytics.gaps import run_checks
+    from cratedig.ingest.bulk import import_records
+
+    import_records(engine, "artists", [(1, {"artist_id": "a1", "name": "A"})], source="cat")
+    track = {"track_id": "t1", "artist_id": "a1", "title": "T", "duration_ms": 200_000}
+    import_records(engine, "tracks", [(1, track)], source="cat")
+    day0 = 20_000
+    rows = []
+    for day in range(35):
+        if day == 30:
+            continue
+        for i in range(40):
+            rows.append(
+                {
+                    "event_id": f"e{day}-{i}",
+                    "user_id": f"u{i}",
+                    "event_type": "play_track",
+                    "track_id": "t1",
+                    "duration_ms": 900_000 if (day, i) == (31, 0) else 100_000,
+                    "occurred_at_ms": (day0 + day) * DAY_MS + i * 1_800_000,
+                }
+            )
+    rows.append(
+        {
+            "event_id": "ghost",
+            "user_id": "u1",
+            "event_type": "follow_artist",
+            "artist_id": "never-in-the-catalogue",
+            "occurred_at_ms": (day0 + 32) * DAY_MS + 5,
+        }
+    )
+    import_records(engine, "events", enumerate(rows, start=1), source="test")
+    lo, hi, stored = run_checks(engine, (day0 + 21) * DAY_MS, (day0 + 35) * DAY_MS)
+    assert (lo, hi) == ((day0 + 21) * DAY_MS, (day0 + 35) * DAY_MS)
+    got = {(f["start_ms"] // DAY_MS - day0, f["check_name"], f["event_type"]) for f in stored}
+    assert got == {
+        (30, "low_volume_day", ""),
+        (30, "vanished_type", "play_track"),
+        (31, "play_too_long", ""),
+        (32, "unknown_catalogue", ""),
+    }
+    assert len(findings(engine)) == 4
+    run_checks(engine, (day0 + 21) * DAY_MS, (day0 + 35) * DAY_MS)  # a rerun
+    assert len(findings(engine)) == 4
