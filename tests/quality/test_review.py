@@ -231,7 +231,11 @@ def test_discard_records_a_decision_and_deletes_nothing(db_url: str, tmp_path: P
     assert {r.resolution for r in closed} == {f"decision {decision.decision_id}"}
     # discarded rows are no longer exported, nor discarded twice
     out = run(db_url, "quarantine", "discard", "--reason", "event_type", "--why", "x", "--yes")
-    assert "Discarded 0 rows" in out.output
+    assert "nothing recorded" in out.output
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(schema.quality_decisions)) == 1
+    engine.dispose()
     exported = tmp_path / "left.csv"
     run(db_url, "quarantine", "export", "--out", str(exported))
     assert len(exported.read_text(encoding="utf-8").splitlines()) == 1 + len(BAD_ROWS) - 2

@@ -204,6 +204,9 @@ def discard_command(
     if not yes and not click.confirm(f"Discard {n:,} open quarantined rows?", default=False):
         raise click.Abort()
     decision, closed = discard(ctx.engine(), filt, why, who)
+    if not decision:
+        click.echo("No open quarantined row matched: nothing discarded, nothing recorded.")
+        return
     click.echo(f"Discarded {closed:,} rows (decision {decision}: {why}).")
 
 
