@@ -8,11 +8,14 @@ For each day (UTC) and each series (all events, and each event type), the expect
 range comes from the same weekday of the previous ``weeks`` weeks (day-of-week
 seasonality: a Sunday is compared with Sundays). With ``m`` their median and ``MAD``
 their median absolute deviation, the robust spread is ``s = max(1.4826 * MAD,
-spread_floor * m)`` (1.4826 makes the MAD estimate a normal standard deviation, Hampel
-1974; the floor stops a perfectly regular history from flagging any small dip). A day
+spread_floor * m, sqrt(m))`` (1.4826 makes the MAD estimate a normal standard deviation,
+Hampel 1974; the floors stop a history that happened to be regular from flagging a
+small dip: a count of mean ``m`` varies by at least ``sqrt(m)``, its Poisson standard
+deviation, and four weeks' MAD often underestimates that). A day
 is flagged when its count is below ``m - k * s`` **and** below ``max_ratio * m``: far
-outside the usual spread and a large drop, both. A series with a median of zero is
-``vanished`` on a day with no events at all. Hours are checked the same way against
+outside the usual spread and a large drop, both. An event type whose same weekdays had a
+median of at least ``min_median_vanished`` events (a smaller bar) is ``vanished`` on a
+day with no event of that type at all. Hours are checked the same way against
 the same hour of the same weekday, for all events only, on days not already flagged
 whole, with a stricter ratio, and reported only as runs of consecutive low hours.
 Series too small to judge (median below ``min_median``) and days with fewer than
@@ -55,6 +58,10 @@ class GapRules:
         The spread is at least this fraction of the median.
     min_median_day, min_median_hour
         Series whose median is smaller are not judged (too few events to tell).
+    min_median_vanished
+        An event type with no event at all on a day is ``vanished`` when the same
+        weekday of the previous weeks had a median of at least this many (for a Poisson
+        count of mean 10, no event at all has a probability of e^-10, about 1 in 22,000).
     min_run_hours
         Low hours are reported only in runs of at least this many consecutive hours
         (one quiet hour on a bursty site is noise; an outage lasts).
@@ -75,6 +82,7 @@ class GapRules:
     spread_floor: float = 0.1
     min_median_day: float = 20.0
     min_median_hour: float = 50.0
+    min_median_vanished: float = 10.0
     max_ratio_hour: float = 0.2
     min_run_hours: int = 2
     quarantine_min_rows: int = 20
@@ -87,7 +95,8 @@ def expected_range(history: np.ndarray, rules: GapRules) -> tuple[float, float]:
     """``(median, lower bound)`` of a series' history (the robust rule above)."""
     median = float(np.median(history))
     mad = float(np.median(np.abs(history - median)))
-    spread = max(1.4826 * mad, rules.spread_floor * median)
+    # Poisson floor: a count with mean m varies by sqrt(m) however alike the weeks were
+    spread = max(1.4826 * mad, rules.spread_floor * median, np.sqrt(max(median, 0.0)))
     return median, median - rules.k * spread
 
 
@@ -99,11 +108,15 @@ def _judge(
     rules: GapRules,
     min_median: float,
     max_ratio: float,
+    vanish_median: float | None = None,
 ) -> list[tuple[int, float, float, float]]:
     """``(period, observed, median, lower)`` for each flagged period of one series.
 
     ``counts`` maps a period number to its count (missing = 0); history before period
     ``start`` is unknown; ``lag`` is how many periods make a week (7 days, 168 hours).
+    With ``vanish_median``, a period without any event is also flagged when the median
+    is at least that (a smaller bar than ``min_median``: nothing at all is rarer than
+    a low count).
     """
     out = []
     for p in periods:
@@ -112,9 +125,12 @@ def _judge(
         if len(known) < rules.min_weeks:
             continue
         median, lower = expected_range(np.asarray(known, dtype=float), rules)
+        observed = counts.get(p, 0.0)
+        if vanish_median is not None and observed == 0 and median >= vanish_median:
+            out.append((p, observed, median, lower))
+            continue
         if median < min_median:
             continue
-        observed = counts.get(p, 0.0)
         if observed < lower and observed < max_ratio * median:
             out.append((p, observed, median, lower))
     return out
@@ -143,7 +159,14 @@ def volume_findings(
     flagged_days: set[int] = set()
     for etype, counts in sorted(series.items()):
         for day, observed, median, lower in _judge(
-            counts, days, history_start_day, 7, rules, rules.min_median_day, rules.max_ratio
+            counts,
+            days,
+            history_start_day,
+            7,
+            rules,
+            rules.min_median_day,
+            rules.max_ratio,
+            None if etype == ALL else rules.min_median_vanished,
         ):
             vanished = observed == 0 and etype != ALL
             check = "vanished_type" if vanished else "low_volume_day"

@@ -27,6 +27,7 @@ from cratedig import __version__
 from cratedig.analytics import activity, artists, cohorts, mix, plots, visits
 from cratedig.analytics.coverage import Coverage, coverage_notes, measure_coverage
 from cratedig.analytics.profile import iso
+from cratedig.analytics.quality_report import quality_section
 
 
 @dataclass
@@ -340,6 +341,12 @@ def _step_retention(b: _Build, engine: Engine, cov: Coverage) -> None:
             sec.text.append(f"Mean week-1 retention over cohorts: {_fmt_share(week1.mean())}.")  # type: ignore[arg-type]
 
 
+def _step_quality(b: _Build, engine: Engine, cov: Coverage) -> None:
+    sec = b.section("quality", "Data quality")
+    sec.text, tables, b.summary["quality"] = quality_section(engine)
+    sec.tables += [_table(caption, frame) for caption, frame in tables]
+
+
 def _render_html(b: _Build, title: str) -> str:
     template_text = (
         resources.files("cratedig.analytics")
@@ -392,6 +399,7 @@ def build_report(
         ("artists", lambda c: _step_artists(b, engine, c)),
         ("follow churn", lambda c: _step_follows(b, engine, c)),
         ("retention", lambda c: _step_retention(b, engine, c)),
+        ("data quality", lambda c: _step_quality(b, engine, c)),
     ]
     with Progress(
         TextColumn("{task.description:<22}"),

@@ -31,8 +31,9 @@ def run_evaluation(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Build the matrix from the store as ``settings`` say, split it, fit and score each model.
 
-    The matrix is built with :meth:`EngagementConfig.from_settings` (the ``[weights]``
-    and ``[engagement]`` tables), like ``cratedig train``. The loop is
+    The matrix is built with :func:`cratedig.matrix.store_config` (the ``[weights]``
+    and ``[engagement]`` tables, and the periods people excluded with ``cratedig
+    quality decide --exclude``), like ``cratedig train``. The loop is
     :func:`cratedig.evaluation.holdout.score_models`: without tuning, each model is
     fitted with its defaults on train + validation and scored on test; with tuning, its
     small grid (:mod:`cratedig.evaluation.grids`) is searched on validation first.
@@ -46,12 +47,17 @@ def run_evaluation(
     from cratedig.evaluation.grids import grid_for
     from cratedig.evaluation.holdout import Holdout, score_models
     from cratedig.exceptions import ValidationError
-    from cratedig.matrix import EngagementConfig, build_engagement
+    from cratedig.matrix import build_engagement, store_config
     from cratedig.matrix.side import build_side_info
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
-    config = EngagementConfig.from_settings(settings)
+    config = store_config(engine, settings)
+    if config.excluded_periods:
+        console.print(
+            f"Leaving out {len(config.excluded_periods)} excluded period(s) "
+            "(`cratedig quality findings`)."
+        )
     engagement = build_engagement(engine, config)
     X = engagement.X
     if X.nnz == 0:

@@ -97,14 +97,14 @@ def clusters_command(
     (higher is better), Davies-Bouldin (lower is better) and Calinski-Harabasz (higher
     is better) scores.
     """
-    from cratedig.matrix import EngagementConfig, build_engagement
+    from cratedig.matrix import build_engagement, store_config
     from cratedig.matrix.side import build_side_info
     from cratedig.models.clusters import cluster_report
 
     console = Console(stderr=True)
     engine = ctx.engine()
     with console.status("Building the engagement matrix..."):
-        engagement = build_engagement(engine, EngagementConfig.from_settings(ctx.settings))
+        engagement = build_engagement(engine, store_config(engine, ctx.settings))
         side = build_side_info(engine, engagement.users, engagement.artists)
     if engagement.X.shape[0] < 3 or engagement.X.nnz == 0:
         raise click.ClickException(

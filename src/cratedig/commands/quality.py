@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cratedig.analytics.gaps import run_checks
+from cratedig.clock import now_ms
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.events import EVENT_TYPES
 from cratedig.exceptions import ValidationError
@@ -203,6 +204,9 @@ def discard_command(
     if not yes and not click.confirm(f"Discard {n:,} open quarantined rows?", default=False):
         raise click.Abort()
     decision, closed = discard(ctx.engine(), filt, why, who)
+    if not decision:
+        click.echo("No open quarantined row matched: nothing discarded, nothing recorded.")
+        return
     click.echo(f"Discarded {closed:,} rows (decision {decision}: {why}).")
 
 
@@ -291,7 +295,7 @@ def decide_command(
             event_type=event_type,
             rows_affected=0,
             decided_by=who or who_decides(),
-            decided_at_ms=int(datetime.now(tz=UTC).timestamp() * 1000),
+            decided_at_ms=now_ms(),
             note=note,
         )
     what = f"{event_type} events" if event_type else "all events"

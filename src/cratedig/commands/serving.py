@@ -49,6 +49,11 @@ from cratedig.commands.common import CliContext, echo_trained, parse_params, pas
     help="Choose the default model's hyperparameters on validation data first.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option(
+    "--require-reviewed",
+    is_flag=True,
+    help="Stop if a data-quality finding has no decision yet (default: only warn).",
+)
 @pass_cli
 def train_command(
     ctx: CliContext,
@@ -59,6 +64,7 @@ def train_command(
     seed: int,
     tune: bool,
     quiet: bool,
+    require_reviewed: bool,
 ) -> None:
     """Retrain: build the matrix, fit and evaluate the model, store a new version.
 
@@ -80,6 +86,7 @@ def train_command(
         seed=seed,
         tune=tune,
         progress=not quiet,
+        require_reviewed=require_reviewed,
     )
     echo_trained(version)
 

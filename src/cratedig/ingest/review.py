@@ -16,7 +16,7 @@ import csv
 import getpass
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,11 @@ from sqlalchemy import Engine
 from cratedig.clock import now_ms
 from cratedig.events import validate_event
 from cratedig.exceptions import CratedigError, ValidationError
-from cratedig.ingest.bulk import import_records
+from cratedig.ingest.chunk_import import ChunkImporter
+from cratedig.ingest.readers import records_chunks
 from cratedig.store.quality import (
     QuarantineFilter,
+    open_quarantine_ids,
     quarantine_rows,
     record_decision,
     resolve_quarantined,
@@ -37,6 +39,9 @@ from cratedig.store.quality import (
 
 ID_COLUMN = "_quarantine_id"
 TEXT_COLUMN = "_raw_text"  # rows that were not even readable as fields (bad CSV/JSON)
+RETRY_PREFIX = "retry failed: "
+#: Ids per ``IN (...)`` query (SQLite allows 32,766 bound parameters).
+IDS_PER_QUERY = 10_000
 KEY_FIELDS = {
     "events": "event_id",
     "users": "user_id",
@@ -137,32 +142,47 @@ def retry_file(engine: Engine, path: str | Path, kind: str = "events") -> RetryR
         row.pop(TEXT_COLUMN, None)
         fixed[qid] = {k: v for k, v in row.items() if v not in ("", None)}
     report = RetryReport(reasons=[])
-    open_ids = {
-        r.quarantine_id for r in quarantine_rows(engine, QuarantineFilter(ids=tuple(fixed)))
-    }
+    open_ids: set[int] = set()
+    wanted = sorted(fixed)
+    for i in range(0, len(wanted), IDS_PER_QUERY):
+        part = QuarantineFilter(ids=tuple(wanted[i : i + IDS_PER_QUERY]))
+        open_ids.update(r.quarantine_id for r in quarantine_rows(engine, part))
     report.unknown_ids = len(set(fixed) - open_ids)
     todo = {qid: row for qid, row in fixed.items() if qid in open_ids}
     if not todo:
         return report
+    # The quarantine id is the "line" of each retried row, so the rows this retry
+    # quarantines again are known by it. One transaction: the import, the rows that
+    # failed again, and the rows that left the quarantine commit together or not at all.
     source = f"retry of {path.resolve()} at {now_ms()}"
-    # the quarantine id is the "line": the rows this retry quarantines again are known
-    import_records(engine, kind, sorted(todo.items()), source=source)
+    importer = ChunkImporter(kind=kind, source=source, strict=False)
     with engine.begin() as conn:
+        for chunk in records_chunks(sorted(todo.items()), 50_000):
+            importer.import_chunk(conn, chunk)
         again = take_quarantined(conn, source)
-        update_reason(conn, [(qid, f"retry failed: {why}") for qid, why in again.items()])
+        update_reason(conn, [(qid, _again(why)) for qid, why in again.items()])
         now = now_ms()
-        passed = [(qid, _stored_id(kind, key_field, todo[qid])) for qid in todo if qid not in again]
+        passed = [
+            (qid, _stored_id(kind, key_field, todo[qid], importer))
+            for qid in sorted(todo)
+            if qid not in again
+        ]
         report.stored = resolve_quarantined(conn, passed, "retried", now)
     report.still_failing = len(again)
     report.reasons = [f"quarantine id {qid}: {why}" for qid, why in sorted(again.items())[:20]]
     return report
 
 
-def _stored_id(kind: str, key_field: str, row: dict[str, Any]) -> str:
+def _again(why: str) -> str:
+    """The reason a retried row failed (prefixed once, however often it was retried)."""
+    return why if why.startswith(RETRY_PREFIX) else RETRY_PREFIX + why
+
+
+def _stored_id(kind: str, key_field: str, row: dict[str, Any], importer: ChunkImporter) -> str:
     """The id a retried row was stored under (events derive one when none was given)."""
     if kind == "events":
         try:
-            return validate_event(row).event_id
+            return validate_event(row, importer.track_artists.get).event_id
         except CratedigError:  # pragma: no cover - it passed the import just now
             return str(row.get(key_field, ""))
     return str(row.get(key_field, ""))
@@ -173,17 +193,22 @@ def discard(
 ) -> tuple[int, int]:
     """Close the matching open quarantined rows without importing them.
 
+    The rows are chosen and closed, and the decision recorded, in one transaction.
+
     Returns
     -------
     (decision_id, rows)
-        The recorded decision and how many rows it closed.
+        The recorded decision and how many rows it closed; ``(0, 0)`` when no open row
+        matched (then nothing is recorded).
     """
     if not reason.strip():
         raise ValidationError("reason", reason, "a few words on why the rows are dropped")
-    open_filter = QuarantineFilter(**{**filt.__dict__, "status": "open"})
-    ids = [r.quarantine_id for r in quarantine_rows(engine, open_filter)]
+    open_filter = replace(filt, status="open")
     now = now_ms()
     with engine.begin() as conn:
+        ids = open_quarantine_ids(conn, open_filter)
+        if not ids:
+            return 0, 0
         decision = record_decision(
             conn,
             action="discard",

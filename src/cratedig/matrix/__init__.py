@@ -3,7 +3,7 @@
 See ``docs/engagement.md`` for exactly how events become matrix values.
 """
 
-from cratedig.matrix.engagement import Engagement, build_engagement
+from cratedig.matrix.engagement import Engagement, build_engagement, store_config
 from cratedig.matrix.idmap import IdMap
 from cratedig.matrix.recent import RecentEvent, recent_activity
 from cratedig.matrix.side import SideInfo, build_side_info
@@ -22,4 +22,5 @@ __all__ = [
     "leave_last_out",
     "random_holdout",
     "recent_activity",
+    "store_config",
 ]

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, selec
 
 from cratedig.events import EventType
 from cratedig.matrix.rules import aggregation_plan
-from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
+from cratedig.matrix.weights import EngagementConfig, kept_events, row_weight, weighted_types
 from cratedig.store.schema import user_events
 
 BATCH_ROWS = 500_000
@@ -135,10 +135,15 @@ def read_sql(
                 func.sum(row_weight(config, types, now_ms)).label("value"),
                 func.max(ev.occurred_at_ms).label("last_ms"),
             )
-            .where(ev.artist_id.is_not(None), ev.event_type.in_(types), ev.occurred_at_ms <= now_ms)
+            .where(
+                ev.artist_id.is_not(None),
+                ev.event_type.in_(types),
+                ev.occurred_at_ms <= now_ms,
+                *_kept(config),
+            )
             .group_by(ev.user_id, ev.artist_id)
         )
-    state_query = _state_query(now_ms)
+    state_query = _state_query(config, now_ms)
     if plan.follows_after_unfollow:
         queries.append(_follows_after_unfollow(config, now_ms, state_query))
     for query in queries:
@@ -160,7 +165,13 @@ def read_sql(
     return sums.result(), state
 
 
-def _state_query(now_ms: int) -> Any:
+def _kept(config: EngagementConfig) -> list[Any]:
+    """The excluded-periods filter as a list of ``WHERE`` conditions (maybe empty)."""
+    kept = kept_events(config)
+    return [] if kept is None else [kept]
+
+
+def _state_query(config: EngagementConfig, now_ms: int) -> Any:
     ev = user_events.c
     follow = ev.event_type == EventType.FOLLOW_ARTIST
     unfollow = ev.event_type == EventType.UNFOLLOW_ARTIST
@@ -175,6 +186,7 @@ def _state_query(now_ms: int) -> Any:
             ev.artist_id.is_not(None),
             ev.event_type.in_(list(FOLLOW_KINDS)),
             ev.occurred_at_ms <= now_ms,
+            *_kept(config),
         )
         .group_by(ev.user_id, ev.artist_id)
         .having(func.max(case((unfollow, ev.occurred_at_ms))).is_not(None))
@@ -200,6 +212,7 @@ def _follows_after_unfollow(config: EngagementConfig, now_ms: int, state_query: 
             ev.event_type == EventType.FOLLOW_ARTIST,
             ev.occurred_at_ms <= now_ms,
             or_(state.c.last_unfollow_ms.is_(None), ev.occurred_at_ms > state.c.last_unfollow_ms),
+            *_kept(config),
         )
         .group_by(ev.user_id, ev.artist_id)
     )
@@ -253,7 +266,12 @@ def read_stream(
         row_weight(config, ordered, now_ms).label("value"),
         ev.occurred_at_ms.label("last_ms"),
         kind.label("kind"),
-    ).where(ev.artist_id.is_not(None), ev.event_type.in_(ordered), ev.occurred_at_ms <= now_ms)
+    ).where(
+        ev.artist_id.is_not(None),
+        ev.event_type.in_(ordered),
+        ev.occurred_at_ms <= now_ms,
+        *_kept(config),
+    )
     sql = str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
     sums = PairSums()
     follow_rows: list[pl.DataFrame] = []

@@ -32,11 +32,13 @@ import polars as pl
 import scipy.sparse as sp
 from sqlalchemy import Connection, Engine
 
+from cratedig.config import Settings
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.aggregate import Encoder, can_stream, read_sql, read_stream
 from cratedig.matrix.idmap import IdMap
 from cratedig.matrix.transforms import apply_transform, filter_min_interactions
 from cratedig.matrix.weights import DAY_MS, EngagementConfig
+from cratedig.store.quality import excluded_periods
 from cratedig.store.reads import latest_event_ms
 
 #: Sums whose absolute value is below this are numerically zero (e.g. a follow and
@@ -287,6 +289,17 @@ def assemble(
     )
 
 
+def store_config(engine: Engine, settings: Settings, **overrides: Any) -> EngagementConfig:
+    """The settings' configuration plus the periods people excluded in this store.
+
+    :meth:`EngagementConfig.from_settings` with ``excluded_periods`` read from the
+    store's decisions (:func:`cratedig.store.quality.excluded_periods`): what ``train``,
+    ``evaluate`` and the other commands that build the matrix from the store use.
+    """
+    overrides.setdefault("excluded_periods", tuple(excluded_periods(engine)))
+    return EngagementConfig.from_settings(settings, **overrides)
+
+
 def _empty(config: EngagementConfig, now_ms: int) -> Engagement:
     return Engagement(
         X=sp.csr_matrix((0, 0), dtype=np.float32),
@@ -299,4 +312,4 @@ def _empty(config: EngagementConfig, now_ms: int) -> Engagement:
     )
 
 
-__all__ = ["Engagement", "EngagementConfig", "build_engagement"]
+__all__ = ["Engagement", "EngagementConfig", "build_engagement", "store_config"]

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, Select, bindparam, select
 
 from cratedig.events import EventType
 from cratedig.exceptions import ValidationError
-from cratedig.matrix.weights import EngagementConfig, row_weight, weighted_types
+from cratedig.matrix.weights import EngagementConfig, kept_events, row_weight, weighted_types
 from cratedig.store.schema import user_events
 
 
@@ -80,6 +80,7 @@ def recent_statement(config: EngagementConfig | None = None, limit: int = 50) ->
         return None
     ev = user_events.c
     weight = row_weight(config, types, now_ms=0)
+    kept = kept_events(config)
     return (
         select(ev.artist_id, ev.event_type, weight.label("weight"), ev.occurred_at_ms)
         .where(
@@ -88,6 +89,7 @@ def recent_statement(config: EngagementConfig | None = None, limit: int = 50) ->
             ev.artist_id.is_not(None),
             ev.event_type.in_(types),
             weight != 0,
+            *([] if kept is None else [kept]),
         )
         .order_by(ev.occurred_at_ms.desc(), ev.event_id.desc())
         .limit(limit)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_, not_, or_
 
 from cratedig.config import (
     TRANSFORMS,
@@ -35,6 +35,7 @@ from cratedig.config import (
 from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES
 from cratedig.exceptions import ValidationError
 from cratedig.matrix import rules
+from cratedig.store.schema import user_events
 
 DAY_MS = 86_400_000
 #: The key of a model version's ``params`` that holds its :meth:`EngagementConfig.as_record`.
@@ -59,13 +60,45 @@ class EngagementConfig(EngagementSettings):
     now_ms
         The time the matrix is built "as of" (ms since the epoch, UTC). Events after it
         are left out and ages are measured from it. ``None``: the latest stored event.
+    excluded_periods
+        Periods people decided to leave out (``cratedig quality decide --exclude``), as
+        ``(start_ms, end_ms, event_type)`` triples: an event is left out when
+        ``start_ms <= occurred_at_ms < end_ms`` and, if ``event_type`` is not ``None``,
+        it is of that type. The rule is a plain filter on ``user_events`` before any
+        weighting, so every backend (SQL, stream, Spark) applies it the same way:
+        ``NOT (occurred_at_ms >= start AND occurred_at_ms < end [AND event_type = t])``
+        for each triple. Commands fill it from
+        :func:`cratedig.store.quality.excluded_periods`; the version's record keeps it.
     """
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     now_ms: int | None = None
+    excluded_periods: tuple[tuple[int, int, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        periods = []
+        for item in self.excluded_periods:
+            try:
+                start, end, event_type = item
+                period = (int(start), int(end), None if event_type is None else str(event_type))
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    "excluded_periods", item, "(start_ms, end_ms, event_type or null) triples"
+                ) from None
+            if period[1] <= period[0]:
+                raise ValidationError("excluded_periods", item, "an end after the start")
+            if period[2] is not None and period[2] not in EVENT_TYPES:
+                raise ValidationError(
+                    "excluded_periods", item, "a known event type: " + ", ".join(EVENT_TYPES)
+                )
+            periods.append(period)
+        # a record read back from JSON holds lists: keep one hashable, sorted form
+        object.__setattr__(
+            self,
+            "excluded_periods",
+            tuple(sorted(set(periods), key=lambda p: (p[0], p[1], p[2] or ""))),
+        )
         for key, value in self.weights.items():
             if key not in EVENT_TYPES:
                 raise ValidationError(
@@ -140,6 +173,24 @@ def row_weight(
     return rules.to_sql(rules.row_weight(config, event_types, now_ms))
 
 
+def kept_events(config: EngagementConfig) -> ColumnElement[bool] | None:
+    """The condition keeping events outside ``config.excluded_periods`` (``None``: all kept).
+
+    See :attr:`EngagementConfig.excluded_periods`; every read of events into the
+    matrix adds this to its ``WHERE``.
+    """
+    if not config.excluded_periods:
+        return None
+    ev = user_events.c
+    out = []
+    for start, end, event_type in config.excluded_periods:
+        cond = [ev.occurred_at_ms >= start, ev.occurred_at_ms < end]
+        if event_type is not None:
+            cond.append(ev.event_type == event_type)
+        out.append(and_(*cond))
+    return not_(or_(*out))
+
+
 def weighted_types(config: EngagementConfig) -> list[str]:
     """Event types with a nonzero weight, in a fixed order."""
     return [t for t in EVENT_TYPES if config.weight(t) != 0.0]
@@ -153,6 +204,7 @@ __all__ = [
     "Transform",
     "UnfollowPolicy",
     "decay",
+    "kept_events",
     "play_factor",
     "row_weight",
     "type_weight",

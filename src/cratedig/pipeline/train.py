@@ -47,10 +47,43 @@ def _default_gems_factory(model_name: str, params: dict[str, Any]) -> GemsFactor
 
 
 def _build_engagement(engine: Engine, settings: Settings) -> Any:
-    """The matrix as the settings say (``[weights]``, ``[engagement]``), like every command."""
-    from cratedig.matrix import EngagementConfig, build_engagement
+    """The matrix as the settings say (``[weights]``, ``[engagement]``), like every command,
+    without the periods people excluded (``cratedig quality decide --exclude``)."""
+    from cratedig.matrix import build_engagement, store_config
 
-    return build_engagement(engine, EngagementConfig.from_settings(settings))
+    return build_engagement(engine, store_config(engine, settings))
+
+
+def _check_findings(engine: Engine, require_reviewed: bool) -> None:
+    """List the data-quality findings no decision covers yet; stop if they must be.
+
+    Raises
+    ------
+    ValidationError
+        With ``require_reviewed`` and at least one unreviewed finding.
+    """
+    from cratedig.exceptions import ValidationError
+    from cratedig.store.quality import findings
+
+    open_ = [f for f in findings(engine) if not f["reviewed"]]
+    if not open_:
+        return
+    console = Console(stderr=True)
+    console.print(
+        f"[yellow]warning:[/yellow] {len(open_)} data-quality finding(s) not reviewed "
+        "(decide with `cratedig quality decide PERIOD --exclude|--keep`):"
+    )
+    for f in open_[:20]:
+        day = time.strftime("%Y-%m-%d", time.gmtime(f["start_ms"] / 1000))
+        console.print(f"  {day} {f['check_name']} {f['event_type'] or 'all'}: {f['detail']}")
+    if len(open_) > 20:
+        console.print(f"  ... and {len(open_) - 20} more (`cratedig quality findings`)")
+    if require_reviewed:
+        raise ValidationError(
+            "findings",
+            f"{len(open_)} unreviewed",
+            "every data-quality finding reviewed before training (--require-reviewed)",
+        )
 
 
 def _engagement_record(eng: Any) -> dict[str, Any]:
@@ -195,6 +228,7 @@ def train(
     seed: int = 0,
     tune: bool = True,
     progress: bool = False,
+    require_reviewed: bool = False,
 ) -> registry.ModelVersion:
     """Train, evaluate, register and precompute a new model version.
 
@@ -222,6 +256,9 @@ def train(
         in the version's parameters.
     k_lists, k_similar, k_fallback
         Lengths of the precomputed user lists, similar-artist lists and cold-start lists.
+    require_reviewed
+        Stop (before anything is written) when a data-quality finding has no decision
+        yet; without it such findings are only listed as a warning.
 
     Returns
     -------
@@ -236,6 +273,7 @@ def train(
     """
     started = time.perf_counter()
     ensure_schema(engine)
+    _check_findings(engine, require_reviewed)
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)

@@ -124,6 +124,12 @@ def spark_pairs(
     if now_ms is None:
         return pl.DataFrame(), pl.DataFrame(), None
     base = events.where(F.col("artist_id").isNotNull() & (F.col("occurred_at_ms") <= now_ms))
+    # the periods people excluded (matrix.weights.kept_events on the SQL side)
+    for start, end, event_type in config.excluded_periods:
+        excluded = (F.col("occurred_at_ms") >= start) & (F.col("occurred_at_ms") < end)
+        if event_type is not None:
+            excluded = excluded & (F.col("event_type") == event_type)
+        base = base.where(~excluded)
     sums, state = _sums(base, config, now_ms)
     return _collect(sums), _collect(state), now_ms
 

@@ -7,11 +7,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from cratedig.store.schema import quarantine
 from cratedig.store.schema.quality import quality_decisions, quality_findings
+
+DAY_MS = 86_400_000
+
+
+def floor_day(ms: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The UTC day number of a (non-negative) millisecond time, as integer division."""
+    return ms.op("/", precedence=8)(literal_column(str(DAY_MS)))
 
 
 @dataclass(frozen=True)
@@ -81,15 +99,56 @@ def quarantine_rows(engine: Engine, filt: QuarantineFilter, limit: int | None = 
         return list(conn.execute(stmt))
 
 
+def open_quarantine_ids(conn: Connection, filt: QuarantineFilter) -> list[int]:
+    """Ids of the rows matching ``filt``, read inside the caller's transaction."""
+    stmt = select(quarantine.c.quarantine_id).where(*filt.where())
+    return [int(i) for i in conn.scalars(stmt.order_by(quarantine.c.quarantine_id))]
+
+
 def quarantine_by_day(engine: Engine, since_ms: int | None = None) -> list[dict[str, Any]]:
-    """Rows quarantined per UTC day (of quarantining) and status."""
+    """Rows quarantined per UTC day (of quarantining), reason and status, newest day first.
+
+    Each row has ``day`` (days since 1970), ``reason``, ``status`` and ``rows``.
+    """
     q = quarantine.c
-    day = q.created_at_ms // 86_400_000
-    stmt = select(day.label("day"), q.status, func.count().label("rows")).group_by(day, q.status)
+    day = floor_day(q.created_at_ms)
+    stmt = select(day.label("day"), q.reason, q.status, func.count().label("rows")).group_by(
+        day, q.reason, q.status
+    )
     if since_ms is not None:
         stmt = stmt.where(q.created_at_ms >= since_ms)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(stmt.order_by(day))]
+        return [
+            dict(r._mapping)
+            for r in conn.execute(stmt.order_by(day.desc(), func.count().desc(), q.reason))
+        ]
+
+
+def overview(engine: Engine, sample: int = 20, limit: int = 200) -> dict[str, Any]:
+    """Everything a reviewer looks at first, for the report and the admin pages.
+
+    Returns
+    -------
+    dict
+        ``groups`` (open rows by source and reason), ``by_day`` (rows by day of
+        quarantining, reason and status), ``counts`` (rows per status), ``sample``
+        (the first ``sample`` open rows), ``decisions`` and ``findings`` (at most
+        ``limit`` of each, newest first).
+    """
+    q = quarantine.c
+    with engine.connect() as conn:
+        counts = {
+            str(status): int(n)
+            for status, n in conn.execute(select(q.status, func.count()).group_by(q.status))
+        }
+    return {
+        "counts": counts,
+        "groups": quarantine_groups(engine, QuarantineFilter()),
+        "by_day": quarantine_by_day(engine)[:limit],
+        "sample": [dict(r._mapping) for r in quarantine_rows(engine, QuarantineFilter(), sample)],
+        "decisions": [dict(r._mapping) for r in decisions(engine)[:limit]],
+        "findings": sorted(findings(engine), key=lambda f: -f["start_ms"])[:limit],
+    }
 
 
 def resolve_quarantined(
@@ -123,7 +182,7 @@ def update_reason(conn: Connection, reasons: Sequence[tuple[int, str]]) -> None:
     if reasons:
         conn.execute(
             update(quarantine)
-            .where(quarantine.c.quarantine_id == bindparam("qid"))
+            .where(quarantine.c.quarantine_id == bindparam("qid"), quarantine.c.status == "open")
             .values(reason=bindparam("why")),
             [{"qid": i, "why": r} for i, r in reasons],
         )
@@ -184,7 +243,8 @@ def findings(
             d.action.in_(("exclude", "keep")),
             d.start_ms <= f.start_ms,
             d.end_ms >= f.end_ms,
-            or_(d.event_type.is_(None), d.event_type == f.event_type, f.event_type == ""),
+            # a decision on all types covers every finding; one on a type, that type's
+            or_(d.event_type.is_(None), d.event_type == f.event_type),
         )
         .scalar_subquery()
     )
