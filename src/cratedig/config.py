@@ -154,6 +154,28 @@ class Settings:
         current one's by more than this fraction.
     artifacts_dir
         Folder of the trained models' files (one subfolder per model version).
+    secret_key
+        Signs the page sessions (``docs/security.md``). ``None``: the random secret that
+        ``cratedig init-db`` generated and keeps in the store (``serving_state``).
+    pages_demo_mode
+        ``True``: the pages hand every visitor a session for any listener they open, so
+        page buttons post events and feedback without a login (``make demo`` only; never
+        on a public site). ``False``: page writes need a session cookie the site issued.
+    session_max_age_seconds
+        How long a page session (cookie or page token) stays valid.
+    max_request_bytes
+        Largest request body accepted (Flask's ``MAX_CONTENT_LENGTH``); larger: 413.
+    rate_limit_api_writes
+        Writes per API key (Flask-Limiter syntax, ``;``-separated; empty: no limit).
+    rate_limit_page_writes
+        Page writes (``/ui/*``) per client address.
+    rate_limit_failed_auth
+        Failed credential attempts per client address before it gets 429 everywhere.
+    rate_limit_unknown_lists
+        List requests for users the store does not know (not logged), per client address.
+    trusted_proxies
+        How many reverse proxies in front set ``X-Forwarded-For`` (0: use the peer
+        address); rate limits count per client address.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -166,6 +188,15 @@ class Settings:
     import_chunk_rows: int = 50_000
     promotion_margin: float = 0.05
     artifacts_dir: str = "artifacts"
+    secret_key: str | None = None
+    pages_demo_mode: bool = False
+    session_max_age_seconds: int = 86_400
+    max_request_bytes: int = 10 * 1024 * 1024
+    rate_limit_api_writes: str = "1000/second"
+    rate_limit_page_writes: str = "120/minute"
+    rate_limit_failed_auth: str = "20/minute"
+    rate_limit_unknown_lists: str = "60/minute"
+    trusted_proxies: int = 0
 
 
 _KIND_WORDS = {
@@ -273,7 +304,14 @@ def _engagement_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 #: Settings that must be positive numbers, and the smallest value each accepts.
-_MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_margin": 0.0}
+_MINIMUMS = {
+    "import_chunk_rows": 1,
+    "session_gap_minutes": 0.0,
+    "promotion_margin": 0.0,
+    "session_max_age_seconds": 1,
+    "max_request_bytes": 1,
+    "trusted_proxies": 0,
+}
 
 
 def _check(settings: Settings) -> Settings:

@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from cratedig.serving.pages import ui_token
+from cratedig.serving.sessions import issue
 from cratedig.store.schema import feedback, user_events
 from tests.serving.helpers import XSS
 
@@ -63,9 +63,9 @@ def test_unknown_artist_page_is_404(client: FlaskClient) -> None:
 
 
 def test_ui_writes_need_the_page_token(app: Flask, client: FlaskClient, store: Engine) -> None:
-    with app.test_request_context():
-        token = ui_token("u01")
-        other = ui_token("u02")
+    # a session the site's login issued (the cookie's token), sent as the page does
+    token = issue(app.config["SECRET_KEY"], "u01")
+    other = issue(app.config["SECRET_KEY"], "u02")
     event = {
         "user_id": "u01",
         "event_type": "follow_artist",
