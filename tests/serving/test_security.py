@@ -177,9 +177,7 @@ def test_d1_init_db_generates_the_secret(tmp_path: Path) -> None:
         with engine.connect() as conn:
             secrets.append(
                 conn.execute(
-                    select(serving_state.c.value).where(
-                        serving_state.c.key == "ui_session_secret"
-                    )
+                    select(serving_state.c.value).where(serving_state.c.key == "ui_session_secret")
                 ).scalar_one()
             )
         engine.dispose()
@@ -366,7 +364,7 @@ def test_d12_security_headers(build: Any) -> None:
         assert not re.search(r"\son[a-z]+=", html) and " style=" not in html, url
 
 
-SLASHY = ["ac/dc", "a//b", "50%", "a?b", "x#y", "a b", "ü/ß", "trailing/"]
+SLASHY = ["ac/dc", "a//b", "50%", "a?b", "x#y", "a b", "ü/ß", "trailing/", "/lead", "new\nline"]
 
 
 def test_d12_ids_with_slashes_are_reachable(build: Any, store: Engine) -> None:

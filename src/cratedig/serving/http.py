@@ -26,6 +26,11 @@ class IdConverter(PathConverter):
     on the API's ``/artists/{id}/similar`` route.
     """
 
+    # any characters, "/" and newlines included (PathConverter's own excludes a leading
+    # "/" and, through ".", newlines)
+    regex = "[\\s\\S]+?"
+    part_isolating = False
+
 
 def service() -> Service:
     """The app's :class:`Service`."""
