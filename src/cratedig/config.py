@@ -158,6 +158,28 @@ class Settings:
         most this long before (view-through); see ``docs/online.md``.
     artifacts_dir
         Folder of the trained models' files (one subfolder per model version).
+    secret_key
+        Signs the page sessions (``docs/security.md``). ``None``: the random secret that
+        ``cratedig init-db`` generated and keeps in the store (``serving_state``).
+    pages_demo_mode
+        ``True``: the pages hand every visitor a session for any listener they open, so
+        page buttons post events and feedback without a login (``make demo`` only; never
+        on a public site). ``False``: page writes need a session cookie the site issued.
+    session_max_age_seconds
+        How long a page session (cookie or page token) stays valid.
+    max_request_bytes
+        Largest request body accepted (Flask's ``MAX_CONTENT_LENGTH``); larger: 413.
+    rate_limit_api_writes
+        Writes per API key (Flask-Limiter syntax, ``;``-separated; empty: no limit).
+    rate_limit_page_writes
+        Page writes (``/ui/*``) per client address.
+    rate_limit_failed_auth
+        Failed credential attempts per client address before it gets 429 everywhere.
+    rate_limit_unknown_lists
+        List requests for users the store does not know (not logged), per client address.
+    trusted_proxies
+        How many reverse proxies in front set ``X-Forwarded-For`` (0: use the peer
+        address); rate limits count per client address.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -171,6 +193,15 @@ class Settings:
     promotion_margin: float = 0.05
     artifacts_dir: str = "artifacts"
     online_attribution_days: int = 7
+    secret_key: str | None = None
+    pages_demo_mode: bool = False
+    session_max_age_seconds: int = 86_400
+    max_request_bytes: int = 10 * 1024 * 1024
+    rate_limit_api_writes: str = "1000/second"
+    rate_limit_page_writes: str = "120/minute"
+    rate_limit_failed_auth: str = "20/minute"
+    rate_limit_unknown_lists: str = "60/minute"
+    trusted_proxies: int = 0
 
 
 _KIND_WORDS = {
@@ -283,6 +314,9 @@ _MINIMUMS = {
     "online_attribution_days": 1,
     "session_gap_minutes": 0.0,
     "promotion_margin": 0.0,
+    "session_max_age_seconds": 1,
+    "max_request_bytes": 1,
+    "trusted_proxies": 0,
 }
 
 

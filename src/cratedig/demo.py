@@ -10,7 +10,9 @@ The demo runs as a list of steps, each a function of the shared :class:`DemoStat
    evaluate on a holdout, register and promote the version, precompute the lists;
 4. ``evaluate``: print the holdout metrics of the new version;
 5. ``serve``: run the site with gunicorn at http://127.0.0.1:8000 (skipped with
-   ``--no-serve``).
+   ``--no-serve``) in **demo mode** (``CRATEDIG_PAGES_DEMO_MODE=true``): any visitor
+   may act as any simulated listener, so the page buttons work without a login.
+   Never turn demo mode on for a real site (``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sqlalchemy import Engine, func, select
 from cratedig.simulator.site import SimulationConfig, simulate_to_store
 from cratedig.store import init_db, make_engine, schema
 from cratedig.store.reads import table_counts
+from cratedig.store.secrets import stored_secret
 
 DB_NAME = "cratedig.sqlite"
 TRUTH_NAME = "ground_truth.parquet"
@@ -58,6 +61,7 @@ def _fresh_store(path: Path) -> Engine:
         Path(str(path) + suffix).unlink(missing_ok=True)
     engine = make_engine(f"sqlite:///{path}")
     init_db(engine)
+    stored_secret(engine)  # as `cratedig init-db` does
     return engine
 
 
@@ -161,6 +165,16 @@ def step_evaluate(state: DemoState) -> None:
     state.console.print(f"Model version {version.version_id}: {verdict}")
 
 
+def serve_env(state: DemoState, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the demo serves with: its store, and the pages in demo mode."""
+    import os
+
+    env = dict(os.environ if base is None else base)
+    env["CRATEDIG_DATABASE_URL"] = f"sqlite:///{state.db_path.resolve()}"
+    env["CRATEDIG_PAGES_DEMO_MODE"] = "true"
+    return env
+
+
 def step_serve(state: DemoState) -> None:
     """Serve the site with gunicorn until interrupted (replaces this process)."""
     if not state.serve:
@@ -173,7 +187,8 @@ def step_serve(state: DemoState) -> None:
         state.engine.dispose()
     url = f"http://{state.host}:{state.port}"
     state.console.print(f"[bold green]cratedig is serving at {url}[/]  (Ctrl-C to stop)")
-    env = dict(os.environ, CRATEDIG_DATABASE_URL=f"sqlite:///{state.db_path.resolve()}")
+    env = serve_env(state)
+    state.console.print("Pages in demo mode: any visitor may act as any listener.")
     argv = [sys.executable, "-m", "cratedig.cli", "serve", "--host", state.host]
     argv += ["--port", str(state.port)]
     sys.stdout.flush()

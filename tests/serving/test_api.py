@@ -318,7 +318,7 @@ def test_openapi_lists_every_endpoint(app: Flask, client: FlaskClient) -> None:
     assert spec["openapi"].startswith("3.")
     documented = {"/api/v1" + p for p in spec["paths"]}
     routes = {
-        str(r.rule).replace("<", "{").replace(">", "}")
+        str(r.rule).replace("<id:", "{").replace("<", "{").replace(">", "}")
         for r in app.url_map.iter_rules()
         if str(r.rule).startswith("/api/v1")
     }

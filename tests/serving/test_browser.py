@@ -1,7 +1,9 @@
 """A real browser (Debian's Chromium through Playwright) using the pages.
 
-Opens a listener's home, sees both lists, gives a thumbs up (stored), opens an
-artist from a list, follows it, returns home and sees the lists changed. Saves a
+Logs in as a site would (a ``cratedig_session`` cookie made by ``POST /api/v1/sessions``
+with the API key; the pages are not in demo mode), opens the listener's home, sees
+both lists, gives a thumbs up (stored), opens an artist from a list, follows it,
+returns home and sees the lists changed; uses the picker; no CSP violation. Saves a
 screenshot to ``test-artifacts/`` (and to ``$CRATEDIG_DOCS_SCREENSHOT`` when set).
 """
 
@@ -19,6 +21,7 @@ from sqlalchemy import Engine, select
 from werkzeug.serving import make_server
 
 from cratedig.store.schema import feedback, user_events
+from tests.serving.conftest import KEY
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +51,7 @@ def _list_ids(page, title: str) -> list[str]:
     return section.locator("li.item").evaluate_all("els => els.map(e => e.dataset.artist)")
 
 
-def test_home_thumbs_follow_and_changed_lists(base_url: str, store: Engine) -> None:
+def test_home_thumbs_follow_and_changed_lists(base_url: str, app: Flask, store: Engine) -> None:
     playwright = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
@@ -56,7 +59,15 @@ def test_home_thumbs_follow_and_changed_lists(base_url: str, store: Engine) -> N
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            session = app.test_client().post(
+                "/api/v1/sessions", json={"user_id": "u01"}, headers={"X-API-Key": KEY}
+            )
+            context = browser.new_context(viewport={"width": 1100, "height": 900})
+            cookie = {"name": "cratedig_session", "value": session.get_json()["token"]}
+            context.add_cookies([{**cookie, "url": base_url}])
+            page = context.new_page()
+            errors: list[str] = []  # CSP violations show as console errors ("Refused to ...")
+            page.on("console", lambda m: errors.append(m.text) if "Refused" in m.text else None)
             page.goto(f"{base_url}/users/u01")
             assert page.locator("h2", has_text="Artists You May Like").is_visible()
             assert page.locator("h2", has_text="Hidden Gems").is_visible()
@@ -86,6 +97,13 @@ def test_home_thumbs_follow_and_changed_lists(base_url: str, store: Engine) -> N
             after = _list_ids(page, "Artists You May Like")
             assert target not in after and after != before
             page.screenshot(path=str(ARTIFACTS / "browser-home-after-follow.png"), full_page=True)
+
+            # the picker (no inline script: the CSP allows none) encodes the id
+            page.goto(f"{base_url}/")
+            page.fill("#user-input", "u01")
+            page.locator("form.picker button").click()
+            page.wait_for_url("**/users/u01")
+            assert not errors, errors
         finally:
             browser.close()
     with store.connect() as conn:

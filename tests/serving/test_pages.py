@@ -8,15 +8,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from cratedig.serving.pages import ui_token
+from cratedig.serving.sessions import issue
 from cratedig.store.schema import feedback, user_events
+from tests.serving.conftest import KEY
 from tests.serving.helpers import XSS
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _html(client: FlaskClient, url: str) -> str:
-    r = client.get(url, headers={"Accept": "text/html"})
+    # /admin needs the API key once keys are configured (docs/security.md)
+    r = client.get(url, headers={"Accept": "text/html", "X-API-Key": KEY})
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     return r.get_data(as_text=True)
 
@@ -53,7 +55,8 @@ def test_admin_links_the_report_when_present(app: Flask, client: FlaskClient) ->
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("<h1>report</h1>")
     assert "Analytics report" in _html(client, "/admin")
-    assert client.get("/admin/report").get_data(as_text=True) == "<h1>report</h1>"
+    report_page = client.get("/admin/report", headers={"X-API-Key": KEY})
+    assert report_page.get_data(as_text=True) == "<h1>report</h1>"
 
 
 def test_unknown_artist_page_is_404(client: FlaskClient) -> None:
@@ -63,9 +66,9 @@ def test_unknown_artist_page_is_404(client: FlaskClient) -> None:
 
 
 def test_ui_writes_need_the_page_token(app: Flask, client: FlaskClient, store: Engine) -> None:
-    with app.test_request_context():
-        token = ui_token("u01")
-        other = ui_token("u02")
+    # a session the site's login issued (the cookie's token), sent as the page does
+    token = issue(app.config["SECRET_KEY"], "u01")
+    other = issue(app.config["SECRET_KEY"], "u02")
     event = {
         "user_id": "u01",
         "event_type": "follow_artist",

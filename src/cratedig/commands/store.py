@@ -11,6 +11,7 @@ import click
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.ingest.progress import make_progress
 from cratedig.store import init_db, migrate
+from cratedig.store.secrets import stored_secret
 
 
 def _where(ctx: CliContext) -> str:
@@ -25,6 +26,7 @@ def init_db_command(ctx: CliContext) -> None:
     engine = ctx.engine(create_schema=False)
     before = migrate.schema_status(engine)
     created = init_db(engine)
+    stored_secret(engine)  # the page-session secret when none is configured (docs/security.md)
     where = _where(ctx)
     if before.state == "empty":
         click.echo(f"Created {len(created)} tables in {where} at revision {before.head}.")

@@ -11,40 +11,49 @@ from cratedig.exceptions import ValidationError
 from cratedig.ingest.feedback import parse_feedback, store_feedback
 from cratedig.ingest.write_path import MAX_BATCH
 from cratedig.pipeline.registry import list_versions
-from cratedig.serving.auth import requires_key
+from cratedig.serving import sessions
+from cratedig.serving.auth import requires_key, secret
 from cratedig.serving.errors import ApiError
-from cratedig.serving.http import check_id, fast_json, json_body, raise_if_rejected, service
+from cratedig.serving.http import (
+    check_id,
+    fast_json,
+    json_body,
+    raise_if_rejected,
+    serve_similar,
+    serve_user_list,
+    service,
+)
 from cratedig.serving.openapi import openapi_spec
 from cratedig.serving.service import check_k, check_list_type
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
-@bp.get("/users/<user_id>/recommendations")
+@bp.get("/users/<id:user_id>/recommendations")
 @requires_key(write=False)
 def recommendations(user_id: str) -> Any:
     list_type = check_list_type(request.args.get("list", "may_like"))
     k = check_k(request.args.get("k"))
-    return fast_json(service().serve_list(check_id("user_id", user_id), list_type, k))
+    return fast_json(serve_user_list(check_id("user_id", user_id), list_type, k))
 
 
-@bp.get("/artists/<artist_id>/similar")
+@bp.get("/artists/<id:artist_id>/similar")
 @requires_key(write=False)
 def similar(artist_id: str) -> Any:
     k = check_k(request.args.get("k"))
     user_id = request.args.get("user_id") or None
     if user_id is not None:
         check_id("user_id", user_id)
-    return fast_json(service().similar(check_id("artist_id", artist_id), k, user_id))
+    return fast_json(serve_similar(check_id("artist_id", artist_id), k, user_id))
 
 
-@bp.get("/artists/<artist_id>")
+@bp.get("/artists/<id:artist_id>")
 @requires_key(write=False)
 def artist(artist_id: str) -> Any:
     return jsonify(service().artist(check_id("artist_id", artist_id)))
 
 
-@bp.get("/users/<user_id>/profile")
+@bp.get("/users/<id:user_id>/profile")
 @requires_key(write=False)
 def profile(user_id: str) -> Any:
     return jsonify(service().profile(check_id("user_id", user_id)))
@@ -83,6 +92,29 @@ def feedback() -> Any:
     row = parse_feedback(json_body())
     feedback_id = store_feedback(service().engine, row)
     return jsonify({"feedback_id": feedback_id, **row}), 201
+
+
+@bp.post("/sessions")
+@requires_key(write=True)
+def new_session() -> Any:
+    """A page session for one listener: the site's login calls this with its API key and
+    sets the token as the ``cratedig_session`` cookie (docs/security.md)."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("body", type(body).__name__, 'a JSON object {"user_id": ...}')
+    user_id = body.get("user_id")
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise ValidationError("user_id", user_id, "a non-empty string")
+    check_id("user_id", user_id)
+    settings = service().settings
+    return jsonify(
+        {
+            "user_id": user_id,
+            "token": sessions.issue(secret(), user_id),
+            "cookie": sessions.COOKIE,
+            "max_age_seconds": settings.session_max_age_seconds,
+        }
+    ), 201
 
 
 @bp.get("/models")

@@ -7,25 +7,33 @@
 
 Recognised keys: ``SETTINGS`` (a whole :class:`~cratedig.config.Settings`),
 ``DATABASE_URL``, ``REDIS_URL``, ``API_KEYS``, ``READ_REQUIRES_KEY``, ``ENGINE`` (an
-existing engine), ``CACHE_TTL_SECONDS`` and ``SECRET_KEY`` (signs the page tokens;
-default ``$CRATEDIG_SECRET_KEY``, else derived from the settings so that every
-worker agrees). Any other key goes to ``app.config``.
+existing engine), ``CACHE_TTL_SECONDS`` and ``SECRET_KEY`` (signs the page sessions;
+default ``Settings.secret_key`` (``$CRATEDIG_SECRET_KEY``), else the random secret
+``cratedig init-db`` keeps in the store, generated here if it is missing). Any other
+key goes to ``app.config``.
+
+Every response carries the security headers of :data:`SECURITY_HEADERS` (and a
+Content-Security-Policy that fits the pages: nothing but this site's own scripts,
+styles and requests); request bodies over ``Settings.max_request_bytes`` get 413
+before they are read. ``docs/security.md`` describes the whole policy.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Request
+from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cratedig.config import Settings, load_settings
 from cratedig.serving.errors import register_error_handlers
+from cratedig.serving.http import IdConverter
+from cratedig.serving.limits import Guard
 from cratedig.serving.service import Service
 from cratedig.store import ensure_schema, make_engine
+from cratedig.store.secrets import stored_secret
 
 _SETTING_KEYS = {
     "DATABASE_URL": "database_url",
@@ -41,6 +49,33 @@ def _settings(config: Mapping[str, Any]) -> Settings:
         return config["SETTINGS"]
     overrides = {field: config[key] for key, field in _SETTING_KEYS.items() if key in config}
     return load_settings(**overrides)
+
+
+#: Headers on every response.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+#: The pages load only this site's own script, stylesheet and JSON endpoints.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors 'none'"
+)
+#: The analytics report is one self-contained file: inline styles, data: images, no script.
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _secure_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    csp = REPORT_CSP if request.endpoint == "pages.report" else PAGE_CSP
+    response.headers.setdefault("Content-Security-Policy", csp)
+    return response
 
 
 class NoSessions(SecureCookieSessionInterface):
@@ -63,16 +98,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     engine = config.pop("ENGINE", None) or make_engine(settings.database_url)
     ensure_schema(engine)  # refuses an outdated store, naming `cratedig db upgrade`
     app = Flask(__name__)
-    secret = (
-        config.pop("SECRET_KEY", None)
-        or os.environ.get("CRATEDIG_SECRET_KEY")
-        or hashlib.sha256(
-            (
-                "cratedig-ui\x1f" + settings.database_url + "\x1f" + ",".join(settings.api_keys)
-            ).encode("utf-8")
-        ).hexdigest()
+    secret = config.pop("SECRET_KEY", None) or settings.secret_key or stored_secret(engine)
+    app.config.from_mapping(
+        SECRET_KEY=secret, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=settings.max_request_bytes
     )
-    app.config.from_mapping(SECRET_KEY=secret, JSON_SORT_KEYS=False)
     ttl = float(config.pop("CACHE_TTL_SECONDS", 60.0))
     for key in ("SETTINGS", *_SETTING_KEYS):
         config.pop(key, None)
@@ -80,6 +109,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = NoSessions()
     app.extensions["cratedig"] = Service(engine, settings, cache_ttl_seconds=ttl)
+    app.extensions["cratedig_guard"] = Guard(app, settings)
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.merge_slashes = False  # "a//b" is an id of its own
+    app.after_request(_secure_headers)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(online_views.bp)

@@ -78,6 +78,16 @@ class Catalogue:
             raise NotFoundError("artist", artist_id)
         return details
 
+    def user_exists(self, user_id: str) -> bool:
+        """Whether the user has a ``users`` row (positive answers cached, as artists)."""
+        if self._known.get(("user", user_id)) is not None:
+            return True
+        with self.engine.connect() as conn:
+            found = catalogue.user_row(conn, user_id) is not None
+        if found:
+            self._known.set(("user", user_id), (True,))
+        return found
+
     def user_country(self, user_id: str) -> str | None:
         """A user's country (``None`` when the user or the country is unknown)."""
         with self.engine.connect() as conn:

@@ -27,6 +27,7 @@ _CODES = {
     406: "not_acceptable",
     413: "payload_too_large",
     415: "unsupported_media_type",
+    429: "rate_limited",
     500: "internal_error",
     503: "not_ready",
 }
@@ -35,12 +36,20 @@ _CODES = {
 class ApiError(Exception):
     """An error with an HTTP status, an envelope code and optionally a field."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def envelope(status: int, code: str, message: str, field: str | None = None) -> dict[str, Any]:
@@ -69,7 +78,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Any:
-        return error_response(exc.status, exc.code, exc.message, exc.field)
+        body, status = error_response(exc.status, exc.code, exc.message, exc.field)
+        return body, status, exc.headers
 
     @app.errorhandler(ValidationError)
     def _validation(exc: ValidationError) -> Any:

@@ -7,12 +7,29 @@ from typing import Any
 
 import orjson
 from flask import current_app, request
+from werkzeug.routing import PathConverter
 
 from cratedig.exceptions import ValidationError
 from cratedig.fields import MAX_ID_LENGTH, is_storable_text
 from cratedig.ingest.write_path import BatchResult
+from cratedig.serving.auth import guard
 from cratedig.serving.errors import ApiError
 from cratedig.serving.service import Service
+
+
+class IdConverter(PathConverter):
+    """``<id:...>``: a path id that may contain ``/`` (ids are the site's own strings).
+
+    ``/users/a/b`` is user ``a/b``; ``url_for`` leaves the ``/`` as it is and
+    percent-encodes the rest. A request for ``/users/a%2Fb`` reaches the same view
+    (servers decode the path). The one ambiguity: an artist id ending in ``/similar``
+    on the API's ``/artists/{id}/similar`` route.
+    """
+
+    # any characters, "/" and newlines included (PathConverter's own excludes a leading
+    # "/" and, through ".", newlines)
+    regex = "[\\s\\S]+?"
+    part_isolating = False
 
 
 def service() -> Service:
@@ -25,6 +42,29 @@ def raise_if_rejected(result: BatchResult) -> None:
     if result.errors:
         err = result.errors[0]
         raise ApiError(400, "validation_error", err["message"], err["field"])
+
+
+def serve_user_list(user_id: str, list_type: str, k: int) -> dict[str, Any]:
+    """A user's list, logged as an impression for users the store knows.
+
+    A made-up id gets the cold-start list, not logged and not cached, and counted
+    against ``rate_limit_unknown_lists`` for the client (429 over it).
+    """
+    svc = service()
+    known = svc.user_known(user_id)
+    if not known:
+        guard().unknown_list()
+    return svc.serve_list(user_id, list_type, k, log=known)
+
+
+def serve_similar(artist_id: str, k: int, user_id: str | None) -> dict[str, Any]:
+    """An artist's similar artists: logged for no user (``anonymous``) or a known one;
+    for an unknown ``user_id`` as :func:`serve_user_list`."""
+    svc = service()
+    known = user_id is None or svc.user_known(user_id)
+    if not known:
+        guard().unknown_list()
+    return svc.similar(artist_id, k, user_id, log=known)
 
 
 def check_id(name: str, value: str) -> str:

@@ -14,7 +14,7 @@ from flask import Blueprint, render_template, request
 
 from cratedig.online.summary import online_summary, parse_day, parse_group_by
 from cratedig.serving.api import fast_json, service
-from cratedig.serving.auth import requires_key
+from cratedig.serving.auth import check_admin, requires_key
 from cratedig.serving.online_charts import bar_chart, line_chart
 
 bp = Blueprint("online", __name__)
@@ -85,5 +85,6 @@ def charts(summary: dict[str, Any]) -> list[Any]:
 
 @bp.get("/admin/online")
 def admin_online() -> Any:
+    check_admin()
     summary = _summary("list_type,model_version,variant")
     return render_template("admin_online.html", summary=summary, charts=charts(summary))

@@ -30,8 +30,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "Invalid input (the field is named)",
         401: "Missing or wrong X-API-Key",
         404: "Unknown id",
-        413: "Too many events in one request",
+        403: "No valid page session for this user",
+        413: "Too many events, or a body over max_request_bytes",
         415: "The body is not JSON",
+        429: "Rate-limited (Retry-After says when to retry)",
         503: "No model version is served yet",
     }
     return {str(s): _json(_ERROR, words[s]) for s in statuses}
@@ -118,7 +120,7 @@ def openapi_spec() -> dict[str, Any]:
                     },
                     _K,
                 ],
-                [400, 401, 503],
+                [400, 401, 429, 503],
             ),
             "/artists/{artist_id}/similar": _get(
                 "Artists whose fans also like this one",
@@ -128,19 +130,19 @@ def openapi_spec() -> dict[str, Any]:
                     _K,
                     {"name": "user_id", "in": "query", "required": False, "schema": ID},
                 ],
-                [400, 401, 404, 503],
+                [400, 401, 404, 429, 503],
             ),
             "/artists/{artist_id}": _get(
                 "An artist with tags and tracks",
                 "Artist",
                 [_path_param("artist_id")],
-                [400, 401, 404],
+                [400, 401, 404, 429],
             ),
             "/users/{user_id}/profile": _get(
                 "A user's details, activity and follows",
                 "Profile",
                 [_path_param("user_id")],
-                [400, 401, 404],
+                [400, 401, 404, 429],
             ),
             "/events": {
                 "post": {
@@ -153,7 +155,7 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "200": _json(result, "Nothing new stored (duplicates or errors)"),
                         "201": _json(result, "Events stored; per-item errors for a batch"),
-                        **_errors(400, 401, 413, 415),
+                        **_errors(400, 401, 413, 415, 429),
                     },
                 }
             },
@@ -172,7 +174,30 @@ def openapi_spec() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json({"type": "object"}, "Stored"),
-                        **_errors(400, 401, 415),
+                        **_errors(400, 401, 413, 415, 429),
+                    },
+                }
+            },
+            "/sessions": {
+                "post": {
+                    "summary": "A page session for one listener (the site's login sets it "
+                    "as the cratedig_session cookie; docs/security.md)",
+                    "security": [{"apiKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["user_id"],
+                                    "properties": {"user_id": ID},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/Session"}, "Issued"),
+                        **_errors(400, 401, 413, 415, 429),
                     },
                 }
             },
@@ -204,7 +229,10 @@ def openapi_spec() -> dict[str, Any]:
             "/models": {
                 "get": {
                     "summary": "Model versions with their metrics, newest first",
-                    "responses": {"200": _json({"type": "object"}, "OK"), **_errors(401)},
+                    "responses": {
+                        "200": _json({"type": "object"}, "OK"),
+                        **_errors(401, 429),
+                    },
                 }
             },
             "/health": {

@@ -186,6 +186,16 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Event": _event_schema(),
+    "Session": {
+        "type": "object",
+        "required": ["user_id", "token", "cookie", "max_age_seconds"],
+        "properties": {
+            "user_id": {"type": "string"},
+            "token": {"type": "string", "description": "Send as X-UI-Token, or set as cookie."},
+            "cookie": {"type": "string", "const": "cratedig_session"},
+            "max_age_seconds": {"type": "integer"},
+        },
+    },
     "EventsResult": {
         "type": "object",
         "required": ["accepted", "duplicates", "rejected", "errors"],

@@ -1,54 +1,49 @@
 """HTML pages: user picker, user home, artist page, admin; and their write endpoints.
 
 The pages are the site's own front end, so they do not hold an API key: their
-buttons post to ``/ui/events`` and ``/ui/feedback``, which accept a request only
-with the page's token for that user (an HMAC of the user id with the app's secret
-key). Everything is rendered by Jinja with autoescaping on.
+buttons post to ``/ui/events`` and ``/ui/feedback`` with a page session for the
+listener in the ``X-UI-Token`` header (:mod:`cratedig.serving.sessions`): the
+``cratedig_session`` cookie the site set at login, or, in demo mode only, a demo
+token the page hands out. Reads follow the API's policy (``read_requires_key``),
+and ``/admin`` needs the API key once keys are configured
+(:mod:`cratedig.serving.auth`; ``docs/security.md``). Everything is rendered by
+Jinja with autoescaping on.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
-    current_app,
     jsonify,
     render_template,
     request,
     send_file,
 )
 
-from cratedig.exceptions import NotFoundError
+from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.feedback import parse_feedback, store_feedback
 from cratedig.pipeline.registry import list_versions
+from cratedig.serving.auth import check_admin, check_page_read, page_token, ui_writer
 from cratedig.serving.errors import ApiError
-from cratedig.serving.http import check_id, raise_if_rejected, service
+from cratedig.serving.http import (
+    check_id,
+    json_body,
+    raise_if_rejected,
+    serve_similar,
+    serve_user_list,
+    service,
+)
+from cratedig.serving.openapi_pages import pages_spec
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
 bp = Blueprint("pages", __name__)
 
-TOKEN_HEADER = "X-UI-Token"
 #: How many users the picker offers.
 PICKER_USERS = 60
-
-
-def ui_token(user_id: str) -> str:
-    """The token that lets a page post events and feedback for one user."""
-    key = str(current_app.config["SECRET_KEY"]).encode("utf-8")
-    return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
-
-
-def _check_token(user_id: Any) -> None:
-    given = request.headers.get(TOKEN_HEADER, "")
-    if not isinstance(user_id, str) or not hmac.compare_digest(
-        given.encode("utf-8"), ui_token(user_id).encode("utf-8")
-    ):
-        raise ApiError(403, "forbidden", f"A valid {TOKEN_HEADER} for this user is required.")
 
 
 def report_path() -> Path | None:
@@ -62,6 +57,7 @@ def report_path() -> Path | None:
 
 @bp.get("/")
 def index() -> Any:
+    check_page_read(lists_users=True)
     svc = service()
     version = svc.active_version()
     with svc.engine.connect() as conn:
@@ -72,22 +68,24 @@ def index() -> Any:
     return render_template("index.html", user_ids=user_ids, version=version)
 
 
-@bp.get("/users/<user_id>")
+@bp.get("/users/<id:user_id>")
 def home(user_id: str) -> Any:
     check_id("user_id", user_id)
-    svc = service()
+    check_page_read(user_id)
     lists = [
-        ("Artists You May Like", svc.serve_list(user_id, "may_like", 10)),
-        ("Hidden Gems", svc.serve_list(user_id, "hidden_gems", 10)),
+        ("Artists You May Like", serve_user_list(user_id, "may_like", 10)),
+        ("Hidden Gems", serve_user_list(user_id, "hidden_gems", 10)),
     ]
-    return render_template("home.html", user_id=user_id, token=ui_token(user_id), lists=lists)
+    return render_template("home.html", user_id=user_id, token=page_token(user_id), lists=lists)
 
 
-@bp.get("/artists/<artist_id>")
+@bp.get("/artists/<id:artist_id>")
 def artist(artist_id: str) -> Any:
-    svc = service()
-    info = svc.artist(check_id("artist_id", artist_id))
+    check_id("artist_id", artist_id)
     user_id = check_id("user", request.args.get("user") or "")
+    check_page_read(user_id or None)
+    svc = service()
+    info = svc.artist(artist_id)
     source = request.args.get("src") or "organic"
     following = False
     if user_id:
@@ -95,13 +93,13 @@ def artist(artist_id: str) -> Any:
             following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
         except NotFoundError:
             following = False
-    similar = svc.similar(artist_id, 10, user_id or None) if svc.active_version() else None
+    similar = serve_similar(artist_id, 10, user_id or None) if svc.active_version() else None
     return render_template(
         "artist.html",
         artist=info,
         similar=similar,
         user_id=user_id,
-        token=ui_token(user_id) if user_id else "",
+        token=page_token(user_id) if user_id else "",
         source=source,
         following=following,
     )
@@ -109,24 +107,37 @@ def artist(artist_id: str) -> Any:
 
 @bp.get("/admin")
 def admin() -> Any:
+    check_admin()
     versions = list_versions(service().engine, limit=50)
     return render_template("admin.html", versions=versions, report=report_path() is not None)
 
 
 @bp.get("/admin/report")
 def report() -> Any:
+    check_admin()
     path = report_path()
     if path is None:
         raise NotFoundError("report", "analytics report")
     return send_file(path.resolve())
 
 
+def _ui_body(user: str) -> dict[str, Any]:
+    """The posted JSON object, whose ``user_id`` must be the session's user (the
+    session's user when left out)."""
+    body = json_body()
+    if not isinstance(body, dict):
+        raise ValidationError("body", type(body).__name__, "a JSON object")
+    body.setdefault("user_id", user)
+    if body["user_id"] != user:
+        raise ApiError(
+            403, "forbidden", "user_id: the page session is for another user.", "user_id"
+        )
+    return body
+
+
 @bp.post("/ui/events")
 def ui_events() -> Any:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "The body must be a JSON object.", "body")
-    _check_token(body.get("user_id"))
+    body = _ui_body(ui_writer())  # the session is checked before the body is read
     result = service().post_events([body])
     raise_if_rejected(result)
     return jsonify(result.as_dict()), 201
@@ -134,8 +145,12 @@ def ui_events() -> Any:
 
 @bp.post("/ui/feedback")
 def ui_feedback() -> Any:
-    body = request.get_json(silent=True)
-    row = parse_feedback(body)
-    _check_token(row["user_id"])
+    row = parse_feedback(_ui_body(ui_writer()))
     feedback_id = store_feedback(service().engine, row)
     return jsonify({"feedback_id": feedback_id}), 201
+
+
+@bp.get("/ui/openapi.json")
+def pages_openapi() -> Any:
+    """The OpenAPI document of the pages and ``/ui/*``."""
+    return jsonify(pages_spec())

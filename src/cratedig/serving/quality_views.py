@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, render_template
 
-from cratedig.serving.auth import requires_key
+from cratedig.serving.auth import check_admin
 from cratedig.serving.http import service
 from cratedig.store.quality import overview
 
@@ -39,8 +39,8 @@ def _cut(text: str | None) -> str:
 
 
 @bp.get("/admin/quality")
-@requires_key(write=False)
 def quality() -> Any:
+    check_admin()
     data = overview(service().engine, sample=SAMPLE_ROWS)
     by_day = [
         {**row, "day": _when(int(row["day"]) * 86_400_000, with_time=False)}

@@ -123,8 +123,11 @@ class Service:
         """A user's profile (see :meth:`Catalogue.profile`)."""
         return self.catalogue.profile(user_id, top)
 
-    def recommendations(self, user_id: str, list_type: str, k: int) -> dict[str, Any]:
-        """A user's list (cached), without ``list_id``; see :meth:`serve_list`.
+    def recommendations(
+        self, user_id: str, list_type: str, k: int, cache: bool = True
+    ) -> dict[str, Any]:
+        """A user's list (cached unless ``cache`` is false), without ``list_id``; see
+        :meth:`serve_list`.
 
         Raises
         ------
@@ -141,18 +144,32 @@ class Service:
         if cached is not None:
             return dict(cached)
         payload = self.lists.user_list(version, user_id, list_type, k)
-        self.user_cache.set(user_id, field, payload)
+        if cache:
+            self.user_cache.set(user_id, field, payload)
         return payload
 
-    def serve_list(self, user_id: str, list_type: str, k: int) -> dict[str, Any]:
-        """A user's list with a fresh ``list_id``, logged as an impression."""
-        payload = self.recommendations(user_id, list_type, k)
+    def user_known(self, user_id: str) -> bool:
+        """Whether the store knows the user (a ``users`` row: imported, or created by an
+        earlier event). Only known users' lists are logged as impressions."""
+        return self.catalogue.user_exists(user_id)
+
+    def serve_list(self, user_id: str, list_type: str, k: int, log: bool = True) -> dict[str, Any]:
+        """A user's list with a fresh ``list_id``, logged as an impression when ``log``.
+
+        A list that is not logged is not cached either (an unknown user's cold-start
+        list), so requests for made-up ids leave nothing behind.
+        """
+        payload = self.recommendations(user_id, list_type, k, cache=log)
         payload["list_id"] = new_list_id()
-        self._log(payload, user_id, list_type)
+        if log:
+            self._log(payload, user_id, list_type)
         return payload
 
-    def similar(self, artist_id: str, k: int, user_id: str | None = None) -> dict[str, Any]:
-        """An artist's similar artists ("Fans also like"), logged as an impression.
+    def similar(
+        self, artist_id: str, k: int, user_id: str | None = None, log: bool = True
+    ) -> dict[str, Any]:
+        """An artist's similar artists ("Fans also like"), logged as an impression
+        (for ``user_id``, or ``anonymous``) when ``log``.
 
         Raises
         ------
@@ -164,7 +181,8 @@ class Service:
         version = self.versions.for_user(user_id)
         listing = self.lists.similar_list(version, artist_id, k)
         payload = {**listing, "list_id": new_list_id()}
-        self._log(payload, user_id or "anonymous", "similar_artists")
+        if log:
+            self._log(payload, user_id or "anonymous", "similar_artists")
         return payload
 
     def _log(self, payload: dict[str, Any], user_id: str, list_type: str) -> None:

@@ -31,11 +31,21 @@
     return post("/ui/events", event, keepalive);
   }
 
+  // The user picker opens /users/<id> (no inline script: the CSP allows none).
+  var picker = document.querySelector("form.picker");
+  if (picker) {
+    picker.addEventListener("submit", function (e) {
+      e.preventDefault();
+      location.href = "/users/" + encodeURIComponent(picker.elements.user.value);
+    });
+  }
+
   function listOf(el) { return el.closest("[data-list-id]"); }
 
   document.addEventListener("click", function (e) {
     var el = e.target.closest("button, a[data-click]");
-    if (!el || !user) { return; }
+    // Without a page session (no login, not demo mode) the page is read-only.
+    if (!el || !user || !token) { return; }
     var list = listOf(el);
     var item = el.closest("[data-artist]");
 
