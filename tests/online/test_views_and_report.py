@@ -84,7 +84,12 @@ def test_api_obeys_the_read_policy_and_rejects_bad_parameters(filled: Engine) ->
 
 
 def test_admin_page_shows_numbers_and_charts(filled: Engine) -> None:
-    html = _app(filled).test_client().get("/admin/online").get_data(as_text=True)
+    html = (
+        _app(filled)
+        .test_client()
+        .get("/admin/online", headers={"X-API-Key": KEY})
+        .get_data(as_text=True)
+    )
     assert html.count("<svg") == 6
     assert 'data-metric="items">9<' in html and 'data-metric="item_ctr">11.11%<' in html
 
@@ -107,7 +112,7 @@ def test_empty_store_gives_an_empty_well_formed_report(engine: Engine, tmp_path:
     assert (tmp_path / "empty" / "report.html").stat().st_size > 0
     assert json.loads((tmp_path / "empty" / "summary.json").read_text())["by_day"] == []
     app = _app(engine)
-    assert app.test_client().get("/admin/online").status_code == 200
+    assert app.test_client().get("/admin/online", headers={"X-API-Key": KEY}).status_code == 200
     assert app.test_client().get("/api/v1/metrics/online").get_json()["totals"]["items"] == 0
 
 

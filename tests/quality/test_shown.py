@@ -118,6 +118,7 @@ def test_report_has_a_data_quality_section(quality_store: Engine, tmp_path: Path
 def test_admin_quality_view(quality_store: Engine, tmp_path: Path) -> None:
     app = _app(quality_store, tmp_path)
     client = app.test_client()
+    client.environ_base["HTTP_X_API_KEY"] = KEY  # admin pages need the key once keys exist
     admin = client.get("/admin").get_data(as_text=True)
     assert 'href="/admin/quality"' in admin
     response = client.get("/admin/quality")
@@ -146,7 +147,8 @@ def test_admin_quality_view_obeys_the_read_policy(quality_store: Engine, tmp_pat
 def test_admin_quality_view_empty_store(sqlite_url: str, tmp_path: Path) -> None:
     engine = make_engine(sqlite_url)
     init_db(engine)
-    page = _app(engine, tmp_path).test_client().get("/admin/quality").get_data(as_text=True)
+    client = _app(engine, tmp_path).test_client()
+    page = client.get("/admin/quality", headers={"X-API-Key": KEY}).get_data(as_text=True)
     assert "No findings stored" in page and "No decisions yet" in page
     engine.dispose()
 
@@ -171,7 +173,11 @@ def test_admin_quality_view_in_chromium(quality_store: Engine, tmp_path: Path) -
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page = browser.new_page(
+                    viewport={"width": 1200, "height": 900},
+                    # the admin pages take the API key as the basic-auth password
+                    http_credentials={"username": "admin", "password": KEY},
+                )
                 page.goto(f"{base}/admin")
                 page.get_by_role("link", name="Data quality").click()
                 page.wait_for_url("**/admin/quality")
