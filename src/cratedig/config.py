@@ -154,6 +154,9 @@ class Settings:
         current one's by more than this fraction.
     artifacts_dir
         Folder of the trained models' files (one subfolder per model version).
+    future_tolerance_seconds
+        How far past the wall clock an event's ``occurred_at`` may be (clock skew) before
+        an import quarantines it and the API rejects it; default one day.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -166,6 +169,7 @@ class Settings:
     import_chunk_rows: int = 50_000
     promotion_margin: float = 0.05
     artifacts_dir: str = "artifacts"
+    future_tolerance_seconds: float = 86_400.0
 
 
 _KIND_WORDS = {
@@ -273,7 +277,12 @@ def _engagement_env(env: Mapping[str, str]) -> dict[str, str]:
 
 
 #: Settings that must be positive numbers, and the smallest value each accepts.
-_MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_margin": 0.0}
+_MINIMUMS = {
+    "future_tolerance_seconds": 0.0,
+    "import_chunk_rows": 1,
+    "session_gap_minutes": 0.0,
+    "promotion_margin": 0.0,
+}
 
 
 def _check(settings: Settings) -> Settings:

@@ -95,6 +95,7 @@ def _make_command(kind: str) -> click.Command:
             strict=strict,
             chunk_rows=chunk_rows or ctx.settings.import_chunk_rows,
             progress=not quiet,
+            future_tolerance_ms=round(ctx.settings.future_tolerance_seconds * 1000),
         )
         print_summary(report)
         if strict and report.quarantined:

@@ -37,6 +37,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from cratedig.exceptions import ValidationError
+from cratedig.fields import FUTURE_TOLERANCE_MS
 from cratedig.ingest.chunk_import import ChunkImporter
 from cratedig.ingest.readers import (
     Chunk,
@@ -114,6 +115,7 @@ def _run_in_memory(
     strict: bool,
     progress: bool,
     total: int | None,
+    future_tolerance_ms: int,
 ) -> ImportReport:
     """:func:`_run` for in-memory data, read in the calling thread (the caller's
     iterator may not be safe to use in another thread)."""
@@ -127,6 +129,7 @@ def _run_in_memory(
         total=total,
         unit="rows",
         threaded=False,
+        future_tolerance_ms=future_tolerance_ms,
     )
 
 
@@ -141,10 +144,13 @@ def _run(
     total: int | None,
     unit: str,
     threaded: bool,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport(kind=kind, source=source)
-    importer = ChunkImporter(kind=kind, source=source, strict=strict)
+    importer = ChunkImporter(
+        kind=kind, source=source, strict=strict, future_tolerance_ms=future_tolerance_ms
+    )
     bar = _progress_bar(progress)
     with bar or nullcontext():
         task = None
@@ -245,6 +251,7 @@ def import_records(
     chunk_rows: int = 50_000,
     progress: bool = False,
     total: int | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import in-memory rows, each given as ``(line_number, raw_row)``.
 
@@ -265,10 +272,15 @@ def import_records(
         Rows per transaction.
     progress, total
         Show a progress bar; ``total`` is the number of records, when known.
+    future_tolerance_ms
+        Events later than the start of the import plus this are quarantined (an event
+        cannot happen in the future; see :data:`cratedig.fields.FUTURE_TOLERANCE_MS`).
     """
     _check_args(kind, chunk_rows)
     chunks = records_chunks(records, chunk_rows)
-    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
+    return _run_in_memory(
+        engine, kind, chunks, source, strict, progress, total, future_tolerance_ms
+    )
 
 
 def import_batches(
@@ -281,6 +293,7 @@ def import_batches(
     chunk_rows: int = 50_000,
     progress: bool = False,
     total: int | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import in-memory Arrow data (raw column names as for files) with the fast path.
 
@@ -290,7 +303,9 @@ def import_batches(
     """
     _check_args(kind, chunk_rows)
     chunks = batch_chunks(batches, chunk_rows)
-    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
+    return _run_in_memory(
+        engine, kind, chunks, source, strict, progress, total, future_tolerance_ms
+    )
 
 
 def import_file(
@@ -302,6 +317,7 @@ def import_file(
     strict: bool = False,
     chunk_rows: int = 50_000,
     progress: bool = False,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import a CSV, JSON Lines or Parquet file, streamed in chunks of ``chunk_rows`` rows.
 
@@ -324,4 +340,5 @@ def import_file(
         total=source_size(path, fmt),
         unit="rows" if fmt == "parquet" else "bytes",
         threaded=True,
+        future_tolerance_ms=future_tolerance_ms,
     )

@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
+from cratedig.clock import now_ms
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
+from cratedig.fields import FUTURE_TOLERANCE_MS, latest_allowed_ms
 from cratedig.ingest.entities import validate_artist, validate_track, validate_user
 from cratedig.ingest.event_batch import (
     EventBatch,
@@ -63,10 +65,14 @@ def _unknown(field_name: str, value: str, what: str) -> str:
 class ChunkImporter:
     """Imports chunks of one kind from one source, keeping per-import caches."""
 
-    def __init__(self, kind: str, source: str, strict: bool) -> None:
+    def __init__(
+        self, kind: str, source: str, strict: bool, future_tolerance_ms: int = FUTURE_TOLERANCE_MS
+    ) -> None:
         self.kind = kind
         self.source = source
         self.strict = strict
+        # One limit for the whole import, so the fast path and validate_event agree.
+        self.not_after_ms = latest_allowed_ms(now_ms(), future_tolerance_ms)
         self.users = KnownIds(schema.users)
         self.artists = KnownIds(schema.artists)
         self.track_ids = KnownIds(schema.tracks)
@@ -75,7 +81,7 @@ class ChunkImporter:
     def prepare(self, chunk: Chunk) -> EventBatch | None:
         """The work on a chunk that needs no database (safe to run in another thread)."""
         if self.kind == "events" and chunk.batch is not None:
-            return normalise_event_batch(chunk.batch)
+            return normalise_event_batch(chunk.batch, self.not_after_ms)
         return None
 
     def import_chunk(
@@ -105,7 +111,11 @@ class ChunkImporter:
         n_batch = 0 if batch is None else batch.num_rows
         lines = np.zeros(0, dtype=np.int64) if chunk.lines is None else chunk.lines
         if batch is not None:
-            normalised = prepared if prepared is not None else normalise_event_batch(batch)
+            normalised = (
+                prepared
+                if prepared is not None
+                else normalise_event_batch(batch, self.not_after_ms)
+            )
             self.track_artists.prefetch(conn, tracks_to_resolve(normalised))
             tables.append(complete_event_batch(normalised, self.track_artists.get))
             flagged = np.flatnonzero(~normalised.ok)
@@ -116,7 +126,9 @@ class ChunkImporter:
         events: list[dict[str, Any]] = []
         for k, (line, raw) in enumerate(slow):
             try:
-                event: Event = validate_event(raw, self.track_artists.get)
+                event: Event = validate_event(
+                    raw, self.track_artists.get, not_after_ms=self.not_after_ms
+                )
             except ValidationError as exc:
                 bad.append(BadRow(line, str(exc), raw))
                 continue

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cratedig.clock import now_ms
 from cratedig.events import (
     ARTISTLESS_EVENTS,
     EVENT_FIELDS,
@@ -34,6 +35,7 @@ from cratedig.fields import (
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
     MS_THRESHOLD,
+    latest_allowed_ms,
 )
 
 #: The stored columns of an event, in order.
@@ -271,8 +273,9 @@ def _compose_ms(
     return ms, valid
 
 
-def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """``occurred_at`` (or ``occurred_at_ms``) in ms, and the rows understood."""
+def _timestamp(batch: pa.RecordBatch, not_after_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``occurred_at`` (or ``occurred_at_ms``) in ms, and the rows understood (in range
+    and not later than ``not_after_ms``)."""
     n = batch.num_rows
     name = "occurred_at" if "occurred_at" in batch.schema.names else "occurred_at_ms"
     column = _column(batch, name)
@@ -308,16 +311,20 @@ def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
             ok &= raw % per_ms == 0
     else:
         return zeros, np.zeros(n, dtype=bool)
-    ok &= (ms >= MIN_TIMESTAMP_MS) & (ms <= MAX_TIMESTAMP_MS)
+    ok &= (ms >= MIN_TIMESTAMP_MS) & (ms <= min(MAX_TIMESTAMP_MS, not_after_ms))
     return np.where(ok, ms, 0), ok
 
 
-def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
+def normalise_event_batch(batch: pa.RecordBatch, not_after_ms: int | None = None) -> EventBatch:
     """Run the rules of ``validate_event`` over a whole batch, except artist resolution.
 
     Rows that are ``ok`` have their final values in ``columns``, except that a track
     event may still lack its ``artist_id`` (see :func:`complete_event_batch`).
+    ``not_after_ms`` is the latest accepted time, as for ``validate_event`` (pass the
+    same value to both; default: now plus the future tolerance).
     """
+    if not_after_ms is None:
+        not_after_ms = latest_allowed_ms(now_ms())
     n = batch.num_rows
     event_type, ok = _text_column(batch, "event_type", MAX_ID_LENGTH)
     ok &= _bool(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
@@ -335,7 +342,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
         ok &= understood
     ok &= _bool(pc.is_valid(columns["user_id"]))
     columns["source"] = pc.fill_null(columns["source"], ORGANIC)
-    ms, understood = _timestamp(batch)
+    ms, understood = _timestamp(batch, not_after_ms)
     ok &= understood
     columns["occurred_at_ms"] = pa.array(ms, pa.int64())
     duration, blank, understood = _whole_number(batch, "duration_ms", None, MAX_DURATION_MS)

@@ -25,9 +25,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from cratedig.clock import now_ms
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
-from cratedig.fields import is_blank, read_text
+from cratedig.fields import FUTURE_TOLERANCE_MS, is_blank, latest_allowed_ms, read_text
 from cratedig.ingest.lookups import TrackArtists
 from cratedig.store.engine import write_lock
 from cratedig.store.event_writes import insert_events, insert_stubs
@@ -107,13 +108,17 @@ def _error(index: int, exc: ValidationError) -> dict[str, Any]:
 
 
 def validate_batch(
-    raws: Sequence[Any], resolve: Callable[[str], str | None]
+    raws: Sequence[Any],
+    resolve: Callable[[str], str | None],
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> tuple[list[Event], BatchResult]:
     """Validate raw events: the distinct valid ones, and a report of the rest.
 
     A row that is not a mapping, or that fails :func:`validate_event`, is an error
-    naming its index; an ``event_id`` seen earlier in the batch is a duplicate.
+    naming its index; an ``event_id`` seen earlier in the batch is a duplicate. An
+    event later than now plus ``future_tolerance_ms`` is an error too.
     """
+    not_after_ms = latest_allowed_ms(now_ms(), future_tolerance_ms)
     result = BatchResult()
     valid: dict[str, Event] = {}
     for index, raw in enumerate(raws):
@@ -122,7 +127,7 @@ def validate_batch(
             result.errors.append(_error(index, exc))
             continue
         try:
-            event = validate_event(raw, resolve)
+            event = validate_event(raw, resolve, not_after_ms=not_after_ms)
         except ValidationError as exc:
             result.errors.append(_error(index, exc))
             continue
@@ -137,11 +142,13 @@ def store_events(
     engine: Engine,
     raws: Sequence[Any],
     in_transaction: Callable[[Connection, set[str]], None] | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> BatchResult:
     """Validate and store a batch of raw events (dicts), as the API posts them.
 
     ``in_transaction(conn, user_ids)`` runs inside the events' own transaction (the
     service records cache invalidations there: one commit per request, not two).
+    Events later than now plus ``future_tolerance_ms`` are rejected.
 
     Raises
     ------
@@ -157,7 +164,7 @@ def store_events(
     if wanted:
         with engine.connect() as conn:
             artists_of.prefetch(conn, wanted)
-    events, result = validate_batch(raws, artists_of.get)
+    events, result = validate_batch(raws, artists_of.get, future_tolerance_ms)
     if not events:
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)

@@ -206,7 +206,10 @@ def train(
     make_gems = gems_factory or _default_gems_factory(model_name, params)
     _say(progress, "building the engagement matrix")
     eng = engagement if engagement is not None else _build_engagement(engine, settings)
-    snapshot_ms = int(getattr(eng, "built_at_ms", 0) or registry.now_ms())
+    # The snapshot is the matrix's "as of" time, never later than the wall clock: a
+    # snapshot in the future would make every later event "before the snapshot".
+    wall_ms = registry.now_ms()
+    snapshot_ms = min(int(getattr(eng, "built_at_ms", 0) or wall_ms), wall_ms)
     version_id = registry.new_version_id()
     artifact_dir = Path(settings.artifacts_dir) / version_id
     run_params = {

@@ -1,0 +1,123 @@
+"""Regression tests for the ingest side of issue #10 (defects 3, 9, 11 and the missing
+``occurred_at`` column of 12); each failed on the code before its fix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, func, select
+
+from cratedig.clock import now_ms
+from cratedig.config import load_settings
+from cratedig.events import validate_event
+from cratedig.exceptions import ValidationError
+from cratedig.fields import FUTURE_TOLERANCE_MS
+from cratedig.ingest.bulk import import_batches, import_file
+from cratedig.ingest.event_batch import normalise_event_batch
+from cratedig.ingest.write_path import store_events
+from cratedig.store import schema
+
+FAR_FUTURE = "9999-12-31T23:59:59Z"
+PAST = "2025-01-01T00:00:00Z"
+
+
+def _count(engine: Engine, table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _reasons(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(schema.quarantine.c.reason)).scalars())
+
+
+# -- defect 3: events in the future ----------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_far_future_event_is_quarantined_on_import(
+    engine: Engine, tmp_path: Path, fmt: str
+) -> None:
+    """Defect 3: `u999,visit,9999-12-31T23:59:59Z` was stored and became the snapshot."""
+    rows = [
+        {"user_id": "u1", "event_type": "visit", "occurred_at": PAST},
+        {"user_id": "u999", "event_type": "visit", "occurred_at": FAR_FUTURE},
+        # in ms, as the fast path reads integers
+        {"user_id": "u998", "event_type": "visit", "occurred_at": str(now_ms() + 10 * 86_400_000)},
+    ]
+    path = tmp_path / f"e.{fmt}"
+    if fmt == "csv":
+        path.write_text(
+            "user_id,event_type,occurred_at\n"
+            + "".join(f"{r['user_id']},{r['event_type']},{r['occurred_at']}\n" for r in rows)
+        )
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    report = import_file(engine, "events", path)
+    assert (report.accepted, report.quarantined) == (1, 2)
+    reasons = _reasons(engine)
+    assert len(reasons) == 2
+    assert all("occurred_at" in r and "in the future" in r for r in reasons)
+    with engine.connect() as conn:
+        stored = conn.execute(select(func.max(schema.user_events.c.occurred_at_ms))).scalar_one()
+    assert stored < now_ms()
+
+
+def test_the_fast_path_and_validate_event_agree_on_the_future_limit() -> None:
+    limit = now_ms() + FUTURE_TOLERANCE_MS
+    values = [limit - 1, limit, limit + 1, 2**62]
+    batch = pa.RecordBatch.from_pylist(
+        [{"user_id": "u", "event_type": "visit", "occurred_at": v} for v in values]
+    )
+    ok = normalise_event_batch(batch, limit).ok.tolist()
+    assert ok == [True, True, False, False]
+    for value, fast in zip(values, ok, strict=True):
+        raw = {"user_id": "u", "event_type": "visit", "occurred_at": value}
+        try:
+            validate_event(raw, not_after_ms=limit)
+            slow = True
+        except ValidationError:
+            slow = False
+        assert slow == fast or (value == 2**62 and not slow)
+
+
+def test_the_api_rejects_a_far_future_event(engine: Engine) -> None:
+    """Defect 3 (API): the event was stored."""
+    result = store_events(
+        engine,
+        [
+            {"event_id": "p1", "user_id": "u1", "event_type": "visit", "occurred_at": PAST},
+            {"event_id": "f1", "user_id": "u1", "event_type": "visit", "occurred_at": FAR_FUTURE},
+        ],
+    )
+    assert result.accepted == 1
+    assert [e["field"] for e in result.errors] == ["occurred_at"]
+    assert result.errors[0]["index"] == 1
+    assert "in the future" in result.errors[0]["message"]
+    assert _count(engine, schema.user_events) == 1
+
+
+def test_the_future_tolerance_is_configurable(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_two_hours = now_ms() + 2 * 3_600_000
+    table = pa.table(
+        {"user_id": ["u1"], "event_type": ["visit"], "occurred_at": pa.array([in_two_hours])}
+    )
+    report = import_batches(engine, "events", [table], source="mem", future_tolerance_ms=0)
+    assert report.quarantined == 1
+    report = import_batches(engine, "events", [table], source="mem")  # default: one day
+    assert report.accepted == 1
+    raw = {"event_id": "x", "user_id": "u1", "event_type": "visit", "occurred_at": in_two_hours}
+    assert store_events(engine, [raw], future_tolerance_ms=3_600_000).errors
+    monkeypatch.setenv("CRATEDIG_FUTURE_TOLERANCE_SECONDS", "60")
+    assert load_settings().future_tolerance_seconds == 60.0
+    monkeypatch.setenv("CRATEDIG_FUTURE_TOLERANCE_SECONDS", "-1")
+    with pytest.raises(Exception, match="future_tolerance_seconds"):
+        load_settings()
