@@ -121,3 +121,66 @@ def test_the_future_tolerance_is_configurable(
     monkeypatch.setenv("CRATEDIG_FUTURE_TOLERANCE_SECONDS", "-1")
     with pytest.raises(Exception, match="future_tolerance_seconds"):
         load_settings()
+
+
+# -- defect 9: Parquet integers at the edges ---------------------------------------------
+
+
+def test_uint64_values_above_the_int64_range_are_quarantined(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Defect 9: the fast path's cast to int64 raised ArrowInvalid; the import aborted."""
+    path = tmp_path / "u.parquet"
+    table = pa.table(
+        {
+            "event_id": ["ok", "big-time", "big-duration"],
+            "user_id": ["u1", "u1", "u1"],
+            "event_type": ["play_track"] * 3,
+            "artist_id": ["a1"] * 3,
+            "occurred_at": pa.array([1_735_689_600_000, 2**64 - 1, 1_735_689_600_000], pa.uint64()),
+            "duration_ms": pa.array([1_000, 1_000, 2**63 + 5], pa.uint64()),
+        }
+    )
+    pq.write_table(table, path)
+    report = import_file(engine, "events", path)
+    assert (report.accepted, report.quarantined) == (1, 2)
+    reasons = sorted(_reasons(engine))
+    assert reasons[0].startswith("duration_ms:") and reasons[1].startswith("occurred_at:")
+
+
+def test_int64_minimum_time_is_quarantined_not_stored_as_zero(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Defect 9: abs(-2**63) overflowed, the fast path read it as seconds and stored 0,
+    although validate_event rejects it."""
+    path = tmp_path / "m.parquet"
+    table = pa.table(
+        {
+            "event_id": ["min", "ok"],
+            "user_id": ["u1", "u1"],
+            "event_type": ["visit", "visit"],
+            "occurred_at": pa.array([-(2**63), 1_735_689_600_000], pa.int64()),
+        }
+    )
+    pq.write_table(table, path)
+    with pytest.raises(ValidationError):
+        validate_event(table.slice(0, 1).to_pylist()[0])
+    report = import_file(engine, "events", path)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    with engine.connect() as conn:
+        times = conn.execute(select(schema.user_events.c.occurred_at_ms)).scalars().all()
+    assert times == [1_735_689_600_000]
+    assert _reasons(engine)[0].startswith("occurred_at:")
+
+
+def test_second_timestamps_that_overflow_milliseconds_are_quarantined(engine: Engine) -> None:
+    """Found while fixing defect 9: ``timestamp[s]`` times 1000 wrapped around in int64."""
+    table = pa.table(
+        {
+            "user_id": ["u1"],
+            "event_type": ["visit"],
+            "occurred_at": pa.array([2**62], pa.timestamp("s")),
+        }
+    )
+    report = import_batches(engine, "events", [table], source="mem")
+    assert (report.accepted, report.quarantined) == (0, 1)

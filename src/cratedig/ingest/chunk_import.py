@@ -24,7 +24,7 @@ from cratedig.ingest.event_batch import (
 )
 from cratedig.ingest.lookups import KnownIds, TrackArtists
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
-from cratedig.ingest.readers import Chunk
+from cratedig.ingest.readers import Chunk, batch_rows
 from cratedig.ingest.write_path import references, tracks_lacking_artist
 from cratedig.store import schema, upsert
 from cratedig.store.event_writes import insert_event_table, insert_stubs
@@ -119,7 +119,7 @@ class ChunkImporter:
             self.track_artists.prefetch(conn, tracks_to_resolve(normalised))
             tables.append(complete_event_batch(normalised, self.track_artists.get))
             flagged = np.flatnonzero(~normalised.ok)
-            raws = batch.take(pa.array(flagged, pa.int64())).to_pylist()
+            raws = batch_rows(batch.take(pa.array(flagged, pa.int64())))
             slow = [(int(lines[i]), raw) for i, raw in zip(flagged, raws, strict=True)]
         slow.extend(chunk.rows or [])
         self.track_artists.prefetch(conn, tracks_lacking_artist(raw for _, raw in slow))
@@ -141,7 +141,7 @@ class ChunkImporter:
 
         def raw_of(row: int) -> Any:
             if row < n_batch and batch is not None:
-                return batch.slice(row, 1).to_pylist()[0]
+                return batch_rows(batch.slice(row, 1))[0]
             return slow[row - n_batch][1]
 
         # Rows are already in _row order, but the sort (a take) also copies the
@@ -218,7 +218,7 @@ class ChunkImporter:
     def _records(self, conn: Connection, chunk: Chunk, bad: list[BadRow]) -> ChunkOutcome:
         raws: list[tuple[int, dict[str, Any]]] = []
         if chunk.batch is not None and chunk.lines is not None:
-            raws = list(zip(chunk.lines.tolist(), chunk.batch.to_pylist(), strict=True))
+            raws = list(zip(chunk.lines.tolist(), batch_rows(chunk.batch), strict=True))
         raws.extend(chunk.rows or [])
         table = {"users": schema.users, "artists": schema.artists, "tracks": schema.tracks}[
             self.kind

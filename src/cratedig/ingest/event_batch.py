@@ -162,13 +162,30 @@ def _whole_number(
         ok = blank | (plain & (values <= maximum))
     elif pa.types.is_integer(column.type):
         blank = _bool(pc.is_null(column))
-        values = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ok = blank | ((values >= 0) & (values <= maximum))
+        values, fits = _int64(column)
+        ok = blank | (fits & (values >= 0) & (values <= maximum))
     else:
         blank = _bool(pc.is_null(column))
         values, ok = np.zeros(n, dtype=np.int64), blank.copy()
     values = np.where(blank, missing, values)
     return values, blank & (default is None), ok
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _int64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An integer column as int64 (nulls as 0), and the rows whose value fits.
+
+    A ``uint64`` above the int64 range made ``cast`` raise ArrowInvalid and abort the
+    import; such rows are now left to ``validate_event``, which rejects them.
+    """
+    fits = np.ones(len(column), dtype=bool)
+    if column.type == pa.uint64():
+        fits = ~_bool(pc.greater(column, pa.scalar(_INT64_MAX, pa.uint64())))
+        column = pc.if_else(pa.array(fits), column, pa.scalar(0, pa.uint64()))
+    values = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False))
+    return values, fits
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -297,15 +314,18 @@ def _timestamp(batch: pa.RecordBatch, not_after_ms: int) -> tuple[np.ndarray, np
         ms = np.where(small, number * 1000, ms)
         ok = digits | iso_ok
     elif pa.types.is_integer(column.type):
-        ok = ~_bool(pc.is_null(column))
-        number = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ms = np.where(np.abs(number) >= MS_THRESHOLD, number, number * 1000)
+        number, fits = _int64(column)
+        ok = ~_bool(pc.is_null(column)) & fits
+        # (no np.abs: abs(-2**63) overflows to -2**63 and read as seconds, became 0)
+        small = (number > -MS_THRESHOLD) & (number < MS_THRESHOLD)
+        ms = np.where(small, number * 1000, number)
     elif pa.types.is_timestamp(column.type):
         per_ms = {"s": 0, "ms": 1, "us": 1000, "ns": 1_000_000}[column.type.unit]
         ok = ~_bool(pc.is_null(column))
         raw = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
         if per_ms == 0:
-            ms = raw * 1000
+            ok &= np.abs(raw) <= MAX_TIMESTAMP_MS // 1000  # raw * 1000 must not overflow
+            ms = np.where(ok, raw, 0) * 1000
         else:
             ms = raw // per_ms
             ok &= raw % per_ms == 0

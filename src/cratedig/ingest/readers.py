@@ -358,6 +358,34 @@ def _read_parquet(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         yield Chunk(batch=batch, lines=lines, position=seen)
 
 
+def batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """``batch.to_pylist()``, but a value Python cannot hold (a Parquet timestamp beyond
+    year 9999, which makes pyarrow raise OverflowError) becomes a text naming it, which
+    validation then rejects, instead of aborting the import."""
+    try:
+        return batch.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    columns: dict[str, list[Any]] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            columns[name] = column.to_pylist()
+        except (OverflowError, ValueError, pa.ArrowException):
+            columns[name] = [_scalar_value(column[i]) for i in range(len(column))]
+    return [{name: values[i] for name, values in columns.items()} for i in range(batch.num_rows)]
+
+
+def _scalar_value(scalar: pa.Scalar) -> Any:
+    try:
+        return scalar.as_py()
+    except (OverflowError, ValueError, pa.ArrowException):
+        try:
+            number = scalar.cast(pa.int64()).as_py()
+        except (OverflowError, ValueError, pa.ArrowException):
+            number = "?"
+        return f"{number} (a {scalar.type} value out of the range of dates)"
+
+
 def records_chunks(
     records: Iterable[tuple[int, Mapping[str, Any]]], chunk_rows: int
 ) -> Iterator[Chunk]:
