@@ -184,3 +184,82 @@ def test_second_timestamps_that_overflow_milliseconds_are_quarantined(engine: En
     )
     report = import_batches(engine, "events", [table], source="mem")
     assert (report.accepted, report.quarantined) == (0, 1)
+
+
+# -- defect 11: an event_id stored with other content ----------------------------------
+
+
+def test_a_known_event_id_with_other_content_is_a_conflict(engine: Engine, tmp_path: Path) -> None:
+    """Defect 11: it was counted as a plain duplicate and silently dropped."""
+    first = tmp_path / "a.csv"
+    first.write_text("event_id,user_id,event_type,occurred_at\ne1,u1,visit," + PAST + "\n")
+    assert import_file(engine, "events", first).accepted == 1
+    second = tmp_path / "b.csv"
+    second.write_text(
+        "event_id,user_id,event_type,occurred_at\n"
+        f"e1,u1,visit,{PAST}\n"  # identical: a duplicate
+        f"e1,u2,visit,{PAST}\n"  # same id, other user: a conflict
+        f"e2,u1,visit,{PAST}\n"  # new
+        f"e2,u1,subscribe,{PAST}\n"  # same id as a row earlier in this file: a conflict
+    )
+    report = import_file(engine, "events", second)
+    assert (report.accepted, report.duplicates, report.conflicts, report.quarantined) == (
+        1,
+        1,
+        2,
+        0,
+    )
+    assert report.rows == 4
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.quarantine.c.line, schema.quarantine.c.reason)).all()
+        users = dict(
+            conn.execute(select(schema.user_events.c.event_id, schema.user_events.c.user_id)).all()
+        )
+    assert users == {"e1": "u1", "e2": "u1"}
+    assert sorted(line for line, _ in rows) == [3, 5]
+    reasons = dict(rows)
+    assert "conflict" in reasons[3] and "user_id" in reasons[3]
+    assert "event_type" in reasons[5]
+    # importing the same file again: the same counts, nothing more stored
+    again = import_file(engine, "events", second)
+    assert (again.accepted, again.duplicates, again.conflicts) == (0, 2, 2)
+    assert _count(engine, schema.quarantine) == 2
+
+
+def test_the_import_summary_shows_conflicts(sqlite_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cratedig.cli import cli
+
+    path = tmp_path / "c.csv"
+    path.write_text(
+        f"event_id,user_id,event_type,occurred_at\ne1,u1,visit,{PAST}\ne1,u2,visit,{PAST}\n"
+    )
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "import", "events", str(path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "conflicts:     1" in result.output
+    assert "quarantined:   0" in result.output
+
+
+def test_the_api_reports_conflicts_apart_from_duplicates(engine: Engine) -> None:
+    """Defect 11 (API): a changed re-send answered as a duplicate."""
+    e1 = {"event_id": "e1", "user_id": "u1", "event_type": "visit", "occurred_at": PAST}
+    assert store_events(engine, [e1]).accepted == 1
+    changed = {**e1, "user_id": "u2"}
+    result = store_events(engine, [e1, changed, {**e1, "event_id": "e2"}, {**changed}])
+    body = result.as_dict()
+    assert (body["accepted"], body["duplicates"], body["conflicts"], body["rejected"]) == (
+        1,
+        1,
+        2,
+        0,
+    )
+    assert [(e["index"], e["code"], e["field"]) for e in body["errors"]] == [
+        (1, "conflict", "event_id"),
+        (3, "conflict", "event_id"),
+    ]
+    assert "user_id" in body["errors"][0]["message"]
+    # within one batch too
+    batch = store_events(engine, [{**e1, "event_id": "e3"}, {**e1, "event_id": "e3", "count": 2}])
+    assert (batch.accepted, batch.duplicates, batch.conflicts) == (1, 0, 1)
+    assert "count" in batch.errors[0]["message"]

@@ -6,6 +6,8 @@
   and raw content, and the good rows go in.
 * Events are inserted keyed by ``event_id`` (derived from the content when absent), so
   importing a file twice adds nothing the second time: its rows count as duplicates.
+  A row whose ``event_id`` is stored with different content is a *conflict*: counted
+  apart and quarantined with the fields that differ.
   Quarantined rows are keyed by (source, line), so they are not repeated either.
 * Users, artists and tracks are upserted by id: a real record replaces a stub, and a
   stub never overwrites a real record.
@@ -65,10 +67,15 @@ class ImportReport:
     accepted
         Good rows newly stored (for users/artists/tracks: new records, stubs replaced).
     duplicates
-        Good rows already stored (events with a known ``event_id``; records that already
-        existed as real records, which are updated in place).
+        Good rows already stored (events with a known ``event_id`` and the same content;
+        records that already existed as real records, which are updated in place).
+    conflicts
+        Events whose ``event_id`` is already stored (or earlier in the file) with
+        different content: not stored, quarantined with a reason saying which fields
+        differ, and counted here rather than in ``quarantined``.
     quarantined
         Bad rows (all of them, also those already quarantined by an earlier run).
+        ``accepted + duplicates + conflicts + quarantined`` is every row read.
     reasons
         The first bad rows as ``"line N: reason"`` (at most ``MAX_REASONS``).
     stubs_created
@@ -81,6 +88,7 @@ class ImportReport:
     source: str
     accepted: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     quarantined: int = 0
     reasons: list[str] = field(default_factory=list)
     stubs_created: int = 0
@@ -88,8 +96,8 @@ class ImportReport:
 
     @property
     def rows(self) -> int:
-        """Every row read: accepted + duplicates + quarantined."""
-        return self.accepted + self.duplicates + self.quarantined
+        """Every row read: accepted + duplicates + conflicts + quarantined."""
+        return self.accepted + self.duplicates + self.conflicts + self.quarantined
 
     @property
     def rows_per_second(self) -> float:
@@ -164,7 +172,8 @@ def _run(
             report.accepted += outcome.accepted
             report.duplicates += outcome.duplicates
             report.stubs_created += outcome.stubs_created
-            report.quarantined += len(outcome.bad)
+            report.conflicts += outcome.conflicts
+            report.quarantined += len(outcome.bad) - outcome.conflicts
             for bad in outcome.bad:
                 if len(report.reasons) >= MAX_REASONS:
                     break

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection
 
 from cratedig.clock import now_ms
-from cratedig.events import Event, validate_event
+from cratedig.events import EVENT_FIELDS, Event, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.fields import FUTURE_TOLERANCE_MS, latest_allowed_ms
 from cratedig.ingest.entities import validate_artist, validate_track, validate_user
@@ -25,7 +25,12 @@ from cratedig.ingest.event_batch import (
 from cratedig.ingest.lookups import KnownIds, TrackArtists
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
 from cratedig.ingest.readers import Chunk, batch_rows
-from cratedig.ingest.write_path import references, tracks_lacking_artist
+from cratedig.ingest.write_path import (
+    conflict_error,
+    find_conflicts,
+    references,
+    tracks_lacking_artist,
+)
 from cratedig.store import schema, upsert
 from cratedig.store.event_writes import insert_event_table, insert_stubs
 from cratedig.store.records import real_ids, replace_artist_tags
@@ -55,6 +60,8 @@ class ChunkOutcome:
     accepted: int = 0
     duplicates: int = 0
     stubs_created: int = 0
+    #: rows in ``bad`` whose event_id is stored with different content
+    conflicts: int = 0
     bad: list[BadRow] = field(default_factory=list)
 
 
@@ -151,8 +158,16 @@ class ChunkImporter:
         outcome = ChunkOutcome(bad=bad)
         good = self._references(conn, good, outcome, line_of, raw_of)
         inserted = insert_event_table(conn, good)
+        if inserted < good.num_rows:  # some ids were stored: same content, or a conflict?
+            stored = good.select(list(EVENT_FIELDS))
+            rows = list(zip(*(c.to_pylist() for c in stored.columns), strict=True))
+            positions = good.column("_row").to_pylist()
+            for k, fields in find_conflicts(conn, rows):
+                reason = str(conflict_error(rows[k][0], fields))
+                outcome.bad.append(BadRow(line_of(positions[k]), reason, raw_of(positions[k])))
+                outcome.conflicts += 1
         outcome.accepted = inserted
-        outcome.duplicates = good.num_rows - inserted
+        outcome.duplicates = good.num_rows - inserted - outcome.conflicts
         return outcome
 
     def _references(
