@@ -263,3 +263,64 @@ def test_the_api_reports_conflicts_apart_from_duplicates(engine: Engine) -> None
     batch = store_events(engine, [{**e1, "event_id": "e3"}, {**e1, "event_id": "e3", "count": 2}])
     assert (batch.accepted, batch.duplicates, batch.conflicts) == (1, 0, 1)
     assert "count" in batch.errors[0]["message"]
+
+
+# -- defect 12: a missing occurred_at column -------------------------------------------
+
+
+def _write(path: Path, fmt: str, rows: list[dict]) -> None:
+    if fmt == "csv":
+        names = list(rows[0])
+        path.write_text(
+            ",".join(names) + "\n" + "".join(",".join(r[n] for n in names) + "\n" for r in rows)
+        )
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_missing_occurred_at_column_is_one_file_level_error(
+    engine: Engine, tmp_path: Path, fmt: str
+) -> None:
+    """Defect 12: every row was quarantined, one by one, with the same reason."""
+    path = tmp_path / f"e.{fmt}"
+    _write(path, fmt, [{"user_id": f"u{i}", "event_type": "visit"} for i in range(5)])
+    with pytest.raises(ValidationError, match=r"occurred_at.*column named occurred_at"):
+        import_file(engine, "events", path, chunk_rows=2)
+    assert _count(engine, schema.quarantine) == 0
+    assert _count(engine, schema.user_events) == 0
+    assert _count(engine, schema.users) == 0
+
+
+def test_the_cli_reports_a_missing_column_once(sqlite_url: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cratedig.cli import cli
+
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,event_type,when\nu1,visit,2025-01-01\n")
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "import", "events", str(path), "--quiet"])
+    # (cli.main turns a CratedigError into "Error: ..." and exit status 2)
+    assert isinstance(result.exception, ValidationError)
+    message = str(result.exception)
+    assert message.startswith("occurred_at:") and "its columns: event_type, user_id, when" in (
+        message
+    )
+
+
+def test_jsonl_rows_that_only_sometimes_lack_occurred_at_are_quarantined_row_by_row(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """JSON Lines keys vary per row: only when no row of the first chunk has the column
+    is it a file-level error; otherwise the rows without it are quarantined."""
+    path = tmp_path / "e.jsonl"
+    rows = [
+        {"user_id": "u1", "event_type": "visit", "occurred_at": PAST},
+        {"user_id": "u2", "event_type": "visit"},
+    ]
+    _write(path, "jsonl", rows)
+    report = import_file(engine, "events", path)
+    assert (report.accepted, report.quarantined) == (1, 1)
+    assert report.reasons[0].startswith("line 2: occurred_at")

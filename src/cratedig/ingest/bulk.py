@@ -166,7 +166,9 @@ def _run(
             label = f"import {kind} from {Path(source).name}"
             task = bar.add_task(label, total=total, unit=unit, rows=0)
         pairs = _prefetched(chunks, importer) if threaded else ((c, None) for c in chunks)
-        for chunk, prepared in pairs:
+        for number, (chunk, prepared) in enumerate(pairs):
+            if number == 0:
+                check_columns(kind, chunk)  # before any row is written
             with engine.begin() as conn:
                 outcome = importer.import_chunk(conn, chunk, prepared)
             report.accepted += outcome.accepted
@@ -182,6 +184,42 @@ def _run(
                 bar.update(task, completed=chunk.position, rows=report.rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: The columns an events file must have: each entry is satisfied by any of its names.
+REQUIRED_EVENT_COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("user_id",),
+    ("event_type",),
+    ("occurred_at", "occurred_at_ms"),
+)
+
+
+def check_columns(kind: str, chunk: Chunk) -> None:
+    """Raise one ValidationError when an events source lacks a required column.
+
+    For CSV and Parquet the columns are the header or schema. For JSON Lines and
+    in-memory records, whose keys may vary from row to row, a column counts as missing
+    when no row of the first chunk has it (then every row would fail); a column that
+    only some rows lack is reported row by row, in the quarantine.
+    """
+    if kind != "events":
+        return
+    if chunk.batch is not None:
+        names = set(chunk.batch.schema.names)
+    elif chunk.rows:
+        names = set().union(*(raw.keys() for _, raw in chunk.rows))
+    else:
+        return  # nothing but unreadable rows: those are quarantined one by one
+    for options in REQUIRED_EVENT_COLUMNS:
+        if not names.intersection(options):
+            wanted = " (or ".join(options) + ")" * (len(options) - 1)
+            shown = ", ".join(sorted(map(str, names))[:20]) or "none"
+            raise ValidationError(
+                options[0],
+                "no such column",
+                f"a column named {wanted} in every events file (its columns: {shown}); "
+                "nothing was imported",
+            )
 
 
 def _prefetched(chunks: Iterator[Chunk], importer: ChunkImporter) -> Iterator[tuple[Chunk, Any]]:
