@@ -9,6 +9,7 @@ or is killed changes nothing being served.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -143,6 +144,19 @@ def _say(enabled: bool, message: str) -> None:
         Console(stderr=True).log(message)
 
 
+#: Fault injection for tests: with ``CRATEDIG_TEST_TRAIN_PAUSE=<path>``, a run creates
+#: ``<path>`` once its ``may_like`` lists are written and then waits, so that a test can
+#: SIGKILL it at a known point (tests/pipeline/test_train_kill.py). Unset: no effect.
+TEST_PAUSE_ENV = "CRATEDIG_TEST_TRAIN_PAUSE"
+
+
+def _test_pause(next_list: str) -> None:
+    path = os.environ.get(TEST_PAUSE_ENV)
+    if path and next_list == "hidden_gems":
+        Path(path).write_text(str(os.getpid()), "utf-8")
+        time.sleep(120)
+
+
 def train(
     engine: Engine,
     settings: Settings,
@@ -201,6 +215,9 @@ def train(
     """
     started = time.perf_counter()
     ensure_schema(engine)
+    cleaned = registry.cleanup_abandoned(engine, settings.artifacts_dir)
+    if cleaned.cleaned:
+        _say(progress, f"cleaned up after {len(cleaned.cleaned)} failed or killed run(s)")
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
@@ -253,6 +270,7 @@ def train(
                 return lambda n: bar.advance(task, n)
 
             for list_type, list_model in (("may_like", model), ("hidden_gems", gems)):
+                _test_pause(list_type)
                 precompute.precompute_user_lists(
                     engine,
                     version_id,
