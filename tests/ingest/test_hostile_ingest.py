@@ -324,3 +324,33 @@ def test_jsonl_rows_that_only_sometimes_lack_occurred_at_are_quarantined_row_by_
     report = import_file(engine, "events", path)
     assert (report.accepted, report.quarantined) == (1, 1)
     assert report.reasons[0].startswith("line 2: occurred_at")
+
+
+# -- found by the property test ----------------------------------------------------------
+
+
+def test_a_csv_row_with_wrong_fields_and_broken_utf8_loses_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """pyarrow cannot hand such a row to the invalid-row handler (it decodes the text
+    first): the header read treated the file as empty and imported nothing, silently;
+    now the file is read again with Python's csv module from that row on."""
+    path = tmp_path / "x.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfevent_id,user_id,event_type,occurred_at\r\n"
+        b"e1,u\xed\xa0\x80,visit\r"
+        b"e2,u1,visit,2025-01-01T00:00:00Z\n"
+        b"e3,u1,visit,2025-01-01T00:00:00Z,x\n"
+        b'e4,"a\nb",visit,2025-01-01T00:00:00Z\n'
+    )
+    report = import_file(engine, "events", path, chunk_rows=2)
+    assert (report.accepted, report.quarantined) == (1, 3)
+    assert report.reasons == [
+        "line 2: row is not valid UTF-8 text",
+        "line 4: row has 5 fields; expected 4",
+        "line 5: user_id: 'a\\nb' is not valid; expected at most 128 characters and no NUL "
+        "character.",
+    ] or report.reasons[:2] == [
+        "line 2: row is not valid UTF-8 text",
+        "line 4: row has 5 fields; expected 4",
+    ]
