@@ -180,6 +180,9 @@ class Settings:
     trusted_proxies
         How many reverse proxies in front set ``X-Forwarded-For`` (0: use the peer
         address); rate limits count per client address.
+    future_tolerance_seconds
+        How far past the wall clock an event's ``occurred_at`` may be (clock skew) before
+        an import quarantines it and the API rejects it; default one day.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -202,6 +205,7 @@ class Settings:
     rate_limit_failed_auth: str = "20/minute"
     rate_limit_unknown_lists: str = "60/minute"
     trusted_proxies: int = 0
+    future_tolerance_seconds: float = 86_400.0
 
 
 _KIND_WORDS = {
@@ -310,6 +314,7 @@ def _engagement_env(env: Mapping[str, str]) -> dict[str, str]:
 
 #: Settings that must be positive numbers, and the smallest value each accepts.
 _MINIMUMS = {
+    "future_tolerance_seconds": 0.0,
     "import_chunk_rows": 1,
     "online_attribution_days": 1,
     "session_gap_minutes": 0.0,

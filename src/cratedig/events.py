@@ -14,9 +14,12 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from cratedig.clock import now_ms
 from cratedig.exceptions import ValidationError
 from cratedig.fields import (
     MAX_TAG_LENGTH,
+    check_not_future,
+    latest_allowed_ms,
     parse_timestamp_ms,
     read_text,
     read_whole_number,
@@ -184,7 +187,12 @@ def derive_event_id(
 ArtistResolver = Callable[[str], str | None]
 
 
-def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None = None) -> Event:
+def validate_event(
+    raw: Mapping[str, Any],
+    resolve_artist: ArtistResolver | None = None,
+    *,
+    not_after_ms: int | None = None,
+) -> Event:
     """Validate one raw event (a dict of column to value) into an :class:`Event`.
 
     Parameters
@@ -197,6 +205,11 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
     resolve_artist
         Maps a ``track_id`` to its ``artist_id`` (``None`` when the track is unknown);
         used when a track event has no ``artist_id``.
+    not_after_ms
+        The latest accepted ``occurred_at`` (default: now plus
+        :data:`cratedig.fields.FUTURE_TOLERANCE_MS`, see
+        :func:`cratedig.fields.latest_allowed_ms`). A batch or an import computes it once,
+        so that every row of it is judged against the same limit.
 
     Raises
     ------
@@ -213,6 +226,9 @@ def validate_event(raw: Mapping[str, Any], resolve_artist: ArtistResolver | None
         raise ValidationError("user_id", raw.get("user_id"), "a non-empty user id")
     ts_field = "occurred_at" if "occurred_at" in raw else "occurred_at_ms"
     occurred_at_ms = parse_timestamp_ms(raw.get(ts_field), ts_field)
+    if not_after_ms is None:
+        not_after_ms = latest_allowed_ms(now_ms())
+    check_not_future(occurred_at_ms, not_after_ms, ts_field, raw.get(ts_field))
     duration_ms = read_whole_number(raw, "duration_ms", None, MAX_DURATION_MS)
     count = read_whole_number(raw, "count", 1, MAX_COUNT)
     assert count is not None

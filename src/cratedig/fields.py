@@ -16,6 +16,14 @@ epoch, UTC** (``occurred_at_ms``). It is accepted as:
 
 A **naive** timestamp (no offset) is read as **UTC**. Sites that log local times
 must add the offset before they send events.
+
+Times in the future
+-------------------
+An event cannot have happened after now: a time later than the wall clock plus a
+tolerance for clock skew (:data:`FUTURE_TOLERANCE_MS`, one day by default; the
+``future_tolerance_seconds`` setting) is rejected (:func:`check_not_future`). One
+far-future event would otherwise become the newest time in the store and so the
+snapshot time of the next trained version.
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ MS_THRESHOLD = 10**11
 #: The earliest and latest storable times: the range of :class:`datetime.datetime`, UTC.
 MIN_TIMESTAMP_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
 MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+#: How far past the wall clock an event time may be (clock skew between the site's
+#: servers and cratedig): one day. ``future_tolerance_seconds`` in the settings.
+FUTURE_TOLERANCE_MS = 86_400_000
 #: The longest id (user, artist, track, event, session, source) the store holds.
 MAX_ID_LENGTH = 128
 #: The longest tag the store holds.
@@ -165,6 +176,24 @@ def _in_range(ms: int, field: str, value: Any) -> int:
     """``ms`` when it is a storable time (years 1 to 9999, UTC), else a ValidationError."""
     if not MIN_TIMESTAMP_MS <= ms <= MAX_TIMESTAMP_MS:
         raise ValidationError(field, value, "a time between the years 1 and 9999")
+    return ms
+
+
+def latest_allowed_ms(now: int, tolerance_ms: int = FUTURE_TOLERANCE_MS) -> int:
+    """The latest event time accepted at wall-clock time ``now``: ``now + tolerance_ms``."""
+    return now + max(0, tolerance_ms)
+
+
+def check_not_future(ms: int, not_after_ms: int, field: str, value: Any) -> int:
+    """``ms`` when it is at most ``not_after_ms``, else a ValidationError naming the limit."""
+    if ms > not_after_ms:
+        limit = datetime.fromtimestamp(not_after_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+        raise ValidationError(
+            field,
+            value,
+            f"a time no later than {limit.replace('+00:00', 'Z')} "
+            "(now plus the future tolerance; an event cannot happen in the future)",
+        )
     return ms
 
 

@@ -90,6 +90,6 @@ def post_follow(client: FlaskClient, user_id: str = "u01", artist_id: str = "j1"
             "user_id": user_id,
             "event_type": "follow_artist",
             "artist_id": artist_id,
-            "occurred_at": "2030-01-01T00:00:00Z",
+            "occurred_at": "2024-01-01T00:00:00Z",
         },
     )

@@ -138,7 +138,7 @@ def _event(**kw) -> dict:
         "user_id": "u01",
         "event_type": "play_track",
         "artist_id": "r1",
-        "occurred_at": "2030-01-01T00:00:00Z",
+        "occurred_at": "2024-01-01T00:00:00Z",
         "duration_ms": 200000,
         **kw,
     }
@@ -158,6 +158,7 @@ def test_events_single_idempotent_and_invalid(client: FlaskClient, store: Engine
     assert r.status_code == 201 and r.get_json() == {
         "accepted": 1,
         "duplicates": 0,
+        "conflicts": 0,
         "rejected": 0,
         "errors": [],
     }

@@ -27,7 +27,7 @@ def test_lists_events_and_feedback_on_postgres(pg_store: Engine, tmp_path: Path)
             "user_id": "newcomer",
             "event_type": "follow_artist",
             "artist_id": body["items"][0]["artist_id"],
-            "occurred_at": "2030-01-01T00:00:00Z",
+            "occurred_at": "2024-01-01T00:00:00Z",
             "source": body["list_id"],
         },
         {
@@ -35,19 +35,24 @@ def test_lists_events_and_feedback_on_postgres(pg_store: Engine, tmp_path: Path)
             "user_id": "newcomer",
             "event_type": "follow_artist",
             "artist_id": body["items"][0]["artist_id"],
-            "occurred_at": "2030-01-01T00:00:00Z",
+            "occurred_at": "2024-01-01T00:00:00Z",
         },
         {
             "event_id": "pg-2",
             "user_id": "newcomer",
             "event_type": "nope",
-            "occurred_at": "2030-01-01T00:00:00Z",
+            "occurred_at": "2024-01-01T00:00:00Z",
         },
     ]
     posted = client.post("/api/v1/events", json=batch, headers=H)
     result = posted.get_json()
-    assert (result["accepted"], result["duplicates"], result["rejected"]) == (1, 1, 1)
-    assert result["errors"][0]["field"] == "event_type"
+    # pg-1 again with another source: a conflict (issue #10, defect 11), not a duplicate
+    counts = (result["accepted"], result["duplicates"], result["conflicts"], result["rejected"])
+    assert counts == (1, 0, 1, 1)
+    assert [(e["code"], e["field"]) for e in result["errors"]] == [
+        ("conflict", "event_id"),
+        ("validation_error", "event_type"),
+    ]
     again = client.post("/api/v1/events", json=batch[:1], headers=H).get_json()
     assert (again["accepted"], again["duplicates"]) == (0, 1)
     fb = client.post(

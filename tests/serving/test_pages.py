@@ -73,7 +73,7 @@ def test_ui_writes_need_the_page_token(app: Flask, client: FlaskClient, store: E
         "user_id": "u01",
         "event_type": "follow_artist",
         "artist_id": "j1",
-        "occurred_at": "2030-01-01T00:00:00Z",
+        "occurred_at": "2024-01-01T00:00:00Z",
         "source": "Lxyz",
     }
     assert client.post("/ui/events", json=event).status_code == 403

@@ -57,7 +57,7 @@ def _post(client: FlaskClient, event_type: str, artist: str, second: int) -> Non
             "user_id": "u01",
             "event_type": event_type,
             "artist_id": artist,
-            "occurred_at": f"2030-01-01T00:00:{second:02d}Z",
+            "occurred_at": f"2024-01-01T00:00:{second:02d}Z",
         },
     )
     assert r.status_code == 201, r.get_json()

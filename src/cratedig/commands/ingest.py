@@ -43,13 +43,17 @@ def print_summary(report: ImportReport, console: Console | None = None) -> None:
     console.print(f"[bold]Imported {report.kind}[/bold] from {report.source}")
     console.print(f"  accepted:      {report.accepted:,}")
     console.print(f"  duplicates:    {report.duplicates:,}")
+    if report.conflicts:
+        console.print(
+            f"  conflicts:     {report.conflicts:,} (event_id stored with different content; "
+            "quarantined)"
+        )
     console.print(f"  quarantined:   {report.quarantined:,}")
     for reason in report.reasons[:SHOWN_REASONS]:
         console.print(f"    {reason}", markup=False, highlight=False)
-    if report.quarantined > SHOWN_REASONS:
-        console.print(
-            f"    ... and {report.quarantined - SHOWN_REASONS:,} more (see the quarantine table)"
-        )
+    bad = report.quarantined + report.conflicts
+    if bad > SHOWN_REASONS:
+        console.print(f"    ... and {bad - SHOWN_REASONS:,} more (see the quarantine table)")
     console.print(f"  stubs created: {report.stubs_created:,}")
     console.print(f"  time:          {report.seconds:.2f} s ({report.rows_per_second:,.0f} rows/s)")
 
@@ -95,11 +99,13 @@ def _make_command(kind: str) -> click.Command:
             strict=strict,
             chunk_rows=chunk_rows or ctx.settings.import_chunk_rows,
             progress=not quiet,
+            future_tolerance_ms=round(ctx.settings.future_tolerance_seconds * 1000),
         )
         print_summary(report)
-        if strict and report.quarantined:
+        if strict and (report.quarantined or report.conflicts):
             raise StrictImportFailed(
-                f"{report.quarantined:,} row(s) of {file} were quarantined under --strict "
+                f"{report.quarantined + report.conflicts:,} row(s) of {file} were "
+                "quarantined under --strict "
                 f"(the {report.accepted:,} good rows were imported); see the quarantine table."
             )
 

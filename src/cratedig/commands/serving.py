@@ -143,11 +143,26 @@ def serve_command(
 
 @click.command("versions")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option(
+    "--cleanup",
+    is_flag=True,
+    help="First clean up after killed or failed training runs: mark dead 'training' runs "
+    "failed, delete the lists and artifact folders of failed runs (never the served "
+    "version's, a ready or rejected version's, or a run still going). `train` does this "
+    "too before it starts.",
+)
 @pass_cli
-def versions_command(ctx: CliContext, limit: int) -> None:
+def versions_command(ctx: CliContext, limit: int, cleanup: bool) -> None:
     """List model versions, newest first (the served one is marked with *)."""
-    from cratedig.pipeline.registry import list_versions
+    from cratedig.pipeline.registry import cleanup_abandoned, list_versions
 
+    if cleanup:
+        done = cleanup_abandoned(ctx.engine(), ctx.settings.artifacts_dir)
+        click.echo(
+            f"cleaned up {len(done.cleaned)} failed run(s) ({len(done.abandoned)} abandoned "
+            f"while training): {done.list_rows:,} list rows and {len(done.folders)} "
+            "folder(s) deleted"
+        )
     for v in list_versions(ctx.engine(), limit):
         ndcg = "   n/a" if v.ndcg_at_10 is None else f"{v.ndcg_at_10:.4f}"
         mark = "*" if v.active else " "

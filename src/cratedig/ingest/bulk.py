@@ -6,6 +6,8 @@
   and raw content, and the good rows go in.
 * Events are inserted keyed by ``event_id`` (derived from the content when absent), so
   importing a file twice adds nothing the second time: its rows count as duplicates.
+  A row whose ``event_id`` is stored with different content is a *conflict*: counted
+  apart and quarantined with the fields that differ.
   Quarantined rows are keyed by (source, line), so they are not repeated either.
 * Users, artists and tracks are upserted by id: a real record replaces a stub, and a
   stub never overwrites a real record.
@@ -37,6 +39,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 from cratedig.exceptions import ValidationError
+from cratedig.fields import FUTURE_TOLERANCE_MS
 from cratedig.ingest.chunk_import import ChunkImporter
 from cratedig.ingest.readers import (
     Chunk,
@@ -64,10 +67,15 @@ class ImportReport:
     accepted
         Good rows newly stored (for users/artists/tracks: new records, stubs replaced).
     duplicates
-        Good rows already stored (events with a known ``event_id``; records that already
-        existed as real records, which are updated in place).
+        Good rows already stored (events with a known ``event_id`` and the same content;
+        records that already existed as real records, which are updated in place).
+    conflicts
+        Events whose ``event_id`` is already stored (or earlier in the file) with
+        different content: not stored, quarantined with a reason saying which fields
+        differ, and counted here rather than in ``quarantined``.
     quarantined
         Bad rows (all of them, also those already quarantined by an earlier run).
+        ``accepted + duplicates + conflicts + quarantined`` is every row read.
     reasons
         The first bad rows as ``"line N: reason"`` (at most ``MAX_REASONS``).
     stubs_created
@@ -80,6 +88,7 @@ class ImportReport:
     source: str
     accepted: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     quarantined: int = 0
     reasons: list[str] = field(default_factory=list)
     stubs_created: int = 0
@@ -87,8 +96,8 @@ class ImportReport:
 
     @property
     def rows(self) -> int:
-        """Every row read: accepted + duplicates + quarantined."""
-        return self.accepted + self.duplicates + self.quarantined
+        """Every row read: accepted + duplicates + conflicts + quarantined."""
+        return self.accepted + self.duplicates + self.conflicts + self.quarantined
 
     @property
     def rows_per_second(self) -> float:
@@ -114,6 +123,7 @@ def _run_in_memory(
     strict: bool,
     progress: bool,
     total: int | None,
+    future_tolerance_ms: int,
 ) -> ImportReport:
     """:func:`_run` for in-memory data, read in the calling thread (the caller's
     iterator may not be safe to use in another thread)."""
@@ -127,6 +137,7 @@ def _run_in_memory(
         total=total,
         unit="rows",
         threaded=False,
+        future_tolerance_ms=future_tolerance_ms,
     )
 
 
@@ -141,10 +152,13 @@ def _run(
     total: int | None,
     unit: str,
     threaded: bool,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     started = time.perf_counter()
     report = ImportReport(kind=kind, source=source)
-    importer = ChunkImporter(kind=kind, source=source, strict=strict)
+    importer = ChunkImporter(
+        kind=kind, source=source, strict=strict, future_tolerance_ms=future_tolerance_ms
+    )
     bar = _progress_bar(progress)
     with bar or nullcontext():
         task = None
@@ -152,13 +166,16 @@ def _run(
             label = f"import {kind} from {Path(source).name}"
             task = bar.add_task(label, total=total, unit=unit, rows=0)
         pairs = _prefetched(chunks, importer) if threaded else ((c, None) for c in chunks)
-        for chunk, prepared in pairs:
+        for number, (chunk, prepared) in enumerate(pairs):
+            if number == 0:
+                check_columns(kind, chunk)  # before any row is written
             with engine.begin() as conn:
                 outcome = importer.import_chunk(conn, chunk, prepared)
             report.accepted += outcome.accepted
             report.duplicates += outcome.duplicates
             report.stubs_created += outcome.stubs_created
-            report.quarantined += len(outcome.bad)
+            report.conflicts += outcome.conflicts
+            report.quarantined += len(outcome.bad) - outcome.conflicts
             for bad in outcome.bad:
                 if len(report.reasons) >= MAX_REASONS:
                     break
@@ -167,6 +184,42 @@ def _run(
                 bar.update(task, completed=chunk.position, rows=report.rows)
     report.seconds = time.perf_counter() - started
     return report
+
+
+#: The columns an events file must have: each entry is satisfied by any of its names.
+REQUIRED_EVENT_COLUMNS: tuple[tuple[str, ...], ...] = (
+    ("user_id",),
+    ("event_type",),
+    ("occurred_at", "occurred_at_ms"),
+)
+
+
+def check_columns(kind: str, chunk: Chunk) -> None:
+    """Raise one ValidationError when an events source lacks a required column.
+
+    For CSV and Parquet the columns are the header or schema. For JSON Lines and
+    in-memory records, whose keys may vary from row to row, a column counts as missing
+    when no row of the first chunk has it (then every row would fail); a column that
+    only some rows lack is reported row by row, in the quarantine.
+    """
+    if kind != "events":
+        return
+    if chunk.batch is not None:
+        names = set(chunk.batch.schema.names)
+    elif chunk.rows:
+        names = set().union(*(raw.keys() for _, raw in chunk.rows))
+    else:
+        return  # nothing but unreadable rows: those are quarantined one by one
+    for options in REQUIRED_EVENT_COLUMNS:
+        if not names.intersection(options):
+            wanted = " (or ".join(options) + ")" * (len(options) - 1)
+            shown = ", ".join(sorted(map(str, names))[:20]) or "none"
+            raise ValidationError(
+                options[0],
+                "no such column",
+                f"a column named {wanted} in every events file (its columns: {shown}); "
+                "nothing was imported",
+            )
 
 
 def _prefetched(chunks: Iterator[Chunk], importer: ChunkImporter) -> Iterator[tuple[Chunk, Any]]:
@@ -245,6 +298,7 @@ def import_records(
     chunk_rows: int = 50_000,
     progress: bool = False,
     total: int | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import in-memory rows, each given as ``(line_number, raw_row)``.
 
@@ -265,10 +319,15 @@ def import_records(
         Rows per transaction.
     progress, total
         Show a progress bar; ``total`` is the number of records, when known.
+    future_tolerance_ms
+        Events later than the start of the import plus this are quarantined (an event
+        cannot happen in the future; see :data:`cratedig.fields.FUTURE_TOLERANCE_MS`).
     """
     _check_args(kind, chunk_rows)
     chunks = records_chunks(records, chunk_rows)
-    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
+    return _run_in_memory(
+        engine, kind, chunks, source, strict, progress, total, future_tolerance_ms
+    )
 
 
 def import_batches(
@@ -281,6 +340,7 @@ def import_batches(
     chunk_rows: int = 50_000,
     progress: bool = False,
     total: int | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import in-memory Arrow data (raw column names as for files) with the fast path.
 
@@ -290,7 +350,9 @@ def import_batches(
     """
     _check_args(kind, chunk_rows)
     chunks = batch_chunks(batches, chunk_rows)
-    return _run_in_memory(engine, kind, chunks, source, strict, progress, total)
+    return _run_in_memory(
+        engine, kind, chunks, source, strict, progress, total, future_tolerance_ms
+    )
 
 
 def import_file(
@@ -302,6 +364,7 @@ def import_file(
     strict: bool = False,
     chunk_rows: int = 50_000,
     progress: bool = False,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> ImportReport:
     """Import a CSV, JSON Lines or Parquet file, streamed in chunks of ``chunk_rows`` rows.
 
@@ -324,4 +387,5 @@ def import_file(
         total=source_size(path, fmt),
         unit="rows" if fmt == "parquet" else "bytes",
         threaded=True,
+        future_tolerance_ms=future_tolerance_ms,
     )

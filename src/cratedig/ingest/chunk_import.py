@@ -11,8 +11,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection
 
-from cratedig.events import Event, validate_event
+from cratedig.clock import now_ms
+from cratedig.events import EVENT_FIELDS, Event, validate_event
 from cratedig.exceptions import ValidationError
+from cratedig.fields import FUTURE_TOLERANCE_MS, latest_allowed_ms
 from cratedig.ingest.entities import validate_artist, validate_track, validate_user
 from cratedig.ingest.event_batch import (
     EventBatch,
@@ -22,8 +24,13 @@ from cratedig.ingest.event_batch import (
 )
 from cratedig.ingest.lookups import KnownIds, TrackArtists
 from cratedig.ingest.quarantine import BadRow, quarantine_rows
-from cratedig.ingest.readers import Chunk
-from cratedig.ingest.write_path import references, tracks_lacking_artist
+from cratedig.ingest.readers import Chunk, batch_rows
+from cratedig.ingest.write_path import (
+    conflict_error,
+    find_conflicts,
+    references,
+    tracks_lacking_artist,
+)
 from cratedig.store import schema, upsert
 from cratedig.store.event_writes import insert_event_table, insert_stubs
 from cratedig.store.records import real_ids, replace_artist_tags
@@ -53,6 +60,8 @@ class ChunkOutcome:
     accepted: int = 0
     duplicates: int = 0
     stubs_created: int = 0
+    #: rows in ``bad`` whose event_id is stored with different content
+    conflicts: int = 0
     bad: list[BadRow] = field(default_factory=list)
 
 
@@ -63,10 +72,14 @@ def _unknown(field_name: str, value: str, what: str) -> str:
 class ChunkImporter:
     """Imports chunks of one kind from one source, keeping per-import caches."""
 
-    def __init__(self, kind: str, source: str, strict: bool) -> None:
+    def __init__(
+        self, kind: str, source: str, strict: bool, future_tolerance_ms: int = FUTURE_TOLERANCE_MS
+    ) -> None:
         self.kind = kind
         self.source = source
         self.strict = strict
+        # One limit for the whole import, so the fast path and validate_event agree.
+        self.not_after_ms = latest_allowed_ms(now_ms(), future_tolerance_ms)
         self.users = KnownIds(schema.users)
         self.artists = KnownIds(schema.artists)
         self.track_ids = KnownIds(schema.tracks)
@@ -75,7 +88,7 @@ class ChunkImporter:
     def prepare(self, chunk: Chunk) -> EventBatch | None:
         """The work on a chunk that needs no database (safe to run in another thread)."""
         if self.kind == "events" and chunk.batch is not None:
-            return normalise_event_batch(chunk.batch)
+            return normalise_event_batch(chunk.batch, self.not_after_ms)
         return None
 
     def import_chunk(
@@ -105,18 +118,24 @@ class ChunkImporter:
         n_batch = 0 if batch is None else batch.num_rows
         lines = np.zeros(0, dtype=np.int64) if chunk.lines is None else chunk.lines
         if batch is not None:
-            normalised = prepared if prepared is not None else normalise_event_batch(batch)
+            normalised = (
+                prepared
+                if prepared is not None
+                else normalise_event_batch(batch, self.not_after_ms)
+            )
             self.track_artists.prefetch(conn, tracks_to_resolve(normalised))
             tables.append(complete_event_batch(normalised, self.track_artists.get))
             flagged = np.flatnonzero(~normalised.ok)
-            raws = batch.take(pa.array(flagged, pa.int64())).to_pylist()
+            raws = batch_rows(batch.take(pa.array(flagged, pa.int64())))
             slow = [(int(lines[i]), raw) for i, raw in zip(flagged, raws, strict=True)]
         slow.extend(chunk.rows or [])
         self.track_artists.prefetch(conn, tracks_lacking_artist(raw for _, raw in slow))
         events: list[dict[str, Any]] = []
         for k, (line, raw) in enumerate(slow):
             try:
-                event: Event = validate_event(raw, self.track_artists.get)
+                event: Event = validate_event(
+                    raw, self.track_artists.get, not_after_ms=self.not_after_ms
+                )
             except ValidationError as exc:
                 bad.append(BadRow(line, str(exc), raw))
                 continue
@@ -129,7 +148,7 @@ class ChunkImporter:
 
         def raw_of(row: int) -> Any:
             if row < n_batch and batch is not None:
-                return batch.slice(row, 1).to_pylist()[0]
+                return batch_rows(batch.slice(row, 1))[0]
             return slow[row - n_batch][1]
 
         # Rows are already in _row order, but the sort (a take) also copies the
@@ -139,8 +158,16 @@ class ChunkImporter:
         outcome = ChunkOutcome(bad=bad)
         good = self._references(conn, good, outcome, line_of, raw_of)
         inserted = insert_event_table(conn, good)
+        if inserted < good.num_rows:  # some ids were stored: same content, or a conflict?
+            stored = good.select(list(EVENT_FIELDS))
+            rows = list(zip(*(c.to_pylist() for c in stored.columns), strict=True))
+            positions = good.column("_row").to_pylist()
+            for k, fields in find_conflicts(conn, rows):
+                reason = str(conflict_error(rows[k][0], fields))
+                outcome.bad.append(BadRow(line_of(positions[k]), reason, raw_of(positions[k])))
+                outcome.conflicts += 1
         outcome.accepted = inserted
-        outcome.duplicates = good.num_rows - inserted
+        outcome.duplicates = good.num_rows - inserted - outcome.conflicts
         return outcome
 
     def _references(
@@ -206,7 +233,7 @@ class ChunkImporter:
     def _records(self, conn: Connection, chunk: Chunk, bad: list[BadRow]) -> ChunkOutcome:
         raws: list[tuple[int, dict[str, Any]]] = []
         if chunk.batch is not None and chunk.lines is not None:
-            raws = list(zip(chunk.lines.tolist(), chunk.batch.to_pylist(), strict=True))
+            raws = list(zip(chunk.lines.tolist(), batch_rows(chunk.batch), strict=True))
         raws.extend(chunk.rows or [])
         table = {"users": schema.users, "artists": schema.artists, "tracks": schema.tracks}[
             self.kind

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cratedig.clock import now_ms
 from cratedig.events import (
     ARTISTLESS_EVENTS,
     EVENT_FIELDS,
@@ -34,6 +35,7 @@ from cratedig.fields import (
     MAX_TIMESTAMP_MS,
     MIN_TIMESTAMP_MS,
     MS_THRESHOLD,
+    latest_allowed_ms,
 )
 
 #: The stored columns of an event, in order.
@@ -160,13 +162,30 @@ def _whole_number(
         ok = blank | (plain & (values <= maximum))
     elif pa.types.is_integer(column.type):
         blank = _bool(pc.is_null(column))
-        values = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ok = blank | ((values >= 0) & (values <= maximum))
+        values, fits = _int64(column)
+        ok = blank | (fits & (values >= 0) & (values <= maximum))
     else:
         blank = _bool(pc.is_null(column))
         values, ok = np.zeros(n, dtype=np.int64), blank.copy()
     values = np.where(blank, missing, values)
     return values, blank & (default is None), ok
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _int64(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An integer column as int64 (nulls as 0), and the rows whose value fits.
+
+    A ``uint64`` above the int64 range made ``cast`` raise ArrowInvalid and abort the
+    import; such rows are now left to ``validate_event``, which rejects them.
+    """
+    fits = np.ones(len(column), dtype=bool)
+    if column.type == pa.uint64():
+        fits = ~_bool(pc.greater(column, pa.scalar(_INT64_MAX, pa.uint64())))
+        column = pc.if_else(pa.array(fits), column, pa.scalar(0, pa.uint64()))
+    values = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy(zero_copy_only=False))
+    return values, fits
 
 
 def _days_from_civil(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -271,8 +290,9 @@ def _compose_ms(
     return ms, valid
 
 
-def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
-    """``occurred_at`` (or ``occurred_at_ms``) in ms, and the rows understood."""
+def _timestamp(batch: pa.RecordBatch, not_after_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``occurred_at`` (or ``occurred_at_ms``) in ms, and the rows understood (in range
+    and not later than ``not_after_ms``)."""
     n = batch.num_rows
     name = "occurred_at" if "occurred_at" in batch.schema.names else "occurred_at_ms"
     column = _column(batch, name)
@@ -294,30 +314,37 @@ def _timestamp(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
         ms = np.where(small, number * 1000, ms)
         ok = digits | iso_ok
     elif pa.types.is_integer(column.type):
-        ok = ~_bool(pc.is_null(column))
-        number = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
-        ms = np.where(np.abs(number) >= MS_THRESHOLD, number, number * 1000)
+        number, fits = _int64(column)
+        ok = ~_bool(pc.is_null(column)) & fits
+        # (no np.abs: abs(-2**63) overflows to -2**63 and read as seconds, became 0)
+        small = (number > -MS_THRESHOLD) & (number < MS_THRESHOLD)
+        ms = np.where(small, number * 1000, number)
     elif pa.types.is_timestamp(column.type):
         per_ms = {"s": 0, "ms": 1, "us": 1000, "ns": 1_000_000}[column.type.unit]
         ok = ~_bool(pc.is_null(column))
         raw = np.asarray(pc.fill_null(column.cast(pa.int64()), 0).to_numpy())
         if per_ms == 0:
-            ms = raw * 1000
+            ok &= np.abs(raw) <= MAX_TIMESTAMP_MS // 1000  # raw * 1000 must not overflow
+            ms = np.where(ok, raw, 0) * 1000
         else:
             ms = raw // per_ms
             ok &= raw % per_ms == 0
     else:
         return zeros, np.zeros(n, dtype=bool)
-    ok &= (ms >= MIN_TIMESTAMP_MS) & (ms <= MAX_TIMESTAMP_MS)
+    ok &= (ms >= MIN_TIMESTAMP_MS) & (ms <= min(MAX_TIMESTAMP_MS, not_after_ms))
     return np.where(ok, ms, 0), ok
 
 
-def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
+def normalise_event_batch(batch: pa.RecordBatch, not_after_ms: int | None = None) -> EventBatch:
     """Run the rules of ``validate_event`` over a whole batch, except artist resolution.
 
     Rows that are ``ok`` have their final values in ``columns``, except that a track
     event may still lack its ``artist_id`` (see :func:`complete_event_batch`).
+    ``not_after_ms`` is the latest accepted time, as for ``validate_event`` (pass the
+    same value to both; default: now plus the future tolerance).
     """
+    if not_after_ms is None:
+        not_after_ms = latest_allowed_ms(now_ms())
     n = batch.num_rows
     event_type, ok = _text_column(batch, "event_type", MAX_ID_LENGTH)
     ok &= _bool(pc.is_in(event_type, value_set=pa.array(EVENT_TYPES)))
@@ -335,7 +362,7 @@ def normalise_event_batch(batch: pa.RecordBatch) -> EventBatch:
         ok &= understood
     ok &= _bool(pc.is_valid(columns["user_id"]))
     columns["source"] = pc.fill_null(columns["source"], ORGANIC)
-    ms, understood = _timestamp(batch)
+    ms, understood = _timestamp(batch, not_after_ms)
     ok &= understood
     columns["occurred_at_ms"] = pa.array(ms, pa.int64())
     duration, blank, understood = _whole_number(batch, "duration_ms", None, MAX_DURATION_MS)

@@ -16,6 +16,7 @@ Line numbers
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -135,12 +136,10 @@ def _read_csv(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             return
         except pa.ArrowInvalid as exc:
             if "straddl" not in str(exc) or block >= CSV_MAX_BLOCK_BYTES:
-                raise ValidationError(
-                    "path",
-                    str(path),
-                    f"a CSV file pyarrow can read (it stopped near line {next_line}: "
-                    f"{str(exc)[:200]})",
-                ) from None
+                # pyarrow cannot hand a row with both the wrong number of fields and
+                # invalid UTF-8 to a row handler: read the rest with Python's csv module
+                yield from _read_csv_python(path, chunk_rows, next_line)
+                return
             block *= 4
 
 
@@ -157,7 +156,7 @@ def _read_csv_blocks(
                 ),
             ).schema.names
     except pa.ArrowInvalid as exc:
-        if "straddl" in str(exc):
+        if "straddl" in str(exc) or path.stat().st_size > 3:  # more than a BOM
             raise
         return  # an empty file: nothing to import
     invalid: list[BadRow] = []
@@ -235,6 +234,55 @@ def _read_csv_blocks(
         pending = [r for r in pending if r.line >= first_line]
         if pending:
             yield Chunk(rejects=sorted(pending, key=lambda r: r.line), position=handle.tell())
+
+
+def _read_csv_python(path: Path, chunk_rows: int, first_line: int) -> Iterator[Chunk]:
+    """CSV chunks read by Python's :mod:`csv` (slow; the fallback for rows pyarrow cannot
+    report), from line ``first_line`` on, with the same line numbers and rejects."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as handle:
+            reader = csv.reader(handle)
+            names = next(reader, None)
+            if names is None:
+                return
+            names = [_replace_broken(n) for n in names]
+            rows: list[tuple[int, dict[str, Any]]] = []
+            rejects: list[BadRow] = []
+            for line, cells in enumerate(reader, start=2):
+                if line < first_line or not any(cells):
+                    continue  # given out already, or a blank row
+                if any(_broken(c) for c in cells):
+                    text = {n: _replace_broken(c) for n, c in zip(names, cells, strict=False)}
+                    rejects.append(BadRow(line, "row is not valid UTF-8 text", text))
+                elif len(cells) != len(names):
+                    reason = f"row has {len(cells)} fields; expected {len(names)}"
+                    rejects.append(BadRow(line, reason, {"text": ",".join(cells)}))
+                else:
+                    rows.append((line, dict(zip(names, cells, strict=True))))
+                if len(rows) + len(rejects) >= chunk_rows:
+                    # (position: text files cannot tell() while iterated; the
+                    # byte progress bar then jumps to the end after the last chunk)
+                    yield Chunk(rows=rows, rejects=rejects, position=0)
+                    rows, rejects = [], []
+            if rows or rejects:
+                yield Chunk(rows=rows, rejects=rejects, position=path.stat().st_size)
+    except csv.Error as exc:
+        raise ValidationError(
+            "path", str(path), f"a CSV file (it stopped near line {first_line}: {exc})"
+        ) from None
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _broken(text: str) -> bool:
+    """Whether text read with ``surrogateescape`` held bytes that are not UTF-8."""
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _replace_broken(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _as_text(
@@ -356,6 +404,34 @@ def _read_parquet(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         lines = np.arange(seen + 1, seen + 1 + batch.num_rows, dtype=np.int64)
         seen += batch.num_rows
         yield Chunk(batch=batch, lines=lines, position=seen)
+
+
+def batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """``batch.to_pylist()``, but a value Python cannot hold (a Parquet timestamp beyond
+    year 9999, which makes pyarrow raise OverflowError) becomes a text naming it, which
+    validation then rejects, instead of aborting the import."""
+    try:
+        return batch.to_pylist()
+    except (OverflowError, ValueError, pa.ArrowException):
+        pass
+    columns: dict[str, list[Any]] = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            columns[name] = column.to_pylist()
+        except (OverflowError, ValueError, pa.ArrowException):
+            columns[name] = [_scalar_value(column[i]) for i in range(len(column))]
+    return [{name: values[i] for name, values in columns.items()} for i in range(batch.num_rows)]
+
+
+def _scalar_value(scalar: pa.Scalar) -> Any:
+    try:
+        return scalar.as_py()
+    except (OverflowError, ValueError, pa.ArrowException):
+        try:
+            number = scalar.cast(pa.int64()).as_py()
+        except (OverflowError, ValueError, pa.ArrowException):
+            number = "?"
+        return f"{number} (a {scalar.type} value out of the range of dates)"
 
 
 def records_chunks(

@@ -10,8 +10,11 @@ Every way in goes through the same steps:
    against real tracks only);
 3. **create stubs** (``is_stub``) for unknown users and artists, and for an unknown
    track named with its artist (:func:`references` and :func:`create_stubs`);
-4. **insert-or-ignore** by ``event_id``, so a repeated event is a duplicate;
-5. **report** accepted, duplicates and the rejected rows with their reasons.
+4. **insert-or-ignore** by ``event_id``, so a repeated event is a duplicate; an
+   ``event_id`` already stored with *different* content (compared on the stored
+   columns) is a **conflict** (:func:`find_conflicts`): not stored, reported apart,
+   and quarantined by the importer;
+5. **report** accepted, duplicates, conflicts and the rejected rows with their reasons.
 
 The file importer (:mod:`cratedig.ingest.chunk_import`) adds quarantine, strict mode
 and the Arrow fast path around these steps; the API calls :func:`store_events`.
@@ -25,12 +28,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from cratedig.clock import now_ms
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
-from cratedig.fields import is_blank, read_text
+from cratedig.fields import FUTURE_TOLERANCE_MS, is_blank, latest_allowed_ms, read_text
 from cratedig.ingest.lookups import TrackArtists
 from cratedig.store.engine import write_lock
-from cratedig.store.event_writes import insert_events, insert_stubs
+from cratedig.store.event_writes import (
+    differing_fields,
+    insert_events,
+    insert_stubs,
+    stored_events,
+)
 
 #: The most events one API request may post.
 MAX_BATCH = 10_000
@@ -43,9 +52,15 @@ class BatchResult:
     Attributes
     ----------
     accepted, duplicates
-        Events newly stored, and events already stored (or repeated in the batch).
+        Events newly stored, and events already stored with the same content (or
+        repeated in the batch).
     errors
-        One ``{"index", "code", "field", "message"}`` per rejected event.
+        One ``{"index", "code", "field", "message"}`` per rejected event (code
+        ``validation_error``) and per conflict (code ``conflict``).
+    conflicts
+        Events whose ``event_id`` is already stored (or earlier in the batch) with
+        different content; not stored. ``accepted + duplicates + conflicts + rejected``
+        is the number of events posted.
     user_ids
         The users of the stored events (their cached lists are stale).
     stubs_created
@@ -57,13 +72,16 @@ class BatchResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     user_ids: set[str] = field(default_factory=set)
     stubs_created: int = 0
+    conflicts: int = 0
+    indices: dict[str, int] = field(default_factory=dict, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON body the API answers with."""
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "rejected": len(self.errors),
+            "conflicts": self.conflicts,
+            "rejected": len(self.errors) - self.conflicts,
             "errors": self.errors,
         }
 
@@ -102,46 +120,92 @@ def references(
     return users, artists, track_artists
 
 
+def conflict_error(event_id: str, fields: Sequence[str]) -> ValidationError:
+    """The error of an event whose ``event_id`` is stored with other content."""
+    return ValidationError(
+        "event_id",
+        event_id,
+        "an id not already stored with different content (conflict: the stored event "
+        f"differs in {', '.join(fields)}; identical re-sends are duplicates)",
+    )
+
+
+def find_conflicts(conn: Connection, rows: Sequence[Sequence[Any]]) -> list[tuple[int, list[str]]]:
+    """The rows (tuples in the order of ``EVENT_FIELDS``, after an insert-or-ignore)
+    that differ from the stored event of the same ``event_id``: ``(index, fields)``."""
+    stored = stored_events(conn, (row[0] for row in rows))
+    found = []
+    for index, row in enumerate(rows):
+        existing = stored.get(row[0])
+        if existing is not None and tuple(row) != existing:
+            found.append((index, differing_fields(row, existing)))
+    return found
+
+
 def _error(index: int, exc: ValidationError) -> dict[str, Any]:
     return {"index": index, "code": "validation_error", "field": exc.field, "message": str(exc)}
 
 
 def validate_batch(
-    raws: Sequence[Any], resolve: Callable[[str], str | None]
+    raws: Sequence[Any],
+    resolve: Callable[[str], str | None],
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> tuple[list[Event], BatchResult]:
     """Validate raw events: the distinct valid ones, and a report of the rest.
 
     A row that is not a mapping, or that fails :func:`validate_event`, is an error
-    naming its index; an ``event_id`` seen earlier in the batch is a duplicate.
+    naming its index; an ``event_id`` seen earlier in the batch is a duplicate. An
+    event later than now plus ``future_tolerance_ms`` is an error too.
     """
+    not_after_ms = latest_allowed_ms(now_ms(), future_tolerance_ms)
     result = BatchResult()
     valid: dict[str, Event] = {}
+    indices: dict[str, int] = {}
     for index, raw in enumerate(raws):
         if not isinstance(raw, Mapping):
             exc = ValidationError("event", raw, "a JSON object")
             result.errors.append(_error(index, exc))
             continue
         try:
-            event = validate_event(raw, resolve)
+            event = validate_event(raw, resolve, not_after_ms=not_after_ms)
         except ValidationError as exc:
             result.errors.append(_error(index, exc))
             continue
-        if event.event_id in valid:
+        earlier = valid.get(event.event_id)
+        if earlier is None:
+            valid[event.event_id] = event
+            indices[event.event_id] = index
+        elif earlier == event:
             result.duplicates += 1
-            continue
-        valid[event.event_id] = event
+        else:
+            fields = differing_fields(_row(event), _row(earlier))
+            _add_conflict(result, index, conflict_error(event.event_id, fields))
+    result.indices = indices
     return list(valid.values()), result
+
+
+def _row(event: Event) -> tuple[Any, ...]:
+    return tuple(event.as_row().values())
+
+
+def _add_conflict(result: BatchResult, index: int, exc: ValidationError) -> None:
+    result.conflicts += 1
+    error = _error(index, exc)
+    error["code"] = "conflict"
+    result.errors.append(error)
 
 
 def store_events(
     engine: Engine,
     raws: Sequence[Any],
     in_transaction: Callable[[Connection, set[str]], None] | None = None,
+    future_tolerance_ms: int = FUTURE_TOLERANCE_MS,
 ) -> BatchResult:
     """Validate and store a batch of raw events (dicts), as the API posts them.
 
     ``in_transaction(conn, user_ids)`` runs inside the events' own transaction (the
     service records cache invalidations there: one commit per request, not two).
+    Events later than now plus ``future_tolerance_ms`` are rejected.
 
     Raises
     ------
@@ -157,16 +221,23 @@ def store_events(
     if wanted:
         with engine.connect() as conn:
             artists_of.prefetch(conn, wanted)
-    events, result = validate_batch(raws, artists_of.get)
+    events, result = validate_batch(raws, artists_of.get, future_tolerance_ms)
     if not events:
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
     with write_lock(engine), engine.begin() as conn:
         result.stubs_created = insert_stubs(conn, users, artists, tracks)
         inserted = insert_events(conn, events)
+        conflicts = []
+        if inserted < len(events):
+            conflicts = find_conflicts(conn, [_row(e) for e in events])
         if in_transaction is not None:
             in_transaction(conn, users)
+    for k, fields in conflicts:
+        event_id = events[k].event_id
+        _add_conflict(result, result.indices[event_id], conflict_error(event_id, fields))
+    result.errors.sort(key=lambda e: e["index"])
     result.accepted = inserted
-    result.duplicates += len(events) - inserted
+    result.duplicates += len(events) - inserted - len(conflicts)
     result.user_ids = users
     return result

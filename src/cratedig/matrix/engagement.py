@@ -21,7 +21,6 @@ How a matrix is built (see ``docs/engagement.md``):
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +31,7 @@ import polars as pl
 import scipy.sparse as sp
 from sqlalchemy import Connection, Engine
 
+from cratedig.clock import now_ms as wall_clock_ms
 from cratedig.config import Settings
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.aggregate import Encoder, can_stream, read_sql, read_stream
@@ -213,9 +213,13 @@ def build_engagement(
     stream = strategy == "stream" or (strategy == "auto" and streamable)
     user_codes, artist_codes = Encoder(), Encoder()
     with engine.connect() as conn:
+        # "as of": the last event, but never later than the wall clock (one far-future
+        # event must not become every later version's snapshot time)
         now_ms = config.now_ms if config.now_ms is not None else latest_event_ms(conn)
         if now_ms is None:  # no events at all
-            return _empty(config, int(time.time() * 1000))
+            return _empty(config, wall_clock_ms())
+        if config.now_ms is None:
+            now_ms = min(now_ms, wall_clock_ms())
         if not stream:
             if config.half_life_days is not None:
                 _ensure_power(conn)

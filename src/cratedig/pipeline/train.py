@@ -9,6 +9,7 @@ or is killed changes nothing being served.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -211,6 +212,19 @@ def _say(enabled: bool, message: str) -> None:
         Console(stderr=True).log(message)
 
 
+#: Fault injection for tests: with ``CRATEDIG_TEST_TRAIN_PAUSE=<path>``, a run creates
+#: ``<path>`` once its ``may_like`` lists are written and then waits, so that a test can
+#: SIGKILL it at a known point (tests/pipeline/test_train_kill.py). Unset: no effect.
+TEST_PAUSE_ENV = "CRATEDIG_TEST_TRAIN_PAUSE"
+
+
+def _test_pause(next_list: str) -> None:
+    path = os.environ.get(TEST_PAUSE_ENV)
+    if path and next_list == "hidden_gems":
+        Path(path).write_text(str(os.getpid()), "utf-8")
+        time.sleep(120)
+
+
 def train(
     engine: Engine,
     settings: Settings,
@@ -274,6 +288,9 @@ def train(
     started = time.perf_counter()
     ensure_schema(engine)
     _check_findings(engine, require_reviewed)
+    cleaned = registry.cleanup_abandoned(engine, settings.artifacts_dir)
+    if cleaned.cleaned:
+        _say(progress, f"cleaned up after {len(cleaned.cleaned)} failed or killed run(s)")
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
@@ -281,7 +298,10 @@ def train(
     _say(progress, "building the engagement matrix")
     with stages.stage("engagement"):
         eng = engagement if engagement is not None else _build_engagement(engine, settings)
-    snapshot_ms = int(getattr(eng, "built_at_ms", 0) or registry.now_ms())
+    # The snapshot is the matrix's "as of" time, never later than the wall clock: a
+    # snapshot in the future would make every later event "before the snapshot".
+    wall_ms = registry.now_ms()
+    snapshot_ms = min(int(getattr(eng, "built_at_ms", 0) or wall_ms), wall_ms)
     version_id = registry.new_version_id()
     artifact_dir = Path(settings.artifacts_dir) / version_id
     run_params = {
@@ -324,6 +344,7 @@ def train(
                 (artifact_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), "utf-8")
             for list_type, list_model in (("may_like", model), ("hidden_gems", gems)):
                 with stages.stage(f"{list_type} lists", len(eng.users)) as advance:
+                    _test_pause(list_type)
                     precompute.precompute_user_lists(
                         engine,
                         version_id,

@@ -100,7 +100,8 @@ class Service:
         entries are dropped and the users are recorded for the other workers in the
         events' own transaction (:class:`~cratedig.serving.cache_sync.CacheSync`).
         """
-        result = store_events(self.engine, raws, self.cache_sync.record)
+        tolerance_ms = round(self.settings.future_tolerance_seconds * 1000)
+        result = store_events(self.engine, raws, self.cache_sync.record, tolerance_ms)
         if result.user_ids:
             self.user_cache.invalidate(sorted(result.user_ids))
         return result

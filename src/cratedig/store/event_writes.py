@@ -26,6 +26,22 @@ def existing_ids(conn: Connection, table: Table, ids: Iterable[str]) -> set[str]
     return found
 
 
+def stored_events(conn: Connection, event_ids: Iterable[str]) -> dict[str, tuple]:
+    """The stored rows of ``event_ids`` (those that exist), as tuples in the order of
+    ``EVENT_FIELDS``, by event id."""
+    columns = [user_events.c[name] for name in EVENT_FIELDS]
+    found: dict[str, tuple] = {}
+    for part in id_batches(sorted(set(event_ids))):
+        for row in conn.execute(select(*columns).where(user_events.c.event_id.in_(part))):
+            found[row[0]] = tuple(row)
+    return found
+
+
+def differing_fields(given: Sequence[object], stored: Sequence[object]) -> list[str]:
+    """The names of the ``EVENT_FIELDS`` in which two event rows differ."""
+    return [name for name, a, b in zip(EVENT_FIELDS, given, stored, strict=True) if a != b]
+
+
 def insert_stubs(
     conn: Connection,
     user_ids: Iterable[str],

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Engine, Table, func, select
 
+from cratedig.clock import now_ms
 from cratedig.store.schema import user_events
 
 #: Ids per ``IN (...)`` query: well under SQLite's and PostgreSQL's parameter limits.
@@ -18,10 +19,20 @@ def id_batches(ids: Sequence[str]) -> Iterator[Sequence[str]]:
         yield ids[start : start + IN_BATCH]
 
 
-def latest_event_ms(conn: Connection) -> int | None:
-    """The time of the last event in the store (``None`` when there are none)."""
+def latest_event_ms(conn: Connection, *, not_after_ms: int | None = None) -> int | None:
+    """The time of the last event in the store, never later than the wall clock.
+
+    ``None`` when there are no events. An event stored with a time in the future
+    (before imports checked for it, or within the future tolerance) does not move this
+    past ``not_after_ms`` (default: :func:`cratedig.clock.now_ms`): it is the "as of"
+    time of analyses and the snapshot time of trained versions, and a snapshot in the
+    future would make every later event look older than the version.
+    """
     value = conn.execute(select(func.max(user_events.c.occurred_at_ms))).scalar()
-    return None if value is None else int(value)
+    if value is None:
+        return None
+    limit = now_ms() if not_after_ms is None else not_after_ms
+    return min(int(value), limit)
 
 
 def table_counts(engine: Engine, tables: Iterable[Table]) -> dict[str, int]:
