@@ -4,6 +4,7 @@ from cratedig.commands import (
     analytics,
     datasets,
     evaluation,
+    experiments,
     ingest,
     models,
     quality,
@@ -22,4 +23,5 @@ COMMAND_MODULES = (
     models,
     evaluation,
     serving,
+    experiments,
 )

@@ -56,7 +56,7 @@ class NoSessions(SecureCookieSessionInterface):
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings, store, caches, blueprints and error envelope."""
-    from cratedig.serving import api, pages
+    from cratedig.serving import api, experiment_views, pages
 
     config = dict(test_config or {})
     settings = _settings(config)
@@ -82,6 +82,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cratedig"] = Service(engine, settings, cache_ttl_seconds=ttl)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(experiment_views.bp)
     register_error_handlers(app)
 
     @app.get("/openapi.json")

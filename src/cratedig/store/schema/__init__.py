@@ -5,7 +5,8 @@ artist_tags, tracks, user_friends), :mod:`~cratedig.store.schema.events` (user_e
 quarantine), :mod:`~cratedig.store.schema.registry` (model_versions, serving_state and
 each version's precomputed, similar-artist and fallback lists) and
 :mod:`~cratedig.store.schema.online` (impressions, feedback, cache_invalidations) and
-:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions).
+:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions) and
+:mod:`~cratedig.store.schema.experiments` (experiments).
 Every table and ``metadata`` are importable from here
 (``from cratedig.store.schema import metadata, users``); importing this package
 registers them all, so ``metadata.create_all`` and Alembic see every table.
@@ -30,6 +31,7 @@ from cratedig.store.schema.events import (
     quarantine,
     user_events,
 )
+from cratedig.store.schema.experiments import experiments
 from cratedig.store.schema.online import (
     cache_invalidations,
     feedback,
@@ -48,6 +50,7 @@ __all__ = [
     "artist_tags",
     "artists",
     "cache_invalidations",
+    "experiments",
     "fallback_lists",
     "feedback",
     "impressions",
