@@ -141,8 +141,13 @@ def _require(exp: Experiment, states: Sequence[str], action: str) -> None:
         )
 
 
-def start(engine: Engine, name: str, ramp: float | None = None) -> Experiment:
-    """Start assigning users (from ``draft`` only: a restart would need a new salt)."""
+def start(
+    engine: Engine, name: str, ramp: float | None = None, at_ms: int | None = None
+) -> Experiment:
+    """Start assigning users (from ``draft`` only: a restart would need a new salt).
+
+    ``at_ms`` is the recorded start (default now; a simulation passes its own clock).
+    """
     exp = load(engine, name)
     _require(exp, ["draft"], "start")
     if ramp is not None:
@@ -162,7 +167,8 @@ def start(engine: Engine, name: str, ramp: float | None = None) -> Experiment:
                 f"a layer with {exp.layer_share:.0%} of its users free (running experiments "
                 "take them): stop one, or create the experiment in another layer",
             )
-        values = {"state": "running", "started_at_ms": now_ms()}
+        values: dict[str, object] = {"state": "running"}
+        values["started_at_ms"] = now_ms() if at_ms is None else at_ms
         values.update(layer_start=free[0], layer_stop=free[1])
         if ramp is not None:
             values["ramp"] = ramp
@@ -185,12 +191,14 @@ def ramp(engine: Engine, name: str, percent: float) -> Experiment:
     return load(engine, name)
 
 
-def stop(engine: Engine, name: str) -> Experiment:
-    """Stop assigning users; its layer range is freed."""
+def stop(engine: Engine, name: str, at_ms: int | None = None) -> Experiment:
+    """Stop assigning users; its layer range is freed (``at_ms``: as in :func:`start`)."""
     exp = load(engine, name)
     _require(exp, ["running"], "stop")
     with engine.begin() as conn:
-        sql.update_experiment(conn, name, state="stopped", stopped_at_ms=now_ms())
+        sql.update_experiment(
+            conn, name, state="stopped", stopped_at_ms=now_ms() if at_ms is None else at_ms
+        )
     return load(engine, name)
 
 

@@ -78,8 +78,12 @@ def daily_impressions(
 def daily_list_events(
     conn: Connection, variants: Sequence[str], list_types: Sequence[str], start: int, end: int
 ) -> list[Any]:
-    """``(user_id, variant, day, event_type, events, duration_ms)`` led by those lists."""
-    day = (user_events.c.occurred_at_ms // DAY_MS).label("day")
+    """``(user_id, variant, day, event_type, events, duration_ms)`` led by those lists.
+
+    ``day`` is the day the list was shown: events are credited to their list by
+    ``source = list_id``, never by time.
+    """
+    day = (impressions.c.shown_at_ms // DAY_MS).label("day")
     query = (
         select(
             impressions.c.user_id,
@@ -102,8 +106,8 @@ def daily_list_events(
 def daily_ratings(
     conn: Connection, variants: Sequence[str], list_types: Sequence[str], start: int, end: int
 ) -> list[Any]:
-    """``(user_id, variant, day, rating_sum, ratings)`` of those lists."""
-    day = (feedback.c.created_at_ms // DAY_MS).label("day")
+    """``(user_id, variant, day, rating_sum, ratings)`` of those lists (day shown)."""
+    day = (impressions.c.shown_at_ms // DAY_MS).label("day")
     query = (
         select(
             impressions.c.user_id,
