@@ -16,14 +16,16 @@ def test_experiments_revision_keeps_impressions_and_adds_the_tables(db_url: str)
             text(
                 "INSERT INTO impressions (list_id, user_id, list_type, model_version, variant, "
                 "artist_ids, n_items, shown_at_ms) VALUES ('L1', 'u1', 'may_like', 'v1', NULL, "
-                "'[\"a1\", \"a2\"]', 2, 5)"
+                '\'["a1", "a2"]\', 2, 5)'
             )
         )
     migrate.upgrade(engine)
     columns = {c["name"] for c in inspect(engine).get_columns("impressions")}
     assert "teams" in columns
     with engine.connect() as conn:
-        row = conn.execute(text("SELECT list_id, artist_ids, n_items, teams FROM impressions")).one()
+        row = conn.execute(
+            text("SELECT list_id, artist_ids, n_items, teams FROM impressions")
+        ).one()
         assert tuple(row) == ("L1", '["a1", "a2"]', 2, None)
         assert conn.execute(text("SELECT COUNT(*) FROM experiments")).scalar_one() == 0
     # undoing it loses experiments: only with consent, and then the store is 0004 again

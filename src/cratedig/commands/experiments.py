@@ -124,7 +124,10 @@ def status_cmd(cli: CliContext, name: str | None) -> None:
         )
         table.add_row(e.name, e.state, e.list_scope, e.layer, f"{e.ramp:.0%}", arms, e.primary,
                       _iso(e.started_at_ms), _iso(e.stopped_at_ms))  # fmt: skip
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table to 80
+        console = Console(width=200)
+    console.print(table)
 
 
 @experiment_group.command("report")
