@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from cratedig.exceptions import ValidationError
 from cratedig.experiments import manage
+from cratedig.experiments.analysis import analyse
 from cratedig.experiments.assignment import assign
 from cratedig.pipeline import registry
 from cratedig.store import init_db, make_engine
@@ -154,6 +155,33 @@ def test_an_interleaved_arm_records_the_team_of_every_position(
         assert [i["artist_id"] for i in served[u]["items"]] == [
             i["artist_id"] for i in again[u]["items"]
         ]
+    # every user clicks the first item of their first list: that item's team wins
+    first = {}
+    for row in sorted(rows, key=lambda r: r.impression_id):
+        first.setdefault(row.user_id, row)
+    app = make_app(engine, tmp_path)
+    try:
+        for user, row in first.items():
+            reply = app.test_client().post(
+                "/api/v1/events",
+                headers={"X-API-Key": KEY},
+                json={
+                    "user_id": user,
+                    "event_type": "recommendation_click",
+                    "artist_id": json.loads(row.artist_ids)[0],
+                    "occurred_at": "2030-01-01T00:00:00Z",
+                    "source": row.list_id,
+                },
+            )
+            assert reply.status_code in (200, 201), reply.get_json()
+    finally:
+        app.extensions["cratedig"].close()
+    report = analyse(engine, manage.load(engine, "tdi"))
+    inter = report["interleaving"]
+    assert inter["users"] == len(users) and inter["ties"] == 0
+    assert inter["wins_b"] == sum(r.teams[0] == "B" for r in first.values())
+    assert inter["wins_a"] + inter["wins_b"] == len(users)
+    assert 0 <= inter["p_value"] <= 1 and report["decision"]["text"]
 
 
 def test_the_api_and_the_admin_page_show_experiments(
