@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from cratedig.exceptions import StoreError
-from cratedig.experiments.assignment import N_BUCKETS, ExperimentDesign, Layer, assign
+from cratedig.experiments.assignment import N_BUCKETS, Layer, bucket, bucket_ranges
 from cratedig.experiments.spec import ACTIVE, Experiment
 from cratedig.pipeline import registry
 from cratedig.store import experiments as experiment_sql
@@ -74,9 +74,39 @@ class Route:
         )
 
 
+@dataclass(frozen=True)
+class _CachedLayer:
+    """A layer's salt, its experiments' bucket ranges, and each one's arm ranges.
+
+    Precomputed from :meth:`Layer.ranges` and :func:`bucket_ranges` when the running
+    experiments are re-read, so a request only hashes the user (two sha256 per layer)
+    and compares integers: the same assignment as :func:`assign_in_layer`.
+    """
+
+    salt: str
+    ranges: tuple[tuple[str, int, int], ...]
+    experiments: dict[str, tuple[Experiment, tuple[tuple[int, int], ...]]]
+
+    def assign(self, user_id: str) -> tuple[Experiment, str] | None:
+        """The user's experiment and arm in this layer (``None``: not enrolled)."""
+        b = bucket(self.salt, user_id)
+        for name, lo, hi in self.ranges:
+            if lo <= b < hi:
+                found = self.experiments.get(name)  # None: a free range
+                if found is None:
+                    return None
+                exp, arms = found
+                vb = bucket(exp.salt, user_id)
+                for variant, (a_lo, a_hi) in zip(exp.variants, arms, strict=True):
+                    if a_lo <= vb < a_hi:
+                        return exp, variant.name
+                return None  # outside the ramp
+        return None
+
+
 def _layers(
     running: list[Experiment],
-) -> list[tuple[Layer, dict[str, tuple[Experiment, ExperimentDesign]]]]:
+) -> list[_CachedLayer]:
     """One :class:`Layer` per layer name, its experiments at their stored ranges."""
     by_layer: dict[str, list[Experiment]] = {}
     for exp in running:
@@ -93,8 +123,10 @@ def _layers(
                 allocations.append((f"~free{i}", (lo - cursor) / N_BUCKETS))
             allocations.append((exp.name, (hi - max(lo, cursor)) / N_BUCKETS))
             cursor = max(cursor, hi)
-        designs = {e.name: (e, e.design) for e in exps}
-        out.append((Layer(f"layer:{name}", tuple(allocations)), designs))
+        layer = Layer(f"layer:{name}", tuple(allocations))
+        ranges = tuple((n, lo, hi) for n, (lo, hi) in layer.ranges().items())
+        arms = {e.name: (e, tuple(bucket_ranges(e.weights, e.ramp))) for e in exps}
+        out.append(_CachedLayer(layer.salt, ranges, arms))
     return out
 
 
@@ -106,9 +138,7 @@ class Versions:
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
         self._active: tuple[float, registry.ModelVersion | None] = (-ttl_seconds - 1.0, None)
-        self._layers: tuple[
-            float, list[tuple[Layer, dict[str, tuple[Experiment, ExperimentDesign]]]]
-        ] = (
+        self._layers: tuple[float, list[_CachedLayer]] = (
             -ttl_seconds - 1.0,
             [],
         )
@@ -123,9 +153,7 @@ class Versions:
                 self._active = (time.monotonic(), version)
         return version
 
-    def layers(
-        self, fresh: bool = False
-    ) -> list[tuple[Layer, dict[str, tuple[Experiment, ExperimentDesign]]]]:
+    def layers(self, fresh: bool = False) -> list[_CachedLayer]:
         """The running experiments grouped by layer (cached like the active version)."""
         read_at, layers = self._layers
         if fresh or time.monotonic() - read_at > self.ttl_seconds:
@@ -163,15 +191,12 @@ class Versions:
         active = self._require_active()
         if user_id is None or list_type is None:
             return Route(active)
-        for layer, exps in self.layers():
-            name = layer.experiment_of(user_id)
-            if name is None or name not in exps:  # a free range of the layer
+        for layer in self.layers():
+            found = layer.assign(user_id)
+            if found is None:  # not in this layer's experiments (or outside the ramp)
                 continue
-            exp, design = exps[name]
+            exp, variant = found
             if list_type not in exp.list_types:
-                continue
-            variant = assign(design, user_id)
-            if variant is None:  # outside the ramp
                 continue
             arm = exp.variant(variant)
             return Route(
