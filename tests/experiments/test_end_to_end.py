@@ -98,7 +98,8 @@ def test_a_good_model_beats_popularity_on_ctr_and_is_promoted(
     result = runner.invoke(
         cli,
         [*db, "experiment", "create", "pop-vs-good", "--variant", f"control={popular}",
-         "--variant", f"treatment={good}", "--weights", "50,50", "--guardrail", "rating,retention"],
+         "--variant", f"treatment={good}", "--weights", "50,50", "--guardrail", "rating,retention",
+         "--salt", "e2e-1"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     start = start_after_store(engine)
@@ -148,7 +149,7 @@ def test_an_a_a_experiment_reports_no_difference(
     site: tuple[Engine, Path, str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, artifacts, good, _ = site
-    manage.create(engine, "a-a", [f"a={good}", f"b={good}"], guardrails=["rating"])
+    manage.create(engine, "a-a", [f"a={good}", f"b={good}"], guardrails=["rating"], salt="e2e-2")
     start = start_after_store(engine)
     manage.start(engine, "a-a", at_ms=start)
     _, end = run_month(engine, artifacts, monkeypatch, tmp_path / "log.jsonl", days=14)

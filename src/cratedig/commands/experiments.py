@@ -60,6 +60,7 @@ def experiment_group() -> None:
               help="Experiments of one layer never share a user.")  # fmt: skip
 @click.option("--layer-share", default=1.0, show_default=True, type=float,
               help="Share of the layer's users the experiment may take.")  # fmt: skip
+@click.option("--salt", default=None, help="Assignment salt (default: the name and the time).")
 @pass_cli
 def create_cmd(
     cli: CliContext,
@@ -71,11 +72,12 @@ def create_cmd(
     guardrails: str,
     layer: str,
     layer_share: float,
+    salt: str | None,
 ) -> None:
     """Create experiment NAME (in draft; `start` begins assigning users)."""
     exp = manage.create(
         cli.engine(), name, variants, _numbers(weights, "--weights"), list_scope, primary,
-        _names(guardrails), layer, layer_share,
+        _names(guardrails), layer, layer_share, salt,
     )  # fmt: skip
     click.echo(f"Created experiment {exp.name} ({', '.join(v.name for v in exp.variants)}).")
 

@@ -73,8 +73,9 @@ def create(
     guardrails: Sequence[str] = (),
     layer: str = "default",
     layer_share: float = 1.0,
+    salt: str | None = None,
 ) -> Experiment:
-    """Store a new experiment in ``draft``.
+    """Store a new experiment in ``draft`` (``salt`` defaults to the name and the time).
 
     Raises
     ------
@@ -109,7 +110,7 @@ def create(
             conn,
             {
                 "name": name,
-                "salt": f"{name}:{at}",
+                "salt": salt or f"{name}:{at}",
                 "state": "draft",
                 "layer": layer,
                 "layer_share": layer_share,
