@@ -4,6 +4,7 @@ from cratedig.commands import (
     analytics,
     datasets,
     evaluation,
+    experiments,
     export,
     ingest,
     models,
@@ -26,6 +27,7 @@ COMMAND_MODULES = (
     evaluation,
     online,
     serving,
+    experiments,
     export,
     spark,
 )

@@ -91,7 +91,7 @@ class NoSessions(SecureCookieSessionInterface):
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app: settings, store, caches, blueprints and error envelope."""
-    from cratedig.serving import api, online_views, pages, quality_views
+    from cratedig.serving import api, experiment_views, online_views, pages, quality_views
 
     config = dict(test_config or {})
     settings = _settings(config)
@@ -120,6 +120,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(online_views.bp)
     app.register_blueprint(quality_views.bp)
+    app.register_blueprint(experiment_views.bp)
     register_error_handlers(app)
 
     @app.get("/openapi.json")

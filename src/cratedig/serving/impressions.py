@@ -33,10 +33,11 @@ _COLUMNS = (
     "artist_ids",
     "n_items",
     "shown_at_ms",
+    "teams",
 )
 
 
-Row = tuple[str, str, str, str | None, str | None, str, int, int]
+Row = tuple[str, str, str, str | None, str | None, str, int, int, str | None]
 
 
 def impression_artists(row: object) -> list[str]:
@@ -88,13 +89,30 @@ class ImpressionWriter:
         model_version: str | None,
         variant: str | None = None,
         shown_at_ms: int | None = None,
+        teams: str | None = None,
     ) -> None:
-        """Buffer one served list: one row, its artists in position order."""
+        """Buffer one served list: one row, its artists in position order.
+
+        ``variant`` is ``"<experiment>:<variant>"`` for a user in an experiment;
+        ``teams`` the team (``A``/``B``) of each position of an interleaved list.
+        """
         if not artist_ids:
             return
         shown = shown_at_ms if shown_at_ms is not None else now_ms()
         ids = orjson.dumps(list(artist_ids)).decode()
-        rows = [(list_id, user_id, list_type, model_version, variant, ids, len(artist_ids), shown)]
+        rows = [
+            (
+                list_id,
+                user_id,
+                list_type,
+                model_version,
+                variant,
+                ids,
+                len(artist_ids),
+                shown,
+                teams,
+            )
+        ]
         if self._closed:
             self._write_or_keep(rows)
             return

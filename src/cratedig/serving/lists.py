@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cratedig.config import Settings
+from cratedig.experiments.interleaving import team_draft
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving import personalise
 from cratedig.serving.cache import LocalLRU
@@ -95,10 +96,32 @@ class ListAssembler:
         return None, []
 
     def user_list(
-        self, version: ModelVersion, user_id: str, list_type: str, k: int
+        self,
+        version: ModelVersion,
+        user_id: str,
+        list_type: str,
+        k: int,
+        personalised: bool = True,
+        holdout: bool = False,
     ) -> dict[str, Any]:
-        """A user's list of ``k`` items from ``version`` (without ``list_id``)."""
+        """A user's list of ``k`` items from ``version`` (without ``list_id``).
+
+        ``personalised=False`` serves the precomputed list without re-ranking by recent
+        activity; ``holdout`` serves the version's global popular list to everyone
+        (experiment arms, :mod:`cratedig.experiments.spec`).
+        """
         vid = version.version_id
+        if holdout:
+            _, candidates = self.fallback(vid, None)
+            return {
+                "user_id": user_id,
+                "list": list_type,
+                "model_version": vid,
+                "cold_start": False,
+                "fallback": "global",
+                "personalised": False,
+                "items": self._items(candidates[:k]),
+            }
         key = (vid, list_type, user_id)
         cached = self.base_lists.get(key)
         with self.engine.connect() as conn:
@@ -113,7 +136,7 @@ class ListAssembler:
                 conn.execute(
                     recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
                 ).all()
-                if recent is not None
+                if recent is not None and personalised
                 else []
             )
         cold_start = raw is None
@@ -141,6 +164,40 @@ class ListAssembler:
             "fallback": fallback,
             "personalised": bool(signals),
             "items": self._items(candidates[:k]),
+        }
+
+    def interleaved_list(
+        self,
+        version_a: ModelVersion,
+        version_b: ModelVersion,
+        salt: str,
+        user_id: str,
+        list_type: str,
+        k: int,
+    ) -> dict[str, Any]:
+        """Team-draft interleaving of two versions' lists (Radlinski et al. 2008).
+
+        The result's ``teams`` holds the team (``A``/``B``) of each position; the coin
+        flips are seeded by (salt, user, list type), so the list is stable per user.
+        """
+        a = self.user_list(version_a, user_id, list_type, k)
+        b = self.user_list(version_b, user_id, list_type, k)
+        by_id = {i["artist_id"]: i for i in b["items"]} | {i["artist_id"]: i for i in a["items"]}
+        ids, teams = team_draft(
+            [i["artist_id"] for i in a["items"]],
+            [i["artist_id"] for i in b["items"]],
+            k,
+            salt,
+            user_id,
+            list_type,
+        )
+        items = [{**by_id[str(aid)], "position": p} for p, aid in enumerate(ids, start=1)]
+        return {
+            **a,
+            "cold_start": a["cold_start"] and b["cold_start"],
+            "personalised": a["personalised"] or b["personalised"],
+            "items": items,
+            "teams": "".join("AB"[int(t)] for t in teams),
         }
 
     def _items(self, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:

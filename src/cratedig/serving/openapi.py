@@ -235,6 +235,20 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/experiments": {
+                "get": {
+                    "summary": "A/B experiments with their design and state, newest first",
+                    "responses": {"200": _json({"type": "object"}, "OK"), **_errors(401)},
+                }
+            },
+            "/experiments/{name}": {
+                "get": {
+                    "summary": "An experiment's report: SRM, metrics per variant, lifts with "
+                    "intervals, CUPED, the always-valid path, power and the decision",
+                    "parameters": [_path_param("name")],
+                    "responses": {"200": _json({"type": "object"}, "OK"), **_errors(400, 401, 404)},
+                }
+            },
             "/health": {
                 "get": {
                     "summary": "Store, cache and served model version",

@@ -129,6 +129,7 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Send it as the `source` of events caused by this list.",
             },
             "model_version": {"type": "string"},
+            "variant": {"type": ["string", "null"]},
             "cold_start": {"type": "boolean"},
             "fallback": {
                 "type": ["string", "null"],

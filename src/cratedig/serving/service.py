@@ -138,16 +138,24 @@ class Service:
             When no version is served yet.
         """
         check_list_type(list_type)
-        version = self.versions.for_user(user_id)
+        route = self.versions.for_user(user_id, list_type)
         self.sync_cache()
-        field = f"{version.version_id}:{list_type}:{k}"
+        field = f"{route.cache_key}:{list_type}:{k}"
         cached = self.user_cache.get(user_id, field)
         if cached is not None:
             return dict(cached)
-        payload = self.lists.user_list(version, user_id, list_type, k)
+        if route.interleave_with is not None:
+            payload = self.lists.interleaved_list(
+                route.version, route.interleave_with, route.salt, user_id, list_type, k
+            )
+        else:
+            payload = self.lists.user_list(
+                route.version, user_id, list_type, k, route.personalise, route.holdout
+            )
+        payload["variant"] = route.label
         if cache:
             self.user_cache.set(user_id, field, payload)
-        return payload
+        return dict(payload)
 
     def user_known(self, user_id: str) -> bool:
         """Whether the store knows the user (a ``users`` row: imported, or created by an
@@ -162,8 +170,9 @@ class Service:
         """
         payload = self.recommendations(user_id, list_type, k, cache=log)
         payload["list_id"] = new_list_id()
+        teams = payload.pop("teams", None)
         if log:
-            self._log(payload, user_id, list_type)
+            self._log(payload, user_id, list_type, teams)
         return payload
 
     def similar(
@@ -179,20 +188,24 @@ class Service:
         """
         if not self.catalogue.artist_exists(artist_id):
             raise NotFoundError("artist", artist_id)
-        version = self.versions.for_user(user_id)
+        version = self.versions.for_user(user_id).version
         listing = self.lists.similar_list(version, artist_id, k)
         payload = {**listing, "list_id": new_list_id()}
         if log:
             self._log(payload, user_id or "anonymous", "similar_artists")
         return payload
 
-    def _log(self, payload: dict[str, Any], user_id: str, list_type: str) -> None:
+    def _log(
+        self, payload: dict[str, Any], user_id: str, list_type: str, teams: str | None = None
+    ) -> None:
         self.impressions.log(
             payload["list_id"],
             user_id,
             list_type,
             [i["artist_id"] for i in payload["items"]],
             payload["model_version"],
+            variant=payload.get("variant"),
+            teams=teams,
         )
 
     def close(self) -> None:

@@ -6,7 +6,8 @@ quarantine), :mod:`~cratedig.store.schema.registry` (model_versions, serving_sta
 each version's precomputed, similar-artist and fallback lists) and
 :mod:`~cratedig.store.schema.online` (impressions, feedback, cache_invalidations) and
 :mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions) and
-:mod:`~cratedig.store.schema.rollups` (online measurement's per-user and daily rollups).
+:mod:`~cratedig.store.schema.rollups` (online measurement's per-user and daily rollups) and
+:mod:`~cratedig.store.schema.experiments` (experiments).
 Every table and ``metadata`` are importable from here
 (``from cratedig.store.schema import metadata, users``); importing this package
 registers them all, so ``metadata.create_all`` and Alembic see every table.
@@ -31,6 +32,7 @@ from cratedig.store.schema.events import (
     quarantine,
     user_events,
 )
+from cratedig.store.schema.experiments import experiments
 from cratedig.store.schema.online import (
     cache_invalidations,
     feedback,
@@ -57,6 +59,7 @@ __all__ = [
     "artist_tags",
     "artists",
     "cache_invalidations",
+    "experiments",
     "fallback_lists",
     "feedback",
     "impressions",

@@ -18,7 +18,10 @@ impressions = Table(
     Column("user_id", String(128), nullable=False),
     Column("list_type", String(32), nullable=False),
     Column("model_version", String(64)),
+    # "<experiment>:<variant>" when the user is in a running experiment
     Column("variant", String(64)),
+    # interleaved lists: the team ("A"/"B") of each position (revision 0006)
+    Column("teams", String(128)),
     Column("artist_ids", Text, nullable=False),
     Column("n_items", SmallInteger, nullable=False),
     Column("shown_at_ms", BigInteger, nullable=False),
