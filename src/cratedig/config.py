@@ -26,6 +26,8 @@ from cratedig.exceptions import ConfigError, ValidationError
 DEFAULT_DATABASE_URL = "sqlite:///cratedig.sqlite"
 TRANSFORMS: tuple[str, ...] = ("log1p", "bm25", "tfidf", "binary")
 UNFOLLOW_POLICIES: tuple[str, ...] = ("remove", "negative", "ignore")
+#: The largest list length (``k``) the JSON API accepts; ``max_k`` may only lower it.
+MAX_K = 100
 
 Transform = Literal["log1p", "bm25", "tfidf", "binary"]
 UnfollowPolicy = Literal["remove", "negative", "ignore"]
@@ -154,6 +156,11 @@ class Settings:
         current one's by more than this fraction.
     artifacts_dir
         Folder of the trained models' files (one subfolder per model version).
+    max_k
+        The largest ``k`` (list length) served, at most :data:`MAX_K`. Training
+        precomputes this many items per user list and cold-start list, so every
+        allowed ``k`` gets a full list; a version precomputed shorter answers a larger
+        ``k`` with a 400 naming its maximum.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -166,6 +173,7 @@ class Settings:
     import_chunk_rows: int = 50_000
     promotion_margin: float = 0.05
     artifacts_dir: str = "artifacts"
+    max_k: int = MAX_K
 
 
 _KIND_WORDS = {
@@ -277,6 +285,10 @@ _MINIMUMS = {"import_chunk_rows": 1, "session_gap_minutes": 0.0, "promotion_marg
 
 
 def _check(settings: Settings) -> Settings:
+    if not 1 <= settings.max_k <= MAX_K:
+        raise ConfigError(
+            f"max_k: {settings.max_k!r} is not valid; expected a whole number in 1..{MAX_K}."
+        )
     for name, minimum in _MINIMUMS.items():
         value = getattr(settings, name)
         if value < minimum or (name == "session_gap_minutes" and value == 0):

@@ -7,6 +7,7 @@ from cratedig.commands import (
     ingest,
     models,
     quality,
+    scheduler,
     serving,
     simulate,
     store,
@@ -22,4 +23,5 @@ COMMAND_MODULES = (
     models,
     evaluation,
     serving,
+    scheduler,
 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -230,11 +231,18 @@ def should_promote(new_ndcg: float | None, current_ndcg: float | None, margin: f
     return new_ndcg >= current_ndcg * (1.0 - margin) - 1e-12
 
 
-def finish_version(engine: Engine, version_id: str, margin: float) -> ModelVersion:
+#: Called inside the promotion's transaction before anything changes; raises to stop it.
+PromotionGuard = Callable[[Connection], None]
+
+
+def finish_version(
+    engine: Engine, version_id: str, margin: float, guard: PromotionGuard | None = None
+) -> ModelVersion:
     """Promote a fully written version, or reject it when it is too much worse.
 
     The comparison with the active version and the flip of the active pointer happen
-    in one transaction.
+    in one transaction. ``guard(conn)`` runs first in that transaction: the scheduler
+    renews its lease there, so a scheduler that lost its lease can never promote.
 
     Returns
     -------
@@ -243,6 +251,8 @@ def finish_version(engine: Engine, version_id: str, margin: float) -> ModelVersi
     """
     finished = now_ms()
     with engine.begin() as conn:
+        if guard is not None:
+            guard(conn)
         row = conn.execute(
             select(model_versions).where(model_versions.c.version_id == version_id)
         ).first()
@@ -311,3 +321,20 @@ def mark_failed(engine: Engine, version_id: str, reason: str) -> None:
     """Mark a run as failed (best effort: the run may have died before its row)."""
     with engine.begin() as conn:
         _update(conn, version_id, status="failed", finished_at_ms=now_ms(), note=reason[:2000])
+
+
+def fail_if_training(engine: Engine, version_id: str, reason: str) -> bool:
+    """Mark a run ``failed`` if it is still ``training`` (its process died).
+
+    Returns
+    -------
+    bool
+        Whether the version was still ``training`` (and is now ``failed``).
+    """
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version_id == version_id, model_versions.c.status == "training")
+            .values(status="failed", finished_at_ms=now_ms(), note=reason[:2000])
+        ).rowcount
+    return bool(changed == 1)

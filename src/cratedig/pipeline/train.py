@@ -26,6 +26,8 @@ from cratedig.store import ensure_schema
 
 ModelFactory = Callable[[], Any]
 GemsFactory = Callable[[Any, Any, Any], Any]
+#: ``checkpoint(stage, version_id)``: called as each stage starts; raises to stop the run.
+Checkpoint = Callable[[str, str], None]
 
 
 def _default_factory(model_name: str, params: dict[str, Any]) -> ModelFactory:
@@ -154,12 +156,14 @@ def train(
     engagement: Any | None = None,
     side: Any | None = None,
     evaluate: Callable[[ModelFactory, Any, Any, int], dict[str, float]] | None = None,
-    k_lists: int = 50,
+    k_lists: int | None = None,
     k_similar: int = 20,
-    k_fallback: int = 50,
+    k_fallback: int | None = None,
     seed: int = 0,
     tune: bool = True,
     progress: bool = False,
+    checkpoint: Checkpoint | None = None,
+    guard: registry.PromotionGuard | None = None,
 ) -> registry.ModelVersion:
     """Train, evaluate, register and precompute a new model version.
 
@@ -187,6 +191,13 @@ def train(
         in the version's parameters.
     k_lists, k_similar, k_fallback
         Lengths of the precomputed user lists, similar-artist lists and cold-start lists.
+        ``k_lists`` defaults to ``settings.max_k`` (the largest ``k`` the API serves),
+        ``k_fallback`` to ``k_lists``.
+    checkpoint, guard
+        For the scheduler: ``checkpoint(stage, version_id)`` is called as each stage
+        starts and may raise to stop the run (the version is then marked ``failed``);
+        ``guard`` runs inside the promotion's transaction
+        (:func:`cratedig.pipeline.registry.finish_version`).
 
     Returns
     -------
@@ -201,6 +212,8 @@ def train(
     """
     started = time.perf_counter()
     ensure_schema(engine)
+    k_lists = settings.max_k if k_lists is None else k_lists
+    k_fallback = k_lists if k_fallback is None else k_fallback
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
@@ -213,15 +226,23 @@ def train(
         **params,
         "k_lists": k_lists,
         "k_similar": k_similar,
+        "k_fallback": k_fallback,
         "seed": seed,
         **_engagement_record(eng),
     }
     registry.start_version(
         engine, version_id, model_name, run_params, snapshot_ms, str(artifact_dir)
     )
+
+    def stage(name: str) -> None:
+        if checkpoint is not None:
+            checkpoint(name, version_id)
+
     try:
+        stage("side information")
         side_info = side if side is not None else _build_side(engine, eng)
         tunable = model_name == "default" and not params and model_factory is None
+        stage("evaluation")
         if tune and tunable and evaluate is None:
             _say(progress, f"{version_id}: tuning {model_name} on a holdout's validation part")
             params, metrics = _tune_default(eng.X, side_info, seed, progress)
@@ -232,6 +253,7 @@ def train(
             _say(progress, f"{version_id}: evaluating {model_name} on a holdout")
             metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
+        stage("fitting")
         _say(progress, f"fitting {model_name} and hidden gems on {eng.X.shape} users x artists")
         model = factory().fit(eng.X, side_info)
         gems = make_gems(model, eng.X, side_info)
@@ -250,6 +272,7 @@ def train(
                 return lambda n: bar.advance(task, n)
 
             for list_type, list_model in (("may_like", model), ("hidden_gems", gems)):
+                stage(f"{list_type} lists")
                 precompute.precompute_user_lists(
                     engine,
                     version_id,
@@ -261,6 +284,7 @@ def train(
                     blocked=blocked,
                     progress=tracker(f"{list_type} lists", len(eng.users)),
                 )
+            stage("similar artists")
             precompute.precompute_similar_artists(
                 engine,
                 version_id,
@@ -280,9 +304,10 @@ def train(
                 country_names=getattr(side_info, "country_names", ()) or (),
                 user_cluster=_taste_clusters(eng.X, side_info, seed),
             )
+        stage("promotion")
         metrics = {**metrics, "train_seconds": round(time.perf_counter() - started, 3)}
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
-        return registry.finish_version(engine, version_id, settings.promotion_margin)
+        return registry.finish_version(engine, version_id, settings.promotion_margin, guard)
     except BaseException as exc:
         try:
             registry.mark_failed(engine, version_id, f"{type(exc).__name__}: {exc}")

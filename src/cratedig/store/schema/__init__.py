@@ -5,7 +5,8 @@ artist_tags, tracks, user_friends), :mod:`~cratedig.store.schema.events` (user_e
 quarantine), :mod:`~cratedig.store.schema.registry` (model_versions, serving_state and
 each version's precomputed, similar-artist and fallback lists) and
 :mod:`~cratedig.store.schema.online` (impressions, feedback, cache_invalidations) and
-:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions).
+:mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions) and
+:mod:`~cratedig.store.schema.scheduler` (scheduler_leases, scheduler_runs).
 Every table and ``metadata`` are importable from here
 (``from cratedig.store.schema import metadata, users``); importing this package
 registers them all, so ``metadata.create_all`` and Alembic see every table.
@@ -43,6 +44,7 @@ from cratedig.store.schema.registry import (
     serving_state,
     similar_artist_lists,
 )
+from cratedig.store.schema.scheduler import scheduler_leases, scheduler_runs
 
 __all__ = [
     "artist_tags",
@@ -57,6 +59,8 @@ __all__ = [
     "quality_decisions",
     "quality_findings",
     "quarantine",
+    "scheduler_leases",
+    "scheduler_runs",
     "serving_state",
     "similar_artist_lists",
     "tracks",
