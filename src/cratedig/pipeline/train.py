@@ -192,7 +192,7 @@ def train(
     k_lists, k_similar, k_fallback
         Lengths of the precomputed user lists, similar-artist lists and cold-start lists.
         ``k_lists`` defaults to ``settings.max_k`` (the largest ``k`` the API serves),
-        ``k_fallback`` to ``k_lists``.
+        ``k_fallback`` to ``k_lists`` or 50, whichever is larger.
     checkpoint, guard
         For the scheduler: ``checkpoint(stage, version_id)`` is called as each stage
         starts and may raise to stop the run (the version is then marked ``failed``);
@@ -213,7 +213,7 @@ def train(
     started = time.perf_counter()
     ensure_schema(engine)
     k_lists = settings.max_k if k_lists is None else k_lists
-    k_fallback = k_lists if k_fallback is None else k_fallback
+    k_fallback = max(k_lists, 50) if k_fallback is None else k_fallback
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)

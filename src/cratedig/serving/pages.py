@@ -77,8 +77,8 @@ def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     svc = service()
     lists = [
-        ("Artists You May Like", svc.serve_list(user_id, "may_like", 10)),
-        ("Hidden Gems", svc.serve_list(user_id, "hidden_gems", 10)),
+        ("Artists You May Like", svc.serve_list(user_id, "may_like", None)),
+        ("Hidden Gems", svc.serve_list(user_id, "hidden_gems", None)),
     ]
     return render_template("home.html", user_id=user_id, token=ui_token(user_id), lists=lists)
 
@@ -95,7 +95,7 @@ def artist(artist_id: str) -> Any:
             following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
         except NotFoundError:
             following = False
-    similar = svc.similar(artist_id, 10, user_id or None) if svc.active_version() else None
+    similar = svc.similar(artist_id, None, user_id or None) if svc.active_version() else None
     return render_template(
         "artist.html",
         artist=info,

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cratedig.config import Settings
+from cratedig.config import MAX_K, Settings
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.write_path import BatchResult, store_events
 from cratedig.pipeline.registry import ModelVersion
@@ -31,11 +31,17 @@ from cratedig.serving.impressions import ImpressionWriter
 from cratedig.serving.lists import LIST_TYPES, ListAssembler
 from cratedig.serving.versions import Versions
 
-MAX_K = 100
+#: The list length served when a request names none (shorter when the version's lists are).
+DEFAULT_K = 10
 
 
-def check_k(value: Any, default: int = 10) -> int:
+def check_k(value: Any, default: int | None = None) -> int | None:
     """Read ``k`` (a list length) from a query string value.
+
+    ``None`` (the default when the value is absent) lets the service choose:
+    :data:`DEFAULT_K`, or the served version's list length when that is shorter.
+    The service also checks ``k`` against the version's list length
+    (:meth:`Service.k_limits`).
 
     Raises
     ------
@@ -123,18 +129,46 @@ class Service:
         """A user's profile (see :meth:`Catalogue.profile`)."""
         return self.catalogue.profile(user_id, top)
 
-    def recommendations(self, user_id: str, list_type: str, k: int) -> dict[str, Any]:
+    def k_limits(self, version: ModelVersion) -> tuple[int, int]:
+        """The largest ``k`` of a user list and of a similar-artists list from ``version``.
+
+        The ``max_k`` setting, lowered to what the version precomputed (its recorded
+        ``k_lists`` and ``k_fallback``, and ``k_similar``): a larger ``k`` would silently
+        get a shorter list, so it is refused instead.
+        """
+        params = version.params or {}
+        lists = min(
+            [self.settings.max_k]
+            + [int(params[name]) for name in ("k_lists", "k_fallback") if name in params]
+        )
+        similar = min(self.settings.max_k, int(params.get("k_similar", self.settings.max_k)))
+        return max(1, lists), max(1, similar)
+
+    @staticmethod
+    def _resolve_k(k: int | None, limit: int, what: str) -> int:
+        if k is None:
+            return min(DEFAULT_K, limit)
+        if k > limit:
+            raise ValidationError(
+                "k",
+                k,
+                f"an integer in 1..{limit} (the served model version holds {limit} {what})",
+            )
+        return k
+
+    def recommendations(self, user_id: str, list_type: str, k: int | None) -> dict[str, Any]:
         """A user's list (cached), without ``list_id``; see :meth:`serve_list`.
 
         Raises
         ------
         ValidationError
-            For an unknown list type.
+            For an unknown list type, or ``k`` above :meth:`k_limits`.
         NotReadyError
             When no version is served yet.
         """
         check_list_type(list_type)
         version = self.versions.for_user(user_id)
+        k = self._resolve_k(k, self.k_limits(version)[0], "items per list")
         self.sync_cache()
         field = f"{version.version_id}:{list_type}:{k}"
         cached = self.user_cache.get(user_id, field)
@@ -144,14 +178,14 @@ class Service:
         self.user_cache.set(user_id, field, payload)
         return payload
 
-    def serve_list(self, user_id: str, list_type: str, k: int) -> dict[str, Any]:
+    def serve_list(self, user_id: str, list_type: str, k: int | None) -> dict[str, Any]:
         """A user's list with a fresh ``list_id``, logged as an impression."""
         payload = self.recommendations(user_id, list_type, k)
         payload["list_id"] = new_list_id()
         self._log(payload, user_id, list_type)
         return payload
 
-    def similar(self, artist_id: str, k: int, user_id: str | None = None) -> dict[str, Any]:
+    def similar(self, artist_id: str, k: int | None, user_id: str | None = None) -> dict[str, Any]:
         """An artist's similar artists ("Fans also like"), logged as an impression.
 
         Raises
@@ -162,6 +196,7 @@ class Service:
         if not self.catalogue.artist_exists(artist_id):
             raise NotFoundError("artist", artist_id)
         version = self.versions.for_user(user_id)
+        k = self._resolve_k(k, self.k_limits(version)[1], "similar artists per artist")
         listing = self.lists.similar_list(version, artist_id, k)
         payload = {**listing, "list_id": new_list_id()}
         self._log(payload, user_id or "anonymous", "similar_artists")
