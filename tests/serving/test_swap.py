@@ -143,13 +143,15 @@ def test_a_promotion_under_load_loses_no_request(
     bound = flipped + VERSION_TTL_SECONDS
     after = [a for a in answers if a.started > bound]
     window = [a for a in answers if train_started <= a.started <= bound]
+    late_old = [a.started - flipped for a in answers if a.version == old and a.started > flipped]
     print(
         f"\nswap ({db_url.split(':')[0]}, {cache} cache): {len(answers)} requests, "
         f"{len(failed)} failed; {len(before)} before training began (old version); "
         f"{len(window)} from training start to flip + {VERSION_TTL_SECONDS:g} s "
         f"({sum(a.version == new for a in window)} already new); "
         f"{len(after)} after the bound, all new: {all(a.version == new for a in after)}; "
-        f"training + promotion took {flipped - train_started:.2f} s"
+        f"training + promotion took {flipped - train_started:.2f} s; the last old-version "
+        f"request started {max(late_old, default=0.0):.3f} s after the flip"
     )
     assert not failed, f"{len(failed)} failed requests: {failed[:5]}"
     assert len(before) > 20 and len(after) > 20
