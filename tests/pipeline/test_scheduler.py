@@ -365,3 +365,28 @@ def test_history_and_lease_commands(sqlite_url: str, tmp_path: Path) -> None:
     bad = runner.invoke(cli, ["--db", sqlite_url, "scheduler", "run", "--cron", "nope"])
     assert bad.exit_code != 0
     engine.dispose()
+
+
+def test_a_stopping_scheduler_ends_its_run_as_stopped(engine: Engine, tmp_path: Path) -> None:
+    fill_store(engine)
+    sched = make(engine, tiny_train_fn(engine, tmp_path))
+    sched.heartbeat()
+    inner = tiny_train_fn(engine, tmp_path)
+
+    def stopped_mid_run(checkpoint: Any, guard: Any) -> Any:
+        def cp(stage: str, version_id: str) -> None:
+            if stage == "fitting":
+                sched._stopping.set()  # what stop() (SIGTERM) does first
+            checkpoint(stage, version_id)
+
+        return inner(cp, guard)
+
+    sched.train_fn = stopped_mid_run
+    run = sched.fire("now")
+    assert run is not None and run.outcome == "stopped" and "fitting" in (run.error or "")
+    assert registry.get_version(engine, run.version_id).status == "failed"  # type: ignore[arg-type]
+    assert sched.backoff_until_ms() is None  # a stop is not a failure
+    sched.stop()
+    assert not sched.holding
+    lease = sql.read_lease(engine, LEASE_NAME)
+    assert lease is not None and lease.expires_at_ms < now_ms()

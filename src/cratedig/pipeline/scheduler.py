@@ -18,7 +18,8 @@ its own (never inside gunicorn workers: ``docs/scheduler.md``), built on APSched
   process: it becomes ``interrupted`` and its half-written version ``failed``.
 * **Back-off.** After ``n`` failed or interrupted runs in a row, no run starts before
   ``min(backoff * 2 ** (n - 1), backoff_max)`` seconds after the last one ended; a
-  ``retry`` run is scheduled for then.
+  ``retry`` run is scheduled for then. A run stopped by SIGTERM is ``stopped`` and
+  counts neither way.
 
 Every retrain goes through :func:`cratedig.pipeline.train.train`, which fits the Hidden
 Gems re-ranker on the new matrix, so its popular head is recomputed each time.
@@ -127,7 +128,7 @@ def backoff_delay(failures: int, base: float, cap: float) -> float:
 def consecutive_failures(runs: list[sql.Run]) -> tuple[int, int | None]:
     """Failed or interrupted runs in a row, newest first, and when the newest one ended.
 
-    Runs that lost the lease or are still running count neither way.
+    Runs that lost the lease, were stopped (SIGTERM) or are still running count neither way.
     """
     count, last_end = 0, None
     for run in runs:
@@ -231,6 +232,8 @@ class RetrainScheduler:
             sql.finish_run(self.engine, run.run_id, "interrupted", now_ms(), error=reason)
             log.warning("run %s of %s was interrupted", run.run_id, run.holder)
             done.append(run.run_id)
+        if done:
+            self._schedule_retry()  # the killed run is retried after the back-off
         return done
 
     # -- triggers -----------------------------------------------------------------
@@ -312,7 +315,7 @@ class RetrainScheduler:
         except LeaseLostError as exc:
             outcome, error = "lease_lost", str(exc)
         except StopRequestedError as exc:
-            outcome, error = "interrupted", str(exc)
+            outcome, error = "stopped", str(exc)
         except Exception as exc:
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"
             log.exception("run %s failed", run_id)

@@ -17,7 +17,7 @@ from cratedig.store.schema import model_versions, scheduler_leases, scheduler_ru
 from cratedig.store.writes import insert_ignore
 
 #: Outcomes of a run that ended.
-FINISHED_OUTCOMES = ("promoted", "rejected", "failed", "lease_lost", "interrupted")
+FINISHED_OUTCOMES = ("promoted", "rejected", "failed", "lease_lost", "interrupted", "stopped")
 
 
 @dataclass(frozen=True)

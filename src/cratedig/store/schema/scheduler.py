@@ -33,7 +33,7 @@ scheduler_runs = Table(
     Column("holder", String(256), nullable=False),
     Column("started_at_ms", BigInteger, nullable=False),
     Column("finished_at_ms", BigInteger),
-    # running -> promoted | rejected | failed | lease_lost | interrupted
+    # running -> promoted | rejected | failed | lease_lost | interrupted | stopped
     Column("outcome", String(16), nullable=False),
     Column("version_id", String(64)),
     Column("error", Text),
