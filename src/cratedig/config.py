@@ -26,6 +26,8 @@ from cratedig.exceptions import ConfigError, ValidationError
 DEFAULT_DATABASE_URL = "sqlite:///cratedig.sqlite"
 TRANSFORMS: tuple[str, ...] = ("log1p", "bm25", "tfidf", "binary")
 UNFOLLOW_POLICIES: tuple[str, ...] = ("remove", "negative", "ignore")
+#: The largest list length (``k``) the JSON API accepts; ``max_k`` may only lower it.
+MAX_K = 100
 
 Transform = Literal["log1p", "bm25", "tfidf", "binary"]
 UnfollowPolicy = Literal["remove", "negative", "ignore"]
@@ -183,6 +185,11 @@ class Settings:
     future_tolerance_seconds
         How far past the wall clock an event's ``occurred_at`` may be (clock skew) before
         an import quarantines it and the API rejects it; default one day.
+    max_k
+        The largest ``k`` (list length) served, at most :data:`MAX_K`. Training
+        precomputes this many items per user list and cold-start list, so every
+        allowed ``k`` gets a full list; a version precomputed shorter answers a larger
+        ``k`` with a 400 naming its maximum.
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -206,6 +213,7 @@ class Settings:
     rate_limit_unknown_lists: str = "60/minute"
     trusted_proxies: int = 0
     future_tolerance_seconds: float = 86_400.0
+    max_k: int = MAX_K
 
 
 _KIND_WORDS = {
@@ -326,6 +334,10 @@ _MINIMUMS = {
 
 
 def _check(settings: Settings) -> Settings:
+    if not 1 <= settings.max_k <= MAX_K:
+        raise ConfigError(
+            f"max_k: {settings.max_k!r} is not valid; expected a whole number in 1..{MAX_K}."
+        )
     for name, minimum in _MINIMUMS.items():
         value = getattr(settings, name)
         if value < minimum or (name == "session_gap_minutes" and value == 0):

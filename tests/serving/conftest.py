@@ -21,9 +21,15 @@ KEY = "test-key-1"
 
 
 def train_tiny(
-    engine: Engine, artifacts: Path, model: Any = TinyModel, margin: float = 0.05, **settings: Any
+    engine: Engine,
+    artifacts: Path,
+    model: Any = TinyModel,
+    margin: float = 0.05,
+    k_lists: int = 10,
+    k_similar: int = 5,
+    **settings: Any,
 ):
-    """Train the tiny model on the store (k_lists=8, k_similar=5), with more ``settings``."""
+    """Train the tiny model on the store (k_lists=10, k_similar=5), with more ``settings``."""
     settings = Settings(artifacts_dir=str(artifacts), promotion_margin=margin, **settings)
     return train(
         engine,
@@ -31,8 +37,8 @@ def train_tiny(
         model_name="tiny",
         model_factory=model,
         gems_factory=tiny_gems,
-        k_lists=8,
-        k_similar=5,
+        k_lists=k_lists,
+        k_similar=k_similar,
     )
 
 

@@ -61,7 +61,8 @@ def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
     init_db(engine)
     fill_store(engine)
-    train_tiny(engine, tmp_path / "artifacts")
+    # every schema-valid k (up to MAX_K) must be served: precompute that many
+    train_tiny(engine, tmp_path / "artifacts", k_lists=100, k_similar=100)
     app = make_app(engine, tmp_path, **NO_LIMITS)
     yield app
     app.extensions["cratedig"].close()

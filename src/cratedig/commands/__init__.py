@@ -10,6 +10,7 @@ from cratedig.commands import (
     models,
     online,
     quality,
+    scheduler,
     serving,
     simulate,
     spark,
@@ -29,5 +30,6 @@ COMMAND_MODULES = (
     serving,
     experiments,
     export,
+    scheduler,
     spark,
 )

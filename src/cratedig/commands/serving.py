@@ -29,10 +29,9 @@ from cratedig.commands.common import CliContext, echo_trained, parse_params, pas
 @click.option(
     "--k",
     "k_lists",
-    default=50,
-    show_default=True,
+    default=None,
     type=click.IntRange(1, 500),
-    help="Candidates precomputed per user and list.",
+    help="Candidates precomputed per user and list (default: the max_k setting, 100).",
 )
 @click.option(
     "--k-similar",
@@ -59,7 +58,7 @@ def train_command(
     ctx: CliContext,
     model_name: str,
     params: tuple[str, ...],
-    k_lists: int,
+    k_lists: int | None,
     k_similar: int,
     seed: int,
     tune: bool,

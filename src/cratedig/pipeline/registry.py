@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,11 +249,18 @@ def should_promote(new_ndcg: float | None, current_ndcg: float | None, margin: f
     return new_ndcg >= current_ndcg * (1.0 - margin) - 1e-12
 
 
-def finish_version(engine: Engine, version_id: str, margin: float) -> ModelVersion:
+#: Called inside the promotion's transaction before anything changes; raises to stop it.
+PromotionGuard = Callable[[Connection], None]
+
+
+def finish_version(
+    engine: Engine, version_id: str, margin: float, guard: PromotionGuard | None = None
+) -> ModelVersion:
     """Promote a fully written version, or reject it when it is too much worse.
 
     The comparison with the active version and the flip of the active pointer happen
-    in one transaction.
+    in one transaction. ``guard(conn)`` runs first in that transaction: the scheduler
+    renews its lease there, so a scheduler that lost its lease can never promote.
 
     Returns
     -------
@@ -261,6 +269,8 @@ def finish_version(engine: Engine, version_id: str, margin: float) -> ModelVersi
     """
     finished = now_ms()
     with engine.begin() as conn:
+        if guard is not None:
+            guard(conn)
         row = conn.execute(
             select(model_versions).where(model_versions.c.version_id == version_id)
         ).first()
@@ -447,3 +457,20 @@ def cleanup_abandoned(engine: Engine, artifacts_dir: str | Path | None = None) -
             shutil.rmtree(folder, ignore_errors=True)
             report.folders.append(str(folder))
     return report
+
+
+def fail_if_training(engine: Engine, version_id: str, reason: str) -> bool:
+    """Mark a run ``failed`` if it is still ``training`` (its process died).
+
+    Returns
+    -------
+    bool
+        Whether the version was still ``training`` (and is now ``failed``).
+    """
+    with engine.begin() as conn:
+        changed = conn.execute(
+            update(model_versions)
+            .where(model_versions.c.version_id == version_id, model_versions.c.status == "training")
+            .values(status="failed", finished_at_ms=now_ms(), note=reason[:2000])
+        ).rowcount
+    return bool(changed == 1)

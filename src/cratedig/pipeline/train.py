@@ -27,6 +27,8 @@ from cratedig.store import ensure_schema
 
 ModelFactory = Callable[[], Any]
 GemsFactory = Callable[[Any, Any, Any], Any]
+#: ``checkpoint(stage, version_id)``: called as each stage starts; raises to stop the run.
+Checkpoint = Callable[[str, str], None]
 
 
 def _default_factory(model_name: str, params: dict[str, Any]) -> ModelFactory:
@@ -183,10 +185,14 @@ class _Stages:
     def __init__(self) -> None:
         self.bar: Any = None
         self.seconds: dict[str, float] = {}
+        #: called with a stage's name as it starts (the scheduler's checkpoint)
+        self.on_start: Callable[[str], None] | None = None
 
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
         """Time the block as stage ``name``; yields ``advance(n)`` for its progress."""
+        if self.on_start is not None:
+            self.on_start(name)
         bar = self.bar
         task = None if bar is None else bar.add_task(name, total=total)
         started = time.perf_counter()
@@ -236,13 +242,15 @@ def train(
     engagement: Any | None = None,
     side: Any | None = None,
     evaluate: Callable[[ModelFactory, Any, Any, int], dict[str, float]] | None = None,
-    k_lists: int = 50,
+    k_lists: int | None = None,
     k_similar: int = 20,
-    k_fallback: int = 50,
+    k_fallback: int | None = None,
     seed: int = 0,
     tune: bool = True,
     progress: bool = False,
     require_reviewed: bool = False,
+    checkpoint: Checkpoint | None = None,
+    guard: registry.PromotionGuard | None = None,
 ) -> registry.ModelVersion:
     """Train, evaluate, register and precompute a new model version.
 
@@ -273,6 +281,13 @@ def train(
     require_reviewed
         Stop (before anything is written) when a data-quality finding has no decision
         yet; without it such findings are only listed as a warning.
+        ``k_lists`` defaults to ``settings.max_k`` (the largest ``k`` the API serves),
+        ``k_fallback`` to ``k_lists`` or 50, whichever is larger.
+    checkpoint, guard
+        For the scheduler: ``checkpoint(stage, version_id)`` is called as each stage
+        starts and may raise to stop the run (the version is then marked ``failed``);
+        ``guard`` runs inside the promotion's transaction
+        (:func:`cratedig.pipeline.registry.finish_version`).
 
     Returns
     -------
@@ -291,6 +306,8 @@ def train(
     cleaned = registry.cleanup_abandoned(engine, settings.artifacts_dir)
     if cleaned.cleaned:
         _say(progress, f"cleaned up after {len(cleaned.cleaned)} failed or killed run(s)")
+    k_lists = settings.max_k if k_lists is None else k_lists
+    k_fallback = max(k_lists, 50) if k_fallback is None else k_fallback
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
@@ -308,12 +325,17 @@ def train(
         **params,
         "k_lists": k_lists,
         "k_similar": k_similar,
+        "k_fallback": k_fallback,
         "seed": seed,
         **_engagement_record(eng),
     }
     registry.start_version(
         engine, version_id, model_name, run_params, snapshot_ms, str(artifact_dir)
     )
+
+    if checkpoint is not None:
+        stages.on_start = lambda name: checkpoint(name, version_id)
+
     try:
         with stages.stage("side information"):
             side_info = side if side is not None else _build_side(engine, eng)
@@ -372,13 +394,15 @@ def train(
                     country_names=getattr(side_info, "country_names", ()) or (),
                     user_cluster=_taste_clusters(eng.X, side_info, seed),
                 )
+        if stages.on_start is not None:
+            stages.on_start("promotion")
         metrics = {
             **metrics,
             **stages.metrics(),
             "train_seconds": round(time.perf_counter() - started, 3),
         }
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
-        return registry.finish_version(engine, version_id, settings.promotion_margin)
+        return registry.finish_version(engine, version_id, settings.promotion_margin, guard)
     except BaseException as exc:
         try:
             registry.mark_failed(engine, version_id, f"{type(exc).__name__}: {exc}")

@@ -44,7 +44,7 @@ def raise_if_rejected(result: BatchResult) -> None:
         raise ApiError(400, "validation_error", err["message"], err["field"])
 
 
-def serve_user_list(user_id: str, list_type: str, k: int) -> dict[str, Any]:
+def serve_user_list(user_id: str, list_type: str, k: int | None) -> dict[str, Any]:
     """A user's list, logged as an impression for users the store knows.
 
     A made-up id gets the cold-start list, not logged and not cached, and counted
@@ -57,7 +57,7 @@ def serve_user_list(user_id: str, list_type: str, k: int) -> dict[str, Any]:
     return svc.serve_list(user_id, list_type, k, log=known)
 
 
-def serve_similar(artist_id: str, k: int, user_id: str | None) -> dict[str, Any]:
+def serve_similar(artist_id: str, k: int | None, user_id: str | None) -> dict[str, Any]:
     """An artist's similar artists: logged for no user (``anonymous``) or a known one;
     for an unknown ``user_id`` as :func:`serve_user_list`."""
     svc = service()

@@ -73,8 +73,8 @@ def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     check_page_read(user_id)
     lists = [
-        ("Artists You May Like", serve_user_list(user_id, "may_like", 10)),
-        ("Hidden Gems", serve_user_list(user_id, "hidden_gems", 10)),
+        ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
+        ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
     ]
     return render_template("home.html", user_id=user_id, token=page_token(user_id), lists=lists)
 
@@ -93,7 +93,7 @@ def artist(artist_id: str) -> Any:
             following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
         except NotFoundError:
             following = False
-    similar = serve_similar(artist_id, 10, user_id or None) if svc.active_version() else None
+    similar = serve_similar(artist_id, None, user_id or None) if svc.active_version() else None
     return render_template(
         "artist.html",
         artist=info,

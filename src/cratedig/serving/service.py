@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cratedig.config import Settings
+from cratedig.config import MAX_K, Settings
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.write_path import BatchResult, store_events
 from cratedig.pipeline.registry import ModelVersion
@@ -31,11 +31,17 @@ from cratedig.serving.impressions import ImpressionWriter
 from cratedig.serving.lists import LIST_TYPES, ListAssembler
 from cratedig.serving.versions import Versions
 
-MAX_K = 100
+#: The list length served when a request names none (shorter when the version's lists are).
+DEFAULT_K = 10
 
 
-def check_k(value: Any, default: int = 10) -> int:
+def check_k(value: Any, default: int | None = None) -> int | None:
     """Read ``k`` (a list length) from a query string value.
+
+    ``None`` (the default when the value is absent) lets the service choose:
+    :data:`DEFAULT_K`, or the served version's list length when that is shorter.
+    The service also checks ``k`` against the version's list length
+    (:meth:`Service.k_limits`).
 
     Raises
     ------
@@ -124,8 +130,35 @@ class Service:
         """A user's profile (see :meth:`Catalogue.profile`)."""
         return self.catalogue.profile(user_id, top)
 
+    def k_limits(self, version: ModelVersion) -> tuple[int, int]:
+        """The largest ``k`` of a user list and of a similar-artists list from ``version``.
+
+        The ``max_k`` setting, lowered to what the version precomputed (its recorded
+        ``k_lists`` and ``k_fallback``, and ``k_similar``): a larger ``k`` would silently
+        get a shorter list, so it is refused instead.
+        """
+        params = version.params or {}
+        lists = min(
+            [self.settings.max_k]
+            + [int(params[name]) for name in ("k_lists", "k_fallback") if name in params]
+        )
+        similar = min(self.settings.max_k, int(params.get("k_similar", self.settings.max_k)))
+        return max(1, lists), max(1, similar)
+
+    @staticmethod
+    def _resolve_k(k: int | None, limit: int, what: str) -> int:
+        if k is None:
+            return min(DEFAULT_K, limit)
+        if k > limit:
+            raise ValidationError(
+                "k",
+                k,
+                f"an integer in 1..{limit} (the served model version holds {limit} {what})",
+            )
+        return k
+
     def recommendations(
-        self, user_id: str, list_type: str, k: int, cache: bool = True
+        self, user_id: str, list_type: str, k: int | None, cache: bool = True
     ) -> dict[str, Any]:
         """A user's list (cached unless ``cache`` is false), without ``list_id``; see
         :meth:`serve_list`.
@@ -133,12 +166,13 @@ class Service:
         Raises
         ------
         ValidationError
-            For an unknown list type.
+            For an unknown list type, or ``k`` above :meth:`k_limits`.
         NotReadyError
             When no version is served yet.
         """
         check_list_type(list_type)
         route = self.versions.for_user(user_id, list_type)
+        k = self._resolve_k(k, self.k_limits(route.version)[0], "items per list")
         self.sync_cache()
         field = f"{route.cache_key}:{list_type}:{k}"
         cached = self.user_cache.get(user_id, field)
@@ -162,7 +196,9 @@ class Service:
         earlier event). Only known users' lists are logged as impressions."""
         return self.catalogue.user_exists(user_id)
 
-    def serve_list(self, user_id: str, list_type: str, k: int, log: bool = True) -> dict[str, Any]:
+    def serve_list(
+        self, user_id: str, list_type: str, k: int | None, log: bool = True
+    ) -> dict[str, Any]:
         """A user's list with a fresh ``list_id``, logged as an impression when ``log``.
 
         A list that is not logged is not cached either (an unknown user's cold-start
@@ -176,7 +212,7 @@ class Service:
         return payload
 
     def similar(
-        self, artist_id: str, k: int, user_id: str | None = None, log: bool = True
+        self, artist_id: str, k: int | None, user_id: str | None = None, log: bool = True
     ) -> dict[str, Any]:
         """An artist's similar artists ("Fans also like"), logged as an impression
         (for ``user_id``, or ``anonymous``) when ``log``.
@@ -189,6 +225,7 @@ class Service:
         if not self.catalogue.artist_exists(artist_id):
             raise NotFoundError("artist", artist_id)
         version = self.versions.for_user(user_id).version
+        k = self._resolve_k(k, self.k_limits(version)[1], "similar artists per artist")
         listing = self.lists.similar_list(version, artist_id, k)
         payload = {**listing, "list_id": new_list_id()}
         if log:

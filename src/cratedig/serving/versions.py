@@ -7,6 +7,17 @@ running experiments at most every ``ttl_seconds`` (one cached read, no SQL per
 request), then assigns the user with the pure hashing of
 :mod:`cratedig.experiments.assignment`: the user's bucket in each layer picks at most
 one experiment of the layer, and the experiment's salt picks the arm.
+
+**Swapping versions.** A promotion flips the registry's ``active_version`` pointer in
+one transaction, after every list of the new version was written; the old version's
+lists stay in the store, so a request still reading them completes normally and no
+request fails across a swap. Each worker re-reads the pointer when its copy is older
+than :data:`VERSION_TTL_SECONDS`, and a copy's age counts from when its read *began*:
+so every request that starts more than ``VERSION_TTL_SECONDS`` after the promotion
+committed is served by the new version (the bound that ``docs/scheduler.md`` states
+and ``tests/serving/test_swap.py`` checks on a real gunicorn under load). Per-user cache
+entries carry the version id in their key, so none of the old version's is served
+after the flip.
 """
 
 from __future__ import annotations
@@ -145,12 +156,21 @@ class Versions:
         self._by_id: dict[str, registry.ModelVersion] = {}
 
     def active(self, fresh: bool = False) -> registry.ModelVersion | None:
-        """The active version (``None`` before the first promotion)."""
+        """The active version (``None`` before the first promotion).
+
+        A copy is stamped with the time its read began, and a slower concurrent read
+        that began earlier never replaces a newer one, so no thread sees the pointer
+        go back to an older version once another thread has seen the new one.
+        """
         read_at, version = self._active
         if fresh or time.monotonic() - read_at > self.ttl_seconds:
+            began = time.monotonic()
             version = registry.active_version(self.engine)
             with self._lock:
-                self._active = (time.monotonic(), version)
+                if began > self._active[0]:
+                    self._active = (began, version)
+                else:
+                    version = self._active[1]
         return version
 
     def layers(self, fresh: bool = False) -> list[_CachedLayer]:

@@ -6,8 +6,9 @@ quarantine), :mod:`~cratedig.store.schema.registry` (model_versions, serving_sta
 each version's precomputed, similar-artist and fallback lists) and
 :mod:`~cratedig.store.schema.online` (impressions, feedback, cache_invalidations) and
 :mod:`~cratedig.store.schema.quality` (quality_findings, quality_decisions) and
-:mod:`~cratedig.store.schema.rollups` (online measurement's per-user and daily rollups) and
-:mod:`~cratedig.store.schema.experiments` (experiments).
+:mod:`~cratedig.store.schema.rollups` (online measurement's per-user and daily rollups),
+:mod:`~cratedig.store.schema.experiments` (experiments) and
+:mod:`~cratedig.store.schema.scheduler` (scheduler_leases, scheduler_runs).
 Every table and ``metadata`` are importable from here
 (``from cratedig.store.schema import metadata, users``); importing this package
 registers them all, so ``metadata.create_all`` and Alembic see every table.
@@ -54,6 +55,7 @@ from cratedig.store.schema.rollups import (
     online_state,
     online_user_daily,
 )
+from cratedig.store.schema.scheduler import scheduler_leases, scheduler_runs
 
 __all__ = [
     "artist_tags",
@@ -75,6 +77,8 @@ __all__ = [
     "quality_decisions",
     "quality_findings",
     "quarantine",
+    "scheduler_leases",
+    "scheduler_runs",
     "serving_state",
     "similar_artist_lists",
     "tracks",

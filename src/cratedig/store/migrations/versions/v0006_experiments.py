@@ -1,7 +1,7 @@
 """A/B experiments: the ``experiments`` table and ``impressions.teams``.
 
 Revision ID: 0006_experiments
-Revises: 0004_quality
+Revises: 0005_scheduler
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_experiments"
-down_revision = "0004_quality"
+down_revision = "0005_scheduler"
 branch_labels = None
 depends_on = None
 
