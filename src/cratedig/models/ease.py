@@ -125,7 +125,14 @@ class EASE(Recommender):
         with threadpool_limits(limits=self.blas_threads, user_api="blas"):
             self.B_ = ease_weights(gram, self.l2, self.dropout)
         self.weighted_ = sub
-        self.artist_scale_ = (np.maximum(listeners[kept], 1.0) ** -self.popularity_exponent).astype(
+        self._rescale()
+
+    def _rescale(self) -> None:
+        """``artist_scale_`` from ``popularity_exponent`` (the only score-side parameter)."""
+        if not self.popularity_exponent >= 0:
+            raise invalid("popularity_exponent", self.popularity_exponent, "a number >= 0")
+        listeners = self.popularity_[self.artists_]
+        self.artist_scale_ = (np.maximum(listeners, 1.0) ** -self.popularity_exponent).astype(
             np.float32
         )
 

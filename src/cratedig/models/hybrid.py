@@ -17,7 +17,8 @@ from cratedig.matrix.side import SideInfo
 from cratedig.models.base import FloatArray, IntArray, Recommender
 from cratedig.models.checks import check_matrix, invalid
 from cratedig.models.ranking import NORMALISATIONS, mean_ndcg_of_scores, normalise_rows
-from cratedig.models.registry import load_model, make_model
+from cratedig.models.registry import load_model
+from cratedig.models.reuse import fit_component
 
 DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ease", {}),
@@ -87,7 +88,7 @@ class Hybrid(Recommender):
                 "normalisation", self.normalisation, f"one of: {', '.join(NORMALISATIONS)}"
             )
         specs = self._specs()
-        self.models_ = [make_model(name, **params).fit(X, side) for name, params in specs]
+        self.models_ = [fit_component(name, params, X, side) for name, params in specs]
         if self.weights is not None:
             if len(self.weights) != len(specs):
                 raise invalid("weights", self.weights, f"{len(specs)} weights, one per component")
