@@ -177,6 +177,30 @@ class EASE(Recommender):
             out[row, cols] = top_contributors(self.artists_[history], terms)
         return out
 
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """``x B`` for a current history row (re-weighted and normalised like training)."""
+        out = np.full(self.n_artists_, -np.inf, dtype=np.float32)
+        scores = np.asarray(self._weighted(row) @ self.B_).ravel()
+        out[self.artists_] = scores * self.artist_scale_ if self.popularity_exponent else scores
+        return out
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        """``x_h * B[h, i]`` over the modelled history artists (the base class's terms for
+        candidates outside the model)."""
+        artists, _ = history
+        position = np.minimum(np.searchsorted(self.artists_, items), len(self.artists_) - 1)
+        modelled = (items >= 0) & (self.artists_[position] == items)
+        out = super()._history_reasons(history, np.where(modelled, -1, items))
+        row = sp.csr_matrix(
+            (history[1], (np.zeros(len(artists), np.int64), artists)), shape=(1, self.n_artists_)
+        )
+        weighted = self._weighted(row)
+        cols = np.flatnonzero(modelled)
+        if len(cols) and weighted.nnz:
+            terms = weighted.data[:, None] * self.B_[np.ix_(weighted.indices, position[cols])]
+            out[cols] = top_contributors(self.artists_[weighted.indices], terms)
+        return out
+
     def _state(self) -> dict[str, Any]:
         return {"B_": self.B_, "artists_": self.artists_, "artist_scale_": self.artist_scale_}
 
