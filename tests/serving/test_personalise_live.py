@@ -102,6 +102,7 @@ def test_score_current_names_only_recent_contributors() -> None:
     artists = [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)]
     live = type("Live", (), {})()
     live.model, live.users, live.artists = model, _Ids([f"u{i}" for i in range(8)]), _Ids(artists)
+    live.content = None
     scored = score_current(live, "u0", {"b0": 5.0, "b1": 5.0}, set(), k=3, transform=None)
     assert scored is not None
     assert set(scored.artist_ids[:2]) <= {"b2", "b3"}
