@@ -73,7 +73,11 @@ def stage_times(db_url: str) -> tuple[str, dict[str, float], int, int]:
         version = list_versions(engine, limit=1)[0]
     finally:
         engine.dispose()
-    seconds = {k: float(v) for k, v in version.metrics.items() if "seconds" in k}
+    seconds = {
+        k: float(v)
+        for k, v in version.metrics.items()
+        if k.startswith("seconds_") or k == "train_seconds"  # the rest: the holdout's
+    }
     return version.version_id, seconds, int(version.n_users or 0), int(version.n_artists or 0)
 
 
