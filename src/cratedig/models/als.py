@@ -105,16 +105,20 @@ class ALS(Recommender):
         """implicit's model over the learned item factors (built once, for ``recalculate_user``)."""
         solver = getattr(self, "_implicit", None)
         if solver is None:
+            import warnings
+
             from implicit.cpu.als import AlternatingLeastSquares
 
-            solver = AlternatingLeastSquares(
-                factors=self.artist_factors_.shape[1],
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                random_state=self.random_state,
-                num_threads=1,
-            )
+            with warnings.catch_warnings():  # its BLAS-threads advice is about fitting
+                warnings.simplefilter("ignore", RuntimeWarning)
+                solver = AlternatingLeastSquares(
+                    factors=self.artist_factors_.shape[1],
+                    regularization=self.regularization,
+                    alpha=self.alpha,
+                    iterations=self.iterations,
+                    random_state=self.random_state,
+                    num_threads=1,
+                )
             solver.item_factors = self.artist_factors_
             solver.user_factors = self.user_factors_
             self._implicit = solver
@@ -124,8 +128,9 @@ class ALS(Recommender):
         """The user's factors recomputed from the current history (implicit's exact
         least-squares ``recalculate_user``: the same solve as a user step of the fit)."""
         weighted = reweight(row, self.weighting)
-        with threadpool_limits(limits=1, user_api="blas"):
-            factors = self._solver().recalculate_user(0, weighted)
+        # implicit's own solver on one row: no BLAS threads to limit (threadpoolctl would
+        # cost ~10 ms per call scanning the loaded libraries)
+        factors = self._solver().recalculate_user(0, weighted)
         return (self.artist_factors_ @ np.asarray(factors, dtype=np.float32)).astype(np.float32)
 
     def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cratedig.matrix.idmap import IdMap
+from cratedig.models.explain import top_contributors
 from cratedig.models.ranking import normalise_rows
 from cratedig.models.registry import load_model, make_model
 
@@ -204,11 +205,7 @@ def score_current(
     order = np.argsort(-scores, kind="stable")[:k]
     order = order[np.isfinite(scores[order])]
     reasons = model.history_reasons(current, order) if len(order) else np.empty((0, 0))
-    by_tags = (
-        live.content.history_reasons(recent_row, order)
-        if live.content is not None and recent and len(order)
-        else np.full((len(order), 0), -1)
-    )
+    by_tags = _content_reasons(live.content, recent_row, order)
     recent_ids = set(recent)
     recent_reasons, other_reasons = [], []
     for row, tag_row in zip(reasons, by_tags, strict=True):
@@ -224,6 +221,19 @@ def score_current(
         recent_reasons=recent_reasons,
         other_reasons=other_reasons,
     )
+
+
+def _content_reasons(content: Any, recent_row: sp.csr_matrix, items: np.ndarray) -> np.ndarray:
+    """The recent artists whose tags are most like each item's (``len(items) x REASONS``).
+
+    One tag-similarity row per recent artist (a handful), not one per candidate.
+    """
+    if content is None or recent_row.nnz == 0 or len(items) == 0:
+        return np.full((len(items), 0), -1, dtype=np.int64)
+    history = recent_row.indices.astype(np.int64)
+    sims = np.stack([content._similar_scores(int(a)) for a in history])[:, items]
+    terms = np.where(np.isfinite(sims), sims, 0.0) * recent_row.data[:, None]
+    return top_contributors(history, terms)
 
 
 def _row(values: Mapping[int, float], n: int) -> sp.csr_matrix:
