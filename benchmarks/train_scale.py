@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         target_mb is None or measured["peak_rss_mb"] < target_mb
     )
     limits = f"< {target_s:.0f} s" + ("" if target_mb is None else f", < {target_mb:.0f} MB")
-    print(f"targets ({limits}, on a quiet machine):", "met" if ok else "NOT met")
+    if args.events is not None and args.events < 10_000_000:
+        print(f"(targets {limits} apply at --events 10000000; this run: {ok=})")
+    else:
+        print(f"targets ({limits}, on a quiet machine):", "met" if ok else "NOT met")
     return 0
 
 
