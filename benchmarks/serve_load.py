@@ -7,6 +7,10 @@ and prints requests/s, p50 and p99 latency and their ratios to the trivial endpo
 Then posts events in batches of 500 (unique ids, from Lua) and counts the events
 stored afterwards: none may be lost.
 
+Before the read rounds, ``--active-share`` of the users (default 10%) get 3 follows
+after the served version's snapshot, so their uncached list requests are scored live
+from their current history (``serving/live_models.py``).
+
 Targets: recommendations >= 70% of the trivial throughput with p99 <= 2x and no
 errors; events >= 20,000 stored per second.
 
@@ -226,6 +230,42 @@ end
     return path
 
 
+def post_recent_events(
+    base: str, users: list[str], artists: list[str], share: float, seed: int = 0
+) -> int:
+    """Give ``share`` of the users 3 follows after the snapshot (through the API).
+
+    Their recommendations are then scored from their current history by the served
+    model (``serving/live_models.py``) on each uncached request, instead of read from
+    the precomputed list. Returns how many users got events.
+    """
+    rng = random.Random(seed)
+    chosen = rng.sample(users, round(share * len(users))) if share > 0 else []
+    now_ms = int(time.time() * 1000)
+    events = [
+        {
+            "event_id": f"bench-recent-{user}-{j}",
+            "user_id": user,
+            "event_type": "follow_artist",
+            "artist_id": artist,
+            "occurred_at": now_ms + j,
+        }
+        for user in chosen
+        for j, artist in enumerate(rng.sample(artists, 3))
+    ]
+    for start in range(0, len(events), BATCH):
+        request = urllib.request.Request(
+            f"{base}/api/v1/events",
+            data=json.dumps(events[start : start + BATCH]).encode(),
+            headers={"Content-Type": "application/json", "X-API-Key": API_KEY},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            if response.status != 201:
+                raise SystemExit(f"posting recent events failed: HTTP {response.status}")
+    return len(chosen)
+
+
 def build_demo_store(folder: Path) -> str:
     """Simulate a small site and train the default model on it."""
     from cratedig.config import load_settings
@@ -320,7 +360,16 @@ def main(argv: list[str] | None = None) -> int:
         "--events-only", action="store_true", help="Only the POST /events run (no read rounds)."
     )
     parser.add_argument("--verbose", action="store_true", help="Print wrk's own output.")
+    parser.add_argument(
+        "--active-share",
+        type=float,
+        default=0.1,
+        help="Share of users given 3 follows after the snapshot before the read rounds "
+        "(their lists are scored live from their current history).",
+    )
     args = parser.parse_args(argv)
+    if not 0.0 <= args.active_share <= 1.0:
+        parser.error("--active-share must be in [0, 1]")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     with tempfile.TemporaryDirectory(prefix="cratedig-bench-") as tmp:
@@ -353,6 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
             _wait_ready(f"{base}/api/v1/health")
+            active = post_recent_events(base, users, artists, args.active_share)
             targets = {
                 "trivial": (f"http://127.0.0.1:{trivial_port}/ping", None),
                 "recommendations": (base, _lua_paths(rec_paths, folder / "rec.lua")),
@@ -381,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
             f"\ngunicorn: {args.workers} workers x {args.threads} threads (gthread); wrk: "
             f"{args.connections} connections, {args.duration} s per endpoint in {args.rounds} "
             f"interleaved rounds after {args.warmup:g} s of warm-up; store {url}"
+        )
+        print(
+            f"users with new events since the snapshot (lists scored live): {active} of "
+            f"{len(users)} ({args.active_share:.0%} of users; requests pick users uniformly)"
         )
         if "trivial" in results:
             print(_row("trivial", results["trivial"], None))

@@ -40,6 +40,8 @@ class ModelContract:
     model_name: ClassVar[str]
     params: ClassVar[dict[str, Any]] = {}
     personalised: ClassVar[bool] = True
+    #: ``history_scores`` of a training row equals the user's ``scores`` (item-based).
+    history_exact: ClassVar[bool] = False
 
     def make(self) -> Recommender:
         return make_model(self.model_name, **self.params)
@@ -172,3 +174,59 @@ class ModelContract:
         text = model.explain(0, int(idx[0, 0]))
         assert isinstance(text, str) and len(text) > 10
         assert "#" not in text, "uses side.artist_names, not indices"
+
+    # ------------------------------------------------- request-time history
+    def history(self, artists: list[int], weight: float = 40.0) -> sp.csr_matrix:
+        rows = np.zeros(len(artists), np.int64)
+        return sp.csr_matrix(
+            (np.full(len(artists), weight, np.float32), (rows, artists)), shape=(1, N_ARTISTS)
+        )
+
+    def test_recommend_from_history_shapes_and_exclusions(
+        self, X: sp.csr_matrix, side: SideInfo
+    ) -> None:
+        model = self.fitted(X, side)
+        row = X[0] + self.history([9])
+        idx, scores = model.recommend_from_history(row, k=5, exclude=[1])
+        assert idx.shape == scores.shape == (5,)
+        assert idx.dtype == np.int64 and scores.dtype == np.float32
+        assert np.all(np.diff(scores) <= 0), "best first"
+        assert not set(idx.tolist()) & {*row.indices.tolist(), 1}
+
+    def test_a_new_history_moves_the_list_and_names_its_artists(
+        self, X: sp.csr_matrix, side: SideInfo
+    ) -> None:
+        if not self.personalised:
+            pytest.skip("not a personalised model")
+        model = self.fitted(X, side)
+        row = self.history([8, 9, 10])  # a user nobody trained on, block B only
+        idx, _ = model.recommend_from_history(row, k=2)
+        assert {block_of_artist(int(a)) for a in idx} == {1}, idx
+        reasons = model.history_reasons(row, idx)
+        assert reasons.shape[0] == 2
+        named = {int(a) for a in reasons.ravel() if a >= 0}
+        assert named <= {8, 9, 10}
+
+    def test_an_empty_history_gets_a_full_fallback_list(
+        self, X: sp.csr_matrix, side: SideInfo
+    ) -> None:
+        model = self.fitted(X, side)
+        empty = sp.csr_matrix((1, N_ARTISTS), dtype=np.float32)
+        idx, scores = model.recommend_from_history(empty, k=3)
+        assert (idx >= 0).all() and np.isfinite(scores).all()
+
+    def test_a_training_row_scores_like_its_user(self, X: sp.csr_matrix, side: SideInfo) -> None:
+        if not self.history_exact:
+            pytest.skip("the model's history scores are not its training scores")
+        model = self.fitted(X, side)
+        for user in (0, 13):
+            np.testing.assert_allclose(
+                model.history_scores(X[user]), model.scores([user])[0], rtol=1e-4, atol=1e-5
+            )
+
+    def test_a_bad_history_row_is_a_clear_error(self, X: sp.csr_matrix, side: SideInfo) -> None:
+        model = self.fitted(X, side)
+        with pytest.raises(ValidationError, match="history_row"):
+            model.history_scores(sp.csr_matrix((1, N_ARTISTS + 1), dtype=np.float32))
+        with pytest.raises(ValidationError, match="history_row"):
+            model.recommend_from_history(np.ones(N_ARTISTS), k=3)

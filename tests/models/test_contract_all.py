@@ -26,6 +26,7 @@ class TestAssociationRules(ModelContract):
 
 
 class TestItemKNN(ModelContract):
+    history_exact = True
     model_name = "item_knn"
     params: ClassVar[dict[str, Any]] = {"neighbours": 5}
 
@@ -36,11 +37,13 @@ class TestALS(ModelContract):
 
 
 class TestEASE(ModelContract):
+    history_exact = True
     model_name = "ease"
     params: ClassVar[dict[str, Any]] = {"l2": 10.0}
 
 
 class TestEASEDLAE(ModelContract):
+    history_exact = True
     model_name = "ease"
     params: ClassVar[dict[str, Any]] = {
         "l2": 1.0,
@@ -61,6 +64,7 @@ class TestTagContent(ModelContract):
 
 
 class TestHybrid(ModelContract):
+    history_exact = True
     model_name = "hybrid"
     params: ClassVar[dict[str, Any]] = {
         "components": [["ease", {"l2": 10.0}], ["item_knn", {"neighbours": 5}]],

@@ -5,7 +5,8 @@ validation matrix (NDCG@10 by default). :func:`tune_and_test` then refits the be
 candidate on train + validation and evaluates it once on the test matrix, whose
 users' train + validation history is masked. Candidates come from scikit-learn's
 ``ParameterGrid`` (every combination) or ``ParameterSampler`` (``n_iter`` random
-draws, seeded).
+draws, seeded). While candidates are tried, a hybrid's components that are equal
+across candidates are fitted once (:func:`cratedig.models.reuse.shared_fits`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cratedig.evaluation.protocol import evaluate_model
 from cratedig.exceptions import ValidationError
 from cratedig.matrix.side import SideInfo
 from cratedig.models.contract import RecommenderLike
+from cratedig.models.reuse import shared_fits
 
 ModelFactory = Callable[..., RecommenderLike]
 """Builds an unfitted model from keyword hyperparameters."""
@@ -144,7 +146,8 @@ def tune(
     key = f"{metric}@{k}"
     result = TuningResult(metric=key)
     todo = candidates(grid, n_iter, seed)
-    with _progress(progress) as bar:
+    # Candidates share fitted components where they can (models.reuse): same results.
+    with _progress(progress) as bar, shared_fits():
         task = bar.add_task(label, total=len(todo))
         for params in todo:
             model = factory(**params)

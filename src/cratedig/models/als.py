@@ -101,5 +101,49 @@ class ALS(Recommender):
             out[row, cols] = top_contributors(history, terms)
         return out
 
+    def _solver(self) -> Any:
+        """implicit's model over the learned item factors (built once, for ``recalculate_user``)."""
+        solver = getattr(self, "_implicit", None)
+        if solver is None:
+            import warnings
+
+            from implicit.cpu.als import AlternatingLeastSquares
+
+            with warnings.catch_warnings():  # its BLAS-threads advice is about fitting
+                warnings.simplefilter("ignore", RuntimeWarning)
+                solver = AlternatingLeastSquares(
+                    factors=self.artist_factors_.shape[1],
+                    regularization=self.regularization,
+                    alpha=self.alpha,
+                    iterations=self.iterations,
+                    random_state=self.random_state,
+                    num_threads=1,
+                )
+            solver.item_factors = self.artist_factors_
+            solver.user_factors = self.user_factors_
+            self._implicit = solver
+        return solver
+
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """The user's factors recomputed from the current history (implicit's exact
+        least-squares ``recalculate_user``: the same solve as a user step of the fit)."""
+        weighted = reweight(row, self.weighting)
+        # implicit's own solver on one row: no BLAS threads to limit (threadpoolctl would
+        # cost ~10 ms per call scanning the loaded libraries)
+        factors = self._solver().recalculate_user(0, weighted)
+        return (self.artist_factors_ @ np.asarray(factors, dtype=np.float32)).astype(np.float32)
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        """Factor-space cosine of each history artist to the candidate (as ``_reasons``)."""
+        artists, _ = history
+        out = np.full((len(items), REASONS), -1, dtype=np.int64)
+        cols = np.flatnonzero(items >= 0)
+        if len(cols) == 0 or len(artists) == 0:
+            return out
+        factors = self.artist_factors_
+        unit = factors / (np.linalg.norm(factors, axis=1, keepdims=True) + 1e-12)
+        out[cols] = top_contributors(artists, unit[artists] @ unit[items[cols]].T)
+        return out
+
     def _state(self) -> dict[str, Any]:
         return {"user_factors_": self.user_factors_, "artist_factors_": self.artist_factors_}

@@ -34,6 +34,7 @@ from cratedig.matrix.side import SideInfo
 from cratedig.models import persistence
 from cratedig.models.checks import check_matrix, check_positive_int, invalid
 from cratedig.models.explain import sentences, similarity_reasons
+from cratedig.models.history import FromHistory
 from cratedig.models.ranking import top_k
 
 FloatArray = npt.NDArray[np.float32]
@@ -44,7 +45,7 @@ ArrayLike = int | Sequence[int] | npt.NDArray[np.integer]
 BATCH_USERS = 512
 
 
-class Recommender:
+class Recommender(FromHistory):
     """Base class of every cratedig model (see the module docstring for the contract).
 
     Attributes set by ``fit``

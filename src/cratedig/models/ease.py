@@ -125,7 +125,14 @@ class EASE(Recommender):
         with threadpool_limits(limits=self.blas_threads, user_api="blas"):
             self.B_ = ease_weights(gram, self.l2, self.dropout)
         self.weighted_ = sub
-        self.artist_scale_ = (np.maximum(listeners[kept], 1.0) ** -self.popularity_exponent).astype(
+        self._rescale()
+
+    def _rescale(self) -> None:
+        """``artist_scale_`` from ``popularity_exponent`` (the only score-side parameter)."""
+        if not self.popularity_exponent >= 0:
+            raise invalid("popularity_exponent", self.popularity_exponent, "a number >= 0")
+        listeners = self.popularity_[self.artists_]
+        self.artist_scale_ = (np.maximum(listeners, 1.0) ** -self.popularity_exponent).astype(
             np.float32
         )
 
@@ -168,6 +175,30 @@ class EASE(Recommender):
                 continue
             terms = weighted.data[span, None] * self.B_[np.ix_(history, position[row, cols])]
             out[row, cols] = top_contributors(self.artists_[history], terms)
+        return out
+
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """``x B`` for a current history row (re-weighted and normalised like training)."""
+        out = np.full(self.n_artists_, -np.inf, dtype=np.float32)
+        scores = np.asarray(self._weighted(row) @ self.B_).ravel()
+        out[self.artists_] = scores * self.artist_scale_ if self.popularity_exponent else scores
+        return out
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        """``x_h * B[h, i]`` over the modelled history artists (the base class's terms for
+        candidates outside the model)."""
+        artists, _ = history
+        position = np.minimum(np.searchsorted(self.artists_, items), len(self.artists_) - 1)
+        modelled = (items >= 0) & (self.artists_[position] == items)
+        out = super()._history_reasons(history, np.where(modelled, -1, items))
+        row = sp.csr_matrix(
+            (history[1], (np.zeros(len(artists), np.int64), artists)), shape=(1, self.n_artists_)
+        )
+        weighted = self._weighted(row)
+        cols = np.flatnonzero(modelled)
+        if len(cols) and weighted.nnz:
+            terms = weighted.data[:, None] * self.B_[np.ix_(weighted.indices, position[cols])]
+            out[cols] = top_contributors(self.artists_[weighted.indices], terms)
         return out
 
     def _state(self) -> dict[str, Any]:

@@ -108,6 +108,16 @@ class HiddenGems(_Wrapper):
     def _cold_scores(self, users: IntArray) -> FloatArray:
         return self._score(users)
 
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        scores = self.base_model_.history_scores(row).copy()
+        scores[self.head_] = -np.inf
+        return scores
+
+    _empty_history_scores = _score_history
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        return self.base_model_._history_reasons(history, items)
+
     def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
         texts = self.base_model_._explain_batch(users, items)
         suffix = ", and less known than the usual picks"
@@ -154,7 +164,10 @@ class PopularityPenalised(_Wrapper):
         self._fit_base(X, side)
 
     def _score(self, users: IntArray) -> FloatArray:
-        normalised, finite = normalise_rows(self.base_model_.scores(users), "minmax")
+        return self._penalise(self.base_model_.scores(users))
+
+    def _penalise(self, scores: FloatArray) -> FloatArray:
+        normalised, finite = normalise_rows(scores, "minmax")
         popularity = self.popularity_
         if self.mode == "subtract":
             penalised = normalised - self.penalty * popularity / max(float(popularity.max()), 1.0)
@@ -164,6 +177,14 @@ class PopularityPenalised(_Wrapper):
 
     def _cold_scores(self, users: IntArray) -> FloatArray:
         return self._score(users)
+
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        return self._penalise(self.base_model_.history_scores(row)[None, :])[0]
+
+    _empty_history_scores = _score_history
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        return self.base_model_._history_reasons(history, items)
 
     def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
         return self.base_model_._explain_batch(users, items)

@@ -16,8 +16,10 @@ import scipy.sparse as sp
 from cratedig.matrix.side import SideInfo
 from cratedig.models.base import FloatArray, IntArray, Recommender
 from cratedig.models.checks import check_matrix, invalid
+from cratedig.models.explain import REASONS
 from cratedig.models.ranking import NORMALISATIONS, mean_ndcg_of_scores, normalise_rows
-from cratedig.models.registry import load_model, make_model
+from cratedig.models.registry import load_model
+from cratedig.models.reuse import fit_component
 
 DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("ease", {}),
@@ -87,7 +89,7 @@ class Hybrid(Recommender):
                 "normalisation", self.normalisation, f"one of: {', '.join(NORMALISATIONS)}"
             )
         specs = self._specs()
-        self.models_ = [make_model(name, **params).fit(X, side) for name, params in specs]
+        self.models_ = [fit_component(name, params, X, side) for name, params in specs]
         if self.weights is not None:
             if len(self.weights) != len(specs):
                 raise invalid("weights", self.weights, f"{len(specs)} weights, one per component")
@@ -153,6 +155,49 @@ class Hybrid(Recommender):
 
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.models_[int(np.argmax(self.weights_))]._similar_scores(artist)
+
+    def _blend_rows(self, blocks: list[FloatArray]) -> FloatArray:
+        total = np.zeros_like(blocks[0], dtype=np.float32)
+        candidates = np.zeros(blocks[0].shape, dtype=bool)
+        for weight, block in zip(self.weights_, blocks, strict=True):
+            if weight == 0:
+                continue
+            normalised, finite = normalise_rows(block, self.normalisation)
+            total += weight * normalised
+            candidates |= finite
+        return np.where(candidates, total, -np.inf).astype(np.float32)
+
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """Each component's history scores, normalised and blended as :meth:`_score` does."""
+        blocks = [
+            model.history_scores(row)[None, :]
+            if weight
+            else np.zeros((1, self.n_artists_), np.float32)
+            for weight, model in zip(self.weights_, self.models_, strict=True)
+        ]
+        return self._blend_rows(blocks)[0]
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        """Each candidate's contributors from the component adding most to its blend."""
+        artists, weights = history
+        row = sp.csr_matrix(
+            (weights, (np.zeros(len(artists), np.int64), artists)), shape=(1, self.n_artists_)
+        )
+        safe = np.where(items >= 0, items, 0)
+        shares = np.stack(
+            [
+                weight
+                * normalise_rows(model.history_scores(row)[None, :], self.normalisation)[0][0]
+                for weight, model in zip(self.weights_, self.models_, strict=True)
+            ]
+        )[:, safe]
+        choice = np.argmax(shares, axis=0)
+        out = np.full((len(items), REASONS), -1, dtype=np.int64)
+        for c, model in enumerate(self.models_):
+            mask = (items >= 0) & (choice == c)
+            if mask.any():
+                out[mask] = model._history_reasons(history, items[mask])
+        return out
 
     def _explain_batch(self, users: IntArray, items: IntArray) -> list[list[str | None]]:
         """Each item explained by the component that added most to its blended score."""

@@ -131,6 +131,28 @@ class ItemKNN(Recommender):
             out[row, cols] = top_contributors(history, weighted.data[span, None] * similarity)
         return out
 
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """One re-weighted history row times the neighbourhood matrix."""
+        weighted = reweight(row, self.weighting)
+        return (weighted @ self.similarity_).toarray().ravel().astype(np.float32)
+
+    def _history_reasons(self, history: tuple[IntArray, FloatArray], items: IntArray) -> IntArray:
+        """``w_h * S[h, i]`` for each history artist ``h``."""
+        artists, weights = history
+        out = np.full((len(items), REASONS), -1, dtype=np.int64)
+        cols = np.flatnonzero(items >= 0)
+        if len(cols) == 0 or len(artists) == 0:
+            return out
+        row = sp.csr_matrix(
+            (weights, (np.zeros(len(artists), np.int64), artists)), shape=(1, self.n_artists_)
+        )
+        weighted = reweight(row, self.weighting)
+        similarity = self.similarity_[weighted.indices][:, items[cols]].toarray()
+        out[cols] = top_contributors(
+            weighted.indices.astype(np.int64), weighted.data[:, None] * similarity
+        )
+        return out
+
     def _state(self) -> dict[str, Any]:
         return {"similarity_": self.similarity_}
 

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 
 from cratedig.config import Settings
 from cratedig.experiments.interleaving import team_draft
+from cratedig.models.explain import join_names
 from cratedig.pipeline.registry import ModelVersion
-from cratedig.serving import personalise
+from cratedig.serving import live_models, personalise
 from cratedig.serving.cache import LocalLRU
 from cratedig.serving.catalogue import Catalogue
 from cratedig.store import lists
@@ -32,6 +33,11 @@ DEFAULT_EXPLANATION = "Popular with listeners like you"
 def because_explanation(liked: str) -> str:
     """The explanation of an item lifted by the user's recent activity."""
     return f"Because you recently liked {liked}"
+
+
+def listens_explanation(artists: str) -> str:
+    """The explanation of an item the user's (older) history led to."""
+    return f"Because you listen to {artists}"
 
 
 def fans_explanation(artist: str) -> str:
@@ -58,6 +64,8 @@ class ListAssembler:
         # precomputed lists as raw JSON (a few kB each), immutable per version
         self.base_lists = LocalLRU(max_entries=5_000)
         self.engagement = personalise.VersionEngagement(settings)
+        # the served versions' fitted models, for users with events since the snapshot
+        self.live = live_models.LiveModels()
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -146,7 +154,12 @@ class ListAssembler:
         else:
             candidates = json.loads(raw)
         signals = personalise.fold_signals(activity)
-        if signals:
+        rescored = None
+        if signals and list_type == "may_like":
+            rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
+        if rescored is not None:
+            candidates = rescored
+        elif signals:
             candidates = personalise.rerank(
                 candidates,
                 signals,
@@ -200,15 +213,59 @@ class ListAssembler:
             "teams": "".join("AB"[int(t)] for t in teams),
         }
 
-    def _items(self, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        names = self.catalogue.artist_names(
-            [c["artist_id"] for c in chosen] + [c["because"] for c in chosen if "because" in c]
+    def _rescore(
+        self,
+        version: ModelVersion,
+        user_id: str,
+        signals: personalise.Signals,
+        candidates: list[dict[str, Any]],
+        k: int,
+        transform: str | None,
+    ) -> list[dict[str, Any]] | None:
+        """The list scored by the version's model from the user's current history
+        (:mod:`cratedig.serving.live_models`); None when that is not possible."""
+        live = self.live.get(version.version_id, version.artifact_path)
+        if live is None:
+            return None
+        removed = set(signals.unfollowed)
+        scored = live_models.score_current(
+            live, user_id, signals.positive, removed, max(k, len(candidates)), transform
         )
+        if scored is None or not scored.artist_ids:
+            return None
+        known = {c["artist_id"]: c for c in candidates}
+        out = []
+        for i, artist_id in enumerate(scored.artist_ids):
+            item: dict[str, Any] = {"artist_id": artist_id, "score": round(scored.scores[i], 6)}
+            if scored.recent_reasons[i]:
+                item["because"] = scored.recent_reasons[i]
+            elif artist_id in known and known[artist_id].get("explanation"):
+                item["explanation"] = known[artist_id]["explanation"]
+            elif scored.other_reasons[i]:
+                item["listens"] = scored.other_reasons[i]
+            out.append(item)
+        return out
+
+    def _items(self, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        named: list[str] = []
+        for c in chosen:
+            named.append(c["artist_id"])
+            for key in ("because", "listens"):
+                value = c.get(key)
+                named.extend([value] if isinstance(value, str) else value or [])
+        names = self.catalogue.artist_names(named)
+
+        def label(ids: str | list[str]) -> str:
+            ids = [ids] if isinstance(ids, str) else ids
+            return join_names([names.get(a) or a for a in ids])
+
         items = []
         for position, c in enumerate(chosen, start=1):
             explanation = c.get("explanation")
             if "because" in c:
-                explanation = because_explanation(names.get(c["because"]) or c["because"])
+                explanation = because_explanation(label(c["because"]))
+            elif "listens" in c:
+                explanation = listens_explanation(label(c["listens"]))
             items.append(
                 {
                     "position": position,
