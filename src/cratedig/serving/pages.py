@@ -17,9 +17,11 @@ from flask import (
     Blueprint,
     current_app,
     jsonify,
+    redirect,
     render_template,
     request,
     send_file,
+    url_for,
 )
 
 from cratedig.exceptions import NotFoundError
@@ -27,6 +29,7 @@ from cratedig.ingest.feedback import parse_feedback, store_feedback
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving.errors import ApiError
 from cratedig.serving.http import check_id, raise_if_rejected, service
+from cratedig.serving.page_views import admin_rows, fans_view, home_view, relation_view
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
@@ -62,6 +65,9 @@ def report_path() -> Path | None:
 
 @bp.get("/")
 def index() -> Any:
+    picked = request.args.get("user", "").strip()
+    if picked:  # the picker's form, without JavaScript
+        return redirect(url_for("pages.home", user_id=check_id("user", picked)))
     svc = service()
     version = svc.active_version()
     with svc.engine.connect() as conn:
@@ -80,7 +86,8 @@ def home(user_id: str) -> Any:
         ("Artists You May Like", svc.serve_list(user_id, "may_like", 10)),
         ("Hidden Gems", svc.serve_list(user_id, "hidden_gems", 10)),
     ]
-    return render_template("home.html", user_id=user_id, token=ui_token(user_id), lists=lists)
+    view = home_view(current_app, user_id, lists)
+    return render_template("home.html", user_id=user_id, token=ui_token(user_id), **view)
 
 
 @bp.get("/artists/<artist_id>")
@@ -89,13 +96,10 @@ def artist(artist_id: str) -> Any:
     info = svc.artist(check_id("artist_id", artist_id))
     user_id = check_id("user", request.args.get("user") or "")
     source = request.args.get("src") or "organic"
-    following = False
-    if user_id:
-        try:
-            following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
-        except NotFoundError:
-            following = False
+    relation = relation_view(current_app, user_id, artist_id) if user_id else None
+    following = bool(relation and relation["following"])
     similar = svc.similar(artist_id, 10, user_id or None) if svc.active_version() else None
+    fans = fans_view(current_app, similar["items"]) if similar else []
     return render_template(
         "artist.html",
         artist=info,
@@ -104,13 +108,17 @@ def artist(artist_id: str) -> Any:
         token=ui_token(user_id) if user_id else "",
         source=source,
         following=following,
+        relation=relation,
+        fans=fans,
     )
 
 
 @bp.get("/admin")
 def admin() -> Any:
-    versions = list_versions(service().engine, limit=50)
-    return render_template("admin.html", versions=versions, report=report_path() is not None)
+    columns, rows = admin_rows(list_versions(service().engine, limit=50))
+    return render_template(
+        "admin.html", columns=columns, rows=rows, report=report_path() is not None
+    )
 
 
 @bp.get("/admin/report")
