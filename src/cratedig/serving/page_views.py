@@ -212,7 +212,9 @@ def decorate_items(
     return out
 
 
-def home_view(app: Flask, user_id: str, lists: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def home_view(
+    app: Flask, user_id: str, lists: Sequence[tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
     """What ``home.html`` shows besides the user id and token."""
     pr = reads(app)
     version = pr.svc.versions.for_user(user_id) if pr.svc.active_version() else None
