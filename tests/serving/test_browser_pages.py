@@ -224,4 +224,13 @@ def test_screenshots_of_each_page(base_url: str, browser: Any) -> None:
             shot = out / f"{name}-{label}.png"
             page.screenshot(path=str(shot), full_page=True)
             assert shot.stat().st_size > 1000
+        # the home page right after a follow: the cue, the new order, the recent panel
+        page.goto(base_url + PAGES["home"])
+        jazz = [a for a in _ids(page, "may_like") if a in JAZZ][0]
+        page.locator(
+            f"section[data-list-type=may_like] li.item[data-artist={jazz}] [data-follow]"
+        ).click()
+        page.wait_for_selector("section[data-list-type=may_like] .changes.show")
+        page.wait_for_timeout(2100)  # let the highlight settle
+        page.screenshot(path=str(out / f"home-after-follow-{label}.png"), full_page=True)
         page.close()
