@@ -17,9 +17,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from flask import Flask
+from urllib.parse import quote
+
+from flask import Flask, url_for
 
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving import pages_sql
@@ -68,13 +71,18 @@ def gem_tier(listeners: int, n_users: int | None) -> str:
     return GEM_TIERS[-1][1]
 
 
+@lru_cache(maxsize=4096)
+def _name_pattern(names: tuple[str, ...]) -> re.Pattern[str] | None:
+    wanted = sorted((n for n in names if n), key=len, reverse=True)
+    return re.compile("|".join(re.escape(n) for n in wanted)) if wanted else None
+
+
 def link_names(text: str, names: Mapping[str, str]) -> list[tuple[str, str | None]]:
     """``text`` split into ``(part, artist_id or None)``: the listener's artists'
     names (``names``: name -> id) become linkable parts. Longer names win."""
-    wanted = sorted((n for n in names if n), key=len, reverse=True)
-    if not wanted or not text:
+    pattern = _name_pattern(tuple(names)) if names and text else None
+    if pattern is None:
         return [(text, None)]
-    pattern = re.compile("|".join(re.escape(n) for n in wanted))
     parts: list[tuple[str, str | None]] = []
     at = 0
     for match in pattern.finditer(text):
@@ -85,6 +93,19 @@ def link_names(text: str, names: Mapping[str, str]) -> list[tuple[str, str | Non
     if at < len(text):
         parts.append((text[at:], None))
     return parts
+
+
+def artist_prefix() -> str:
+    """The artist pages' URL prefix (``/artists/`` under the app's root)."""
+    return url_for("pages.artist", artist_id="_")[:-1]
+
+
+def artist_href(
+    prefix: str, artist_id: str, user_id: str | None = None, src: str | None = None
+) -> str:
+    """An artist page's URL (built without ``url_for``: a page links ~60 artists)."""
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in (("user", user_id), ("src", src)) if v)
+    return prefix + quote(artist_id, safe="") + ("?" + query if query else "")
 
 
 class PageReads:
@@ -157,6 +178,25 @@ class PageReads:
             entry["negative"] = entry["weight"] < 0
         return list(by_artist.values())
 
+    def user_extras(self, version: ModelVersion | None, user_id: str) -> dict[str, Any]:
+        """The recent activity, own artists' names, thumbs and ratings of a listener,
+        kept in the per-user cache (dropped with the user's lists when they post an
+        event or page feedback)."""
+        field = f"page:{version.version_id if version is not None else '-'}"
+        cached = self.svc.user_cache.get(user_id, field)
+        if cached is not None:
+            return dict(cached)
+        with self.svc.engine.connect() as conn:
+            thumbs, ratings = pages_sql.latest_feedback(conn, user_id)
+        extras = {
+            "recent": self.recent(version, user_id),
+            "own": self.user_artist_names(user_id),
+            "thumbs": thumbs,
+            "ratings": ratings,
+        }
+        self.svc.user_cache.set(user_id, field, extras)
+        return extras
+
     def user_artist_names(self, user_id: str) -> dict[str, str]:
         """``name -> artist_id`` of the artists the listener has events about."""
         with self.svc.engine.connect() as conn:
@@ -192,21 +232,27 @@ def decorate_items(
     names: Mapping[str, str],
     n_users: int | None,
     gems: bool,
+    user_id: str | None = None,
+    src: str | None = None,
 ) -> list[dict[str, Any]]:
-    """List items with their card, rarity (gems) and linked explanation parts."""
+    """List items with their card, rarity (gems), link and linked explanation parts."""
     items = list(items)
     cards = pr.cards([i["artist_id"] for i in items])
+    prefix = artist_prefix()
     out = []
     for item in items:
         card = cards[item["artist_id"]]
+        n = card["listeners"]
+        why = link_names(str(item.get("explanation") or ""), names)
         out.append(
             {
                 **item,
                 "display": item.get("name") or item["artist_id"],
+                "href": artist_href(prefix, item["artist_id"], user_id, src),
                 "tags": card["tags"],
-                "listeners": card["listeners"],
-                "tier": gem_tier(card["listeners"], n_users) if gems else None,
-                "why": link_names(str(item.get("explanation") or ""), names),
+                "listeners": f"{n} listener{'' if n == 1 else 's'}",
+                "tier": gem_tier(n, n_users) if gems else None,
+                "why": [(text, artist_href(prefix, a, user_id) if a else None) for text, a in why],
             }
         )
     return out
@@ -218,32 +264,43 @@ def home_view(
     """What ``home.html`` shows besides the user id and token."""
     pr = reads(app)
     version = pr.svc.versions.for_user(user_id) if pr.svc.active_version() else None
-    names = pr.user_artist_names(user_id)
-    with pr.svc.engine.connect() as conn:
-        thumbs, ratings = pages_sql.latest_feedback(conn, user_id)
+    extras = pr.user_extras(version, user_id)
+    names = extras["own"]
     n_users = version.n_users if version is not None else None
     views = [
         ListView(
             title,
             payload,
-            decorate_items(pr, payload["items"], names, n_users, payload["list"] == "hidden_gems"),
+            decorate_items(
+                pr,
+                payload["items"],
+                names,
+                n_users,
+                payload["list"] == "hidden_gems",
+                user_id,
+                payload["list_id"],
+            ),
         )
         for title, payload in lists
     ]
+    prefix = artist_prefix()
+    recent = [{**r, "href": artist_href(prefix, r["artist_id"], user_id)} for r in extras["recent"]]
     return {
         "views": views,
-        "recent": pr.recent(version, user_id),
+        "recent": recent,
         "snapshot": when(version.snapshot_ms) if version is not None else "",
         "n_users": n_users or 0,
         "own_artists": names,
-        "thumbs": thumbs,
-        "ratings": ratings,
+        "thumbs": extras["thumbs"],
+        "ratings": extras["ratings"],
     }
 
 
-def fans_view(app: Flask, items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The "Fans also like" items with their cards."""
-    return decorate_items(reads(app), items, {}, None, False)
+def fans_view(
+    app: Flask, items: Iterable[Mapping[str, Any]], user_id: str | None, src: str
+) -> list[dict[str, Any]]:
+    """The "Fans also like" items with their cards and links."""
+    return decorate_items(reads(app), items, {}, None, False, user_id, src)
 
 
 def relation_view(app: Flask, user_id: str, artist_id: str) -> dict[str, Any]:

@@ -99,7 +99,11 @@ def artist(artist_id: str) -> Any:
     relation = relation_view(current_app, user_id, artist_id) if user_id else None
     following = bool(relation and relation["following"])
     similar = svc.similar(artist_id, 10, user_id or None) if svc.active_version() else None
-    fans = fans_view(current_app, similar["items"]) if similar else []
+    fans = (
+        fans_view(current_app, similar["items"], user_id or None, similar["list_id"])
+        if similar
+        else []
+    )
     return render_template(
         "artist.html",
         artist=info,
@@ -146,4 +150,5 @@ def ui_feedback() -> Any:
     row = parse_feedback(body)
     _check_token(row["user_id"])
     feedback_id = store_feedback(service().engine, row)
+    service().user_cache.invalidate([row["user_id"]])  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id}), 201
