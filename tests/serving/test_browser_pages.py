@@ -226,7 +226,7 @@ def test_screenshots_of_each_page(base_url: str, browser: Any) -> None:
             assert shot.stat().st_size > 1000
         # the home page right after a follow: the cue, the new order, the recent panel
         page.goto(base_url + PAGES["home"])
-        jazz = [a for a in _ids(page, "may_like") if a in JAZZ][0]
+        jazz = next(a for a in _ids(page, "may_like") if a in JAZZ)
         page.locator(
             f"section[data-list-type=may_like] li.item[data-artist={jazz}] [data-follow]"
         ).click()

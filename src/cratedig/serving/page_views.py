@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-
 from urllib.parse import quote
 
 from flask import Flask, url_for
