@@ -312,7 +312,7 @@ def relation_view(app: Flask, user_id: str, artist_id: str) -> dict[str, Any]:
     if rel["tracks_played"]:
         n = rel["tracks_played"]
         plays = counts.get("play_track", 0)
-        bits.append(f"you played {n} track{'s' if n != 1 else ''} ({plays} plays)")
+        bits.append(f"played {n} track{'s' if n != 1 else ''} ({plays} plays)")
     for event_type, word in (("like_track", "liked"), ("share_track", "shared")):
         if counts.get(event_type):
             n = counts[event_type]
@@ -320,9 +320,9 @@ def relation_view(app: Flask, user_id: str, artist_id: str) -> dict[str, Any]:
     if rel["following"]:
         bits.append(f"followed since {when(rel['followed_since_ms'])}")
     elif counts.get("unfollow_artist"):
-        bits.append("unfollowed")
-    sentence = (", ".join(bits) + ".") if bits else "You have not listened to this artist yet."
-    return {**rel, "sentence": sentence[0].upper() + sentence[1:]}
+        bits.append("unfollowed them")
+    sentence = f"You {', '.join(bits)}." if bits else "You have not listened to this artist yet."
+    return {**rel, "sentence": sentence}
 
 
 def admin_rows(versions: Sequence[ModelVersion]) -> tuple[list[str], list[dict[str, Any]]]:
