@@ -47,14 +47,16 @@ def test_artist_page_and_admin(client: FlaskClient, tmp_path: Path) -> None:
     assert 'data-source="Labc"' in html and ">Follow<" in html
     admin = _html(client, "/admin")
     assert "(serving)" in admin and "ndcg@10" in admin
-    assert "Analytics report" not in admin
+    assert 'href="/admin/report"' not in admin and "not written yet" in admin
+    for target in ("/admin/online", "/admin/experiments", "/admin/quality"):
+        assert f'href="{target}"' in admin
 
 
 def test_admin_links_the_report_when_present(app: Flask, client: FlaskClient) -> None:
     report = Path(app.extensions["cratedig"].settings.artifacts_dir) / "report" / "index.html"
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("<h1>report</h1>")
-    assert "Analytics report" in _html(client, "/admin")
+    assert 'href="/admin/report"' in _html(client, "/admin")
     report_page = client.get("/admin/report", headers={"X-API-Key": KEY})
     assert report_page.get_data(as_text=True) == "<h1>report</h1>"
 

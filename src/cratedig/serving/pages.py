@@ -17,10 +17,13 @@ from typing import Any
 
 from flask import (
     Blueprint,
+    current_app,
     jsonify,
+    redirect,
     render_template,
     request,
     send_file,
+    url_for,
 )
 
 from cratedig.exceptions import NotFoundError, ValidationError
@@ -37,6 +40,7 @@ from cratedig.serving.http import (
     service,
 )
 from cratedig.serving.openapi_pages import pages_spec
+from cratedig.serving.page_views import admin_rows, fans_view, home_view, relation_view
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
@@ -58,6 +62,9 @@ def report_path() -> Path | None:
 @bp.get("/")
 def index() -> Any:
     check_page_read(lists_users=True)
+    picked = request.args.get("user", "").strip()
+    if picked:  # the picker's form, without JavaScript
+        return redirect(url_for("pages.home", user_id=check_id("user", picked)))
     svc = service()
     version = svc.active_version()
     with svc.engine.connect() as conn:
@@ -76,7 +83,8 @@ def home(user_id: str) -> Any:
         ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
         ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
     ]
-    return render_template("home.html", user_id=user_id, token=page_token(user_id), lists=lists)
+    view = home_view(current_app, user_id, lists)
+    return render_template("home.html", user_id=user_id, token=page_token(user_id), **view)
 
 
 @bp.get("/artists/<id:artist_id>")
@@ -87,13 +95,14 @@ def artist(artist_id: str) -> Any:
     svc = service()
     info = svc.artist(artist_id)
     source = request.args.get("src") or "organic"
-    following = False
-    if user_id:
-        try:
-            following = any(f["artist_id"] == artist_id for f in svc.profile(user_id)["following"])
-        except NotFoundError:
-            following = False
+    relation = relation_view(current_app, user_id, artist_id) if user_id else None
+    following = bool(relation and relation["following"])
     similar = serve_similar(artist_id, None, user_id or None) if svc.active_version() else None
+    fans = (
+        fans_view(current_app, similar["items"], user_id or None, similar["list_id"])
+        if similar
+        else []
+    )
     return render_template(
         "artist.html",
         artist=info,
@@ -102,14 +111,18 @@ def artist(artist_id: str) -> Any:
         token=page_token(user_id) if user_id else "",
         source=source,
         following=following,
+        relation=relation,
+        fans=fans,
     )
 
 
 @bp.get("/admin")
 def admin() -> Any:
     check_admin()
-    versions = list_versions(service().engine, limit=50)
-    return render_template("admin.html", versions=versions, report=report_path() is not None)
+    columns, rows = admin_rows(list_versions(service().engine, limit=50))
+    return render_template(
+        "admin.html", columns=columns, rows=rows, report=report_path() is not None
+    )
 
 
 @bp.get("/admin/report")
@@ -147,6 +160,7 @@ def ui_events() -> Any:
 def ui_feedback() -> Any:
     row = parse_feedback(_ui_body(ui_writer()))
     feedback_id = store_feedback(service().engine, row)
+    service().user_cache.invalidate([row["user_id"]])  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id}), 201
 
 
