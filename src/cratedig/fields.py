@@ -63,9 +63,9 @@ def read_text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGT
     """The one reader of an id or short text field of a raw record (events, users,
     artists, tracks, feedback, API path ids).
 
-    Strips white space; a blank value is ``None``. Strings and numbers are accepted
-    (a float that is a whole number reads as an integer: ``3.0`` -> ``"3"``), objects,
-    arrays and booleans are not.
+    Strips white space; a blank value is ``None``. Strings and whole numbers are
+    accepted (a float that is a whole number reads as an integer: ``3.0`` -> ``"3"``);
+    other floats, objects, arrays, booleans and bytes are not.
 
     Raises
     ------
@@ -81,9 +81,11 @@ def read_text(raw: Mapping[str, Any], field: str, max_length: int = MAX_ID_LENGT
     else:
         if is_blank(value):
             return None
-        if isinstance(value, bool | Mapping | list | tuple | set):
+        if isinstance(value, bool | Mapping | list | tuple | set | bytes | bytearray):
             raise ValidationError(field, value, "a string")
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValidationError(field, value, "a string or a whole number")
             value = int(value)
         text = str(value).strip()
     if len(text) > max_length or "\x00" in text:
@@ -210,6 +212,8 @@ def read_whole_number(
     value: Any = raw.get(field)
     if is_blank(value):
         return default
+    if isinstance(value, bool):  # JSON true is not the number 1
+        raise ValidationError(field, value, "a whole number >= 0")
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -153,3 +153,56 @@ def test_huge_values_are_cut_in_reasons_and_quarantine(engine: Engine, tmp_path:
         ).one()
     assert len(reason) < 1_000
     assert len(raw) < 70_000 and "cut by cratedig" in raw
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("user_id", ["u001"]),
+        ("user_id", {"id": "u"}),
+        ("user_id", True),
+        ("user_id", 12.5),
+        ("count", True),
+    ],
+)
+def test_non_string_ids_and_boolean_counts_are_rejected_naming_the_field(
+    engine: Engine, tmp_path: Path, field: str, value: object
+) -> None:
+    """Defect 7: such values were stored as Python reprs ("['u001']", "True") or as 1."""
+    import json
+
+    row = {
+        "event_id": "x1",
+        "user_id": "u1",
+        "event_type": "visit",
+        "occurred_at": "2025-01-01T00:00:00Z",
+        field: value,
+    }
+    path = tmp_path / "ids.jsonl"
+    path.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    report = import_file(engine, "events", path)
+    assert (report.accepted, report.quarantined) == (0, 1)
+    assert report.reasons[0].startswith(f"line 1: {field}:")
+
+
+def test_a_binary_parquet_id_column_is_quarantined_not_stored_as_bytes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Defect 7: a binary column was stored as "b'u\\xff'", hiding invalid UTF-8."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table(
+        {
+            "event_id": ["p1", "p2"],
+            "user_id": pa.array([b"u1", b"u\xff"], pa.binary()),
+            "event_type": ["visit", "visit"],
+            "occurred_at_ms": [1_735_689_600_000, 1_735_689_600_000],
+        }
+    )
+    path = tmp_path / "bin.parquet"
+    pq.write_table(table, path)
+    report = import_file(engine, "events", path)
+    assert report.accepted == 0 and report.quarantined == 2
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.user_events)).scalar() == 0
