@@ -26,6 +26,7 @@ from werkzeug.serving import make_server
 
 from cratedig.store.schema import artist_tags, feedback, user_events
 from cratedig.store.writes import insert_ignore
+from tests.serving.conftest import KEY
 from tests.serving.helpers import JAZZ, ROCK
 
 pytestmark = pytest.mark.browser
@@ -66,15 +67,38 @@ def base_url(app: Flask, tagged: Engine) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+class LoggedIn:
+    """A Chromium whose pages are logged in as u01 (a site session cookie, as a site's
+    login would issue it) and send the API key to the admin pages (basic auth)."""
+
+    def __init__(self, chromium: Any, app: Flask, base_url: str) -> None:
+        self.chromium = chromium
+        session = app.test_client().post(
+            "/api/v1/sessions", json={"user_id": "u01"}, headers={"X-API-Key": KEY}
+        )
+        self.cookie = {
+            "name": "cratedig_session",
+            "value": session.get_json()["token"],
+            "url": base_url,
+        }
+
+    def new_page(self, **options: Any) -> Any:
+        context = self.chromium.new_context(
+            http_credentials={"username": "admin", "password": KEY}, **options
+        )
+        context.add_cookies([self.cookie])
+        return context.new_page()
+
+
 @pytest.fixture
-def browser() -> Iterator[Any]:
+def browser(app: Flask, base_url: str) -> Iterator[Any]:
     playwright = pytest.importorskip("playwright.sync_api")
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     with playwright.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            yield chromium
+            yield LoggedIn(chromium, app, base_url)
         finally:
             chromium.close()
 

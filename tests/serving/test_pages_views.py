@@ -11,21 +11,23 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from cratedig.serving import sessions
+from cratedig.serving.auth import secret
 from cratedig.serving.page_views import gem_tier, link_names
-from cratedig.serving.pages import ui_token
 from cratedig.store.schema import artist_tags
 from cratedig.store.writes import insert_ignore
+from tests.serving.conftest import KEY
 
 
 def _html(client: FlaskClient, url: str) -> str:
-    r = client.get(url, headers={"Accept": "text/html"})
+    r = client.get(url, headers={"Accept": "text/html", "X-API-Key": KEY})
     assert r.status_code == 200, r.get_data(as_text=True)[:300]
     return r.get_data(as_text=True)
 
 
 def _post(app: Flask, client: FlaskClient, url: str, body: dict) -> None:
-    with app.test_request_context():
-        token = ui_token(body["user_id"])
+    with app.test_request_context():  # a site login's session for the user
+        token = sessions.issue(secret(), body["user_id"])
     r = client.post(url, json=body, headers={"X-UI-Token": token})
     assert r.status_code == 201, r.get_json()
 

@@ -26,7 +26,7 @@ EVENT = {
     "user_id": "u01",
     "event_type": "follow_artist",
     "artist_id": "j1",
-    "occurred_at": "2030-01-01T00:00:00Z",
+    "occurred_at": "2024-01-01T00:00:00Z",
 }
 
 
