@@ -4,6 +4,7 @@ ramps, holdout and interleaving arms, the API and the admin page (SQLite and Pos
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from cratedig.experiments.analysis import analyse
 from cratedig.experiments.assignment import assign
 from cratedig.pipeline import registry
 from cratedig.store import init_db, make_engine
-from cratedig.store.schema import impressions
+from cratedig.store.schema import impressions, users
+from cratedig.store.writes import insert_ignore
 from tests.serving.conftest import KEY, make_app, train_tiny
 from tests.serving.helpers import fill_store
 
@@ -31,6 +33,10 @@ def two_versions(db_url: str, tmp_path: Path) -> Iterator[tuple[Engine, str, str
     engine = make_engine(db_url)
     init_db(engine)
     fill_store(engine)
+    # the cold-start users x000..x119 are known to the site (only known users' lists
+    # are logged as impressions, and unknown ones are rate-limited)
+    with engine.begin() as conn:
+        insert_ignore(conn, users, [{"user_id": u, "is_stub": False} for u in USERS[:120]])
     first = train_tiny(engine, tmp_path / "artifacts")
     second = train_tiny(engine, tmp_path / "artifacts", margin=100.0)
     registry.promote(engine, first.version_id)
@@ -169,7 +175,7 @@ def test_an_interleaved_arm_records_the_team_of_every_position(
                     "user_id": user,
                     "event_type": "recommendation_click",
                     "artist_id": json.loads(row.artist_ids)[0],
-                    "occurred_at": "2030-01-01T00:00:00Z",
+                    "occurred_at": int(time.time() * 1000),  # after the list was shown
                     "source": row.list_id,
                 },
             )

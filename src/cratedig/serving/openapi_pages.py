@@ -103,6 +103,9 @@ def pages_spec() -> dict[str, Any]:
             ),
             "/admin": _page("Model versions (API key once keys exist)", [], [401, 429]),
             "/admin/report": _page("The analytics report", [], [401, 404, 429]),
+            "/admin/online": _page("Online metrics from the rollups", [], [401, 429]),
+            "/admin/quality": _page("Data quality findings and decisions", [], [401, 429]),
+            "/admin/experiments": _page("Experiments and their live state", [], [401, 429]),
             "/ui/events": _ui_post(
                 "Store one event for the session's user", {"$ref": "#/components/schemas/Event"}
             ),
