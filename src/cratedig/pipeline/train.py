@@ -355,7 +355,7 @@ def train(
         blocked = getattr(eng, "blocked", None)
         with _progress(progress) as bar:
             stages.bar = bar
-            with stages.stage(f"fitting {model_name} and hidden gems"):
+            with stages.stage("fitting"):  # the model and Hidden Gems
                 model = factory().fit(eng.X, side_info)
                 gems = make_gems(model, eng.X, side_info)
             with stages.stage("saving the model"):

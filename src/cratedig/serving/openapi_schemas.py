@@ -50,7 +50,9 @@ def _event_schema() -> dict[str, Any]:
             "user_id": ID,
             "event_type": {"type": "string", "enum": list(EVENT_TYPES)},
             "occurred_at": {
-                "description": "ISO 8601 time (naive = UTC) or epoch seconds/milliseconds.",
+                "description": "ISO 8601 time (naive = UTC) or epoch seconds/milliseconds; "
+                "a time later than now plus `future_tolerance_seconds` (default one day) is "
+                "refused with a 400.",
                 "oneOf": [
                     {"type": "string", "format": "date-time"},
                     {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP_MS},
