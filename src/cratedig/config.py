@@ -190,6 +190,11 @@ class Settings:
         precomputes this many items per user list and cold-start list, so every
         allowed ``k`` gets a full list; a version precomputed shorter answers a larger
         ``k`` with a 400 naming its maximum.
+    live_rescoring
+        ``True``: a user with events since the served version's snapshot gets "Artists
+        You May Like" scored afresh by the version's model from their current history
+        (``docs/models.md``); ``False``: the precomputed list, re-ranked by recent
+        activity only (for example to compare versions whose artifacts differ).
     """
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -214,6 +219,7 @@ class Settings:
     trusted_proxies: int = 0
     future_tolerance_seconds: float = 86_400.0
     max_k: int = MAX_K
+    live_rescoring: bool = True
 
 
 _KIND_WORDS = {

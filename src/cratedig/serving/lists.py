@@ -66,6 +66,7 @@ class ListAssembler:
         self.engagement = personalise.VersionEngagement(settings)
         # the served versions' fitted models, for users with events since the snapshot
         self.live = live_models.LiveModels()
+        self.live_rescoring = settings.live_rescoring
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -155,7 +156,7 @@ class ListAssembler:
             candidates = json.loads(raw)
         signals = personalise.fold_signals(activity)
         rescored = None
-        if signals and list_type == "may_like":
+        if signals and list_type == "may_like" and self.live_rescoring:
             rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
         if rescored is not None:
             candidates = rescored
