@@ -38,9 +38,13 @@ def service() -> Service:
 
 
 def raise_if_rejected(result: BatchResult) -> None:
-    """A single posted event's rejection as a 400 error (batches report per item)."""
+    """A single posted event's rejection as an error (batches report per item): a
+    conflict (its ``event_id`` is stored with other content) is a 409, anything else a
+    400."""
     if result.errors:
         err = result.errors[0]
+        if err.get("code") == "conflict":
+            raise ApiError(409, "conflict", err["message"], err["field"])
         raise ApiError(400, "validation_error", err["message"], err["field"])
 
 

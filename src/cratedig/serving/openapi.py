@@ -33,6 +33,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         403: "No valid page session for this user",
         413: "Too many events, or a body over max_request_bytes",
         415: "The body is not JSON",
+        409: "The event_id is stored with other content (a conflict)",
         429: "Rate-limited (Retry-After says when to retry)",
         503: "No model version is served yet",
     }
@@ -155,7 +156,8 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "200": _json(result, "Nothing new stored (duplicates or errors)"),
                         "201": _json(result, "Events stored; per-item errors for a batch"),
-                        **_errors(400, 401, 413, 415, 429),
+                        # 409: a single event whose event_id is stored with other content
+                        **_errors(400, 401, 409, 413, 415, 429),
                     },
                 }
             },
