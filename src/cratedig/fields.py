@@ -182,8 +182,9 @@ def _in_range(ms: int, field: str, value: Any) -> int:
 
 
 def latest_allowed_ms(now: int, tolerance_ms: int = FUTURE_TOLERANCE_MS) -> int:
-    """The latest event time accepted at wall-clock time ``now``: ``now + tolerance_ms``."""
-    return now + max(0, tolerance_ms)
+    """The latest event time accepted at wall-clock time ``now``: ``now + tolerance_ms``
+    (never past :data:`MAX_TIMESTAMP_MS`, whatever the tolerance)."""
+    return min(now + max(0, tolerance_ms), MAX_TIMESTAMP_MS)
 
 
 def check_not_future(ms: int, not_after_ms: int, field: str, value: Any) -> int:

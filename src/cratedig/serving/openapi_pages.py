@@ -19,6 +19,7 @@ _WORDS = {
     401: "A read credential is required (read_requires_key; /admin once keys exist)",
     403: "No valid page session (X-UI-Token) for this user",
     404: "Unknown id",
+    409: "The event_id is stored with other content (a conflict)",
     413: "The body is over max_request_bytes",
     415: "The body is not JSON",
     429: "Rate-limited (Retry-After says when to retry)",
@@ -60,7 +61,7 @@ def _ui_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
                     "description": "Stored",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                **{str(s): _error(s) for s in (400, 403, 413, 415, 429)},
+                **{str(s): _error(s) for s in (400, 403, 409, 413, 415, 429)},
             },
         }
     }
