@@ -104,9 +104,9 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
     n_bg = n_events - n_resp
     bg = pl.DataFrame(
         {
-            "user_id": pl.Series(rng.integers(0, n_users, n_bg)).cast(pl.String).str.pad_start(
-                7, "0"
-            ),
+            "user_id": pl.Series(rng.integers(0, n_users, n_bg))
+            .cast(pl.String)
+            .str.pad_start(7, "0"),
             "event_type": np.where(rng.random(n_bg) < 0.9, "play_track", "visit"),
             "occurred_at_ms": rng.integers(start - 30 * DAY, now_ms, n_bg),
             "artist_id": pl.Series((rng.zipf(1.3, n_bg) - 1) % n_artists).cast(pl.String),
@@ -121,7 +121,9 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
         pl.int_range(pl.len()).cast(pl.String).alias("event_id"), pl.lit(1).alias("count")
     )
     events = events.with_columns(
-        pl.when(pl.col("event_type") == "visit").then(None).otherwise(pl.col("artist_id"))
+        pl.when(pl.col("event_type") == "visit")
+        .then(None)
+        .otherwise(pl.col("artist_id"))
         .alias("artist_id")
     )
     with engine.begin() as conn:  # load first, index after: much faster than per row
