@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select, update
 
 from cratedig.cli import cli
-from cratedig.pipeline import registry
+from cratedig.pipeline import cleanup, registry
 from cratedig.pipeline.train import TEST_PAUSE_ENV
 from cratedig.serving import create_app
 from cratedig.store import init_db, make_engine
@@ -119,7 +119,7 @@ def test_cleanup_removes_dead_runs_only(db_url: str, tmp_path: Path) -> None:
     assert Path(served.artifact_path).is_dir()
     assert registry.active_version(engine).version_id == served.version_id
     assert not orphan.exists() and not_a_version.is_dir()
-    again = registry.cleanup_abandoned(engine, artifacts)
+    again = cleanup.cleanup_abandoned(engine, artifacts)
     assert again.abandoned == [] and again.list_rows == 0 and again.folders == []
     engine.dispose()
 

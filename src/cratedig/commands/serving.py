@@ -153,7 +153,8 @@ def serve_command(
 @pass_cli
 def versions_command(ctx: CliContext, limit: int, cleanup: bool) -> None:
     """List model versions, newest first (the served one is marked with *)."""
-    from cratedig.pipeline.registry import cleanup_abandoned, list_versions
+    from cratedig.pipeline.cleanup import cleanup_abandoned
+    from cratedig.pipeline.registry import list_versions
 
     if cleanup:
         done = cleanup_abandoned(ctx.engine(), ctx.settings.artifacts_dir)

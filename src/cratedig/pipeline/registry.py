@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
-import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -34,11 +31,6 @@ from sqlalchemy import Connection, Engine, select, update
 from cratedig.clock import now_ms
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.store.schema import model_versions, serving_state
-from cratedig.store.version_rows import (
-    all_version_ids,
-    delete_version_lists,
-    versions_with_status,
-)
 from cratedig.store.writes import upsert
 
 ACTIVE_KEY = "active_version"
@@ -207,7 +199,7 @@ def start_version(
 def record_params(engine: Engine, version_id: str, params: dict[str, Any]) -> None:
     """Replace the recorded parameters of a run (after tuning chose them)."""
     with engine.begin() as conn:
-        _update(conn, version_id, params=json.dumps(params, sort_keys=True, default=str))
+        update_version(conn, version_id, params=json.dumps(params, sort_keys=True, default=str))
 
 
 def record_metrics(
@@ -220,7 +212,7 @@ def record_metrics(
     """Store the holdout metrics and matrix size of a run."""
     ndcg = metrics.get("ndcg@10")
     with engine.begin() as conn:
-        _update(
+        update_version(
             conn,
             version_id,
             metrics=json.dumps(metrics, sort_keys=True),
@@ -285,7 +277,7 @@ def finish_version(
         new_ndcg = row._mapping["ndcg_at_10"]
         if should_promote(new_ndcg, current_ndcg, margin):
             set_active(conn, version_id, finished)
-            _update(
+            update_version(
                 conn, version_id, status="ready", finished_at_ms=finished, promoted_at_ms=finished
             )
         else:
@@ -293,11 +285,11 @@ def finish_version(
                 f"ndcg@10 == {new_ndcg:.4f} is more than {margin:.0%} below the active "
                 f"version {current_id}'s {current_ndcg:.4f}; not promoted."
             )
-            _update(conn, version_id, status="rejected", finished_at_ms=finished, note=note)
+            update_version(conn, version_id, status="rejected", finished_at_ms=finished, note=note)
     return get_version(engine, version_id)
 
 
-def _update(conn: Connection, version_id: str, **values: Any) -> None:
+def update_version(conn: Connection, version_id: str, **values: Any) -> None:
     """Set columns of one version's row (inside the caller's transaction)."""
     conn.execute(
         update(model_versions).where(model_versions.c.version_id == version_id).values(**values)
@@ -331,132 +323,21 @@ def promote(engine: Engine, version_id: str) -> ModelVersion:
     at = now_ms()
     with engine.begin() as conn:
         set_active(conn, version_id, at)
-        _update(conn, version_id, status="ready", promoted_at_ms=at)
+        update_version(conn, version_id, status="ready", promoted_at_ms=at)
     return get_version(engine, version_id)
 
 
 def mark_failed(engine: Engine, version_id: str, reason: str) -> None:
     """Mark a run as failed (best effort: the run may have died before its row)."""
     with engine.begin() as conn:
-        _update(conn, version_id, status="failed", finished_at_ms=now_ms(), note=reason[:2000])
-
-
-# -- abandoned runs -------------------------------------------------------------------
-
-#: A ``training`` run started on another host counts as abandoned after this long.
-STALE_MS = 24 * 3_600_000
-_RUNNING = re.compile(r"^running: pid (\d+) on (.+)$")
-_VERSION_DIR = re.compile(r"^v\d{8}T\d{6}-[0-9a-f]{6}$")
+        update_version(
+            conn, version_id, status="failed", finished_at_ms=now_ms(), note=reason[:2000]
+        )
 
 
 def running_note() -> str:
     """The note of a ``training`` row: which process on which host runs it."""
     return f"running: pid {os.getpid()} on {socket.gethostname()}"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that its parent has not reaped yet is a zombie: dead
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def still_running(note: str | None, started_at_ms: int, at_ms: int | None = None) -> bool:
-    """Whether the run of a ``training`` row may still be going.
-
-    On this host: whether its process is alive. On another host: whether it started less
-    than :data:`STALE_MS` ago. A row without the note (written before runs noted their
-    process) counts as abandoned.
-    """
-    match = _RUNNING.match(note or "")
-    if match is None:
-        return False
-    pid, host = int(match.group(1)), match.group(2)
-    if host == socket.gethostname():
-        return pid == os.getpid() or _process_alive(pid)
-    return (at_ms or now_ms()) - started_at_ms < STALE_MS
-
-
-@dataclass
-class CleanupReport:
-    """What :func:`cleanup_abandoned` did.
-
-    Attributes
-    ----------
-    abandoned
-        ``training`` runs whose process is gone, now marked ``failed``.
-    cleaned
-        Versions (the abandoned and the failed) whose lists and folders were removed.
-    list_rows
-        List rows deleted.
-    folders
-        Artifact folders deleted (of cleaned versions, and version folders in the
-        artifacts folder that the registry does not know).
-    """
-
-    abandoned: list[str] = field(default_factory=list)
-    cleaned: list[str] = field(default_factory=list)
-    list_rows: int = 0
-    folders: list[str] = field(default_factory=list)
-
-
-def cleanup_abandoned(engine: Engine, artifacts_dir: str | Path | None = None) -> CleanupReport:
-    """Mark dead ``training`` runs ``failed`` and delete the leftovers of failed runs.
-
-    Deletes the lists (precomputed, similar artists, fallbacks) and artifact folders of
-    every ``failed`` version, and of every ``training`` version whose run is no longer
-    going (:func:`still_running`), which is marked ``failed`` first. Version folders in
-    ``artifacts_dir`` that no registry row names are deleted too. The served version,
-    ``ready`` and ``rejected`` versions and runs still going are never touched.
-    """
-    report = CleanupReport()
-    at = now_ms()
-    # Folders first: a run's registry row is written before its folder, so a folder
-    # listed now and still unknown to the registry below belongs to no run.
-    candidates = []
-    if artifacts_dir is not None and Path(artifacts_dir).is_dir():
-        candidates = [
-            p for p in Path(artifacts_dir).iterdir() if p.is_dir() and _VERSION_DIR.match(p.name)
-        ]
-    with engine.begin() as conn:
-        active = active_version_id(conn)
-        rows = versions_with_status(conn, ("training", "failed"))
-        for row in rows:
-            if row["version_id"] == active:
-                continue
-            if row["status"] == "training":
-                if still_running(row["note"], int(row["started_at_ms"]), at):
-                    continue
-                _update(
-                    conn,
-                    row["version_id"],
-                    status="failed",
-                    finished_at_ms=at,
-                    note="abandoned: its training run stopped without finishing "
-                    "(killed?); its lists and files were removed",
-                )
-                report.abandoned.append(row["version_id"])
-            report.cleaned.append(row["version_id"])
-        report.list_rows = delete_version_lists(conn, report.cleaned)
-        known = all_version_ids(conn)
-    folders = {
-        Path(row["artifact_path"])
-        for row in rows
-        if row["version_id"] in report.cleaned and row["artifact_path"]
-    }
-    folders.update(p for p in candidates if p.name not in known)
-    for folder in sorted(folders):
-        if folder.is_dir() and folder.name != active:
-            shutil.rmtree(folder, ignore_errors=True)
-            report.folders.append(str(folder))
-    return report
 
 
 def fail_if_training(engine: Engine, version_id: str, reason: str) -> bool:

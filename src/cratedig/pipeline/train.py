@@ -22,7 +22,7 @@ from rich.progress import Progress
 from sqlalchemy import Engine
 
 from cratedig.config import Settings
-from cratedig.pipeline import precompute, registry
+from cratedig.pipeline import cleanup, precompute, registry
 from cratedig.store import ensure_schema
 
 ModelFactory = Callable[[], Any]
@@ -303,7 +303,7 @@ def train(
     started = time.perf_counter()
     ensure_schema(engine)
     _check_findings(engine, require_reviewed)
-    cleaned = registry.cleanup_abandoned(engine, settings.artifacts_dir)
+    cleaned = cleanup.cleanup_abandoned(engine, settings.artifacts_dir)
     if cleaned.cleaned:
         _say(progress, f"cleaned up after {len(cleaned.cleaned)} failed or killed run(s)")
     k_lists = settings.max_k if k_lists is None else k_lists

@@ -1,5 +1,5 @@
 """Reads and deletes of a model version's rows, for cleaning up abandoned runs
-(:func:`cratedig.pipeline.registry.cleanup_abandoned`)."""
+(:func:`cratedig.pipeline.cleanup.cleanup_abandoned`)."""
 
 from __future__ import annotations
 
