@@ -23,7 +23,8 @@ ID = {
     "type": "string",
     "minLength": 1,
     "maxLength": MAX_ID_LENGTH,
-    "pattern": "^[^\\x00]*[^\\x00\\s][^\\x00]*$",
+    # \s of JSON Schema (ECMA 262) lacks \x1c-\x1f and \x85, which Python strips as space
+    "pattern": "^[^\\x00]*[^\\x00\\s\\x1c-\\x1f\\x85][^\\x00]*$",
 }
 
 
