@@ -1,10 +1,15 @@
 """The small client the traffic simulator talks through: HTTP, or Flask's test client.
 
 The simulator never imports :mod:`cratedig.serving`; it only needs something with
-``get(path, params)`` and ``post(path, body)`` answering a :class:`Reply`. Two are
+``get(path, params)`` and ``post(path, body)`` answering a :class:`Reply`, and,
+optionally, ``set_time(ms)``, called with the simulated time of each request. Two are
 here: :class:`HttpClient` (``requests`` with a keep-alive session, against a running
-service) and :class:`TestClientAdapter` (around any object shaped like Flask's test
-client, which the command layer builds with ``cratedig.serving.create_app``).
+service, which keeps its own clock) and :class:`TestClientAdapter` (around any object
+shaped like Flask's test client, which the command layer builds with
+``cratedig.serving.create_app``): in process, it sets cratedig's clock
+(:func:`cratedig.clock.set_simulated_ms`) to the simulated time of each request, so
+the service stamps the lists it serves (impressions) and the feedback it stores with
+the same simulated times as the events.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from cratedig.clock import set_simulated_ms
 from cratedig.exceptions import CratedigError
 
 
@@ -62,6 +68,14 @@ class TrafficClient(Protocol):
     def post(self, path: str, body: Any) -> Reply: ...
 
 
+def set_time(client: Any, ms: int | None) -> None:
+    """Tell ``client`` the simulated time of its next requests, when it wants to know
+    (its ``set_time``; clients without one are left alone)."""
+    setter = getattr(client, "set_time", None)
+    if setter is not None:
+        setter(ms)
+
+
 class HttpClient:
     """A client of a running cratedig service over HTTP.
 
@@ -104,6 +118,9 @@ class HttpClient:
     def post(self, path: str, body: Any) -> Reply:
         return self._reply("POST", path, json=body)
 
+    def set_time(self, ms: int | None) -> None:
+        """Nothing: a service over HTTP stamps what it stores with its own clock."""
+
     def close(self) -> None:
         """Close the keep-alive connections."""
         self._session.close()
@@ -118,13 +135,25 @@ class TestClientAdapter:
         ``app.test_client()``; its responses need ``status_code`` and ``get_json()``.
     api_key
         Sent as ``X-API-Key`` on every request.
+    drive_clock
+        Set cratedig's clock (for the whole process) to the simulated time of each
+        request (:meth:`set_time`), so that impressions and feedback carry simulated
+        times; the simulator puts the wall clock back at the end of a run.
     """
 
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, test_client: Any, api_key: str | None = None) -> None:
+    def __init__(
+        self, test_client: Any, api_key: str | None = None, drive_clock: bool = True
+    ) -> None:
         self.test_client = test_client
         self.headers = {"X-API-Key": api_key} if api_key else {}
+        self.drive_clock = drive_clock
+
+    def set_time(self, ms: int | None) -> None:
+        """The simulated time of the next requests (``None``: the wall clock again)."""
+        if self.drive_clock:
+            set_simulated_ms(ms)
 
     @staticmethod
     def _reply(response: Any) -> Reply:

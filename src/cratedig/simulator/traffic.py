@@ -8,7 +8,10 @@ listening organically and may subscribe (:mod:`cratedig.simulator.traffic_sessio
 Everything goes to the service through a small client object
 (:mod:`cratedig.simulator.client`): HTTP, or Flask's test client handed in by the
 command layer, so this package never imports :mod:`cratedig.serving`. Events carry
-simulated times (``occurred_at_ms``), starting at :attr:`TrafficConfig.start_ms`.
+simulated times (``occurred_at_ms``), starting at :attr:`TrafficConfig.start_ms`; the
+client is told the simulated time of each request (``set_time``), so in process the
+service serves, logs lists and stores feedback at that time too, and
+``on_day`` callbacks run at the day's midnight.
 
 The run writes its own log of every action (:mod:`cratedig.simulator.traffic_log`).
 It is seeded: with the service in process and its list ids made deterministic, two
@@ -38,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cratedig.ingest.progress import make_progress
-from cratedig.simulator.client import TrafficClient
+from cratedig.simulator.client import TrafficClient, set_time
 from cratedig.simulator.config import SimulationConfig
 from cratedig.simulator.listeners import Listener, build_listeners, choose_listeners, make_id
 from cratedig.simulator.traffic_config import TrafficConfig
@@ -175,6 +178,7 @@ def simulate_traffic(
                 if t < end_ms - 3_600_000:
                     while on_day is not None and day_started < (t - start_ms) // DAY_MS:
                         day_started += 1
+                        set_time(client, start_ms + day_started * DAY_MS)
                         on_day(day_started, start_ms + day_started * DAY_MS)
                     visit = Visit(
                         client, world, config, log, artist_index, listeners[pos],
@@ -188,8 +192,10 @@ def simulate_traffic(
                     heapq.heappush(heap, (plans[pos][number + 1], pos, number + 1))
         while on_day is not None and day_started < config.days - 1:
             day_started += 1  # days without any visit still get their call
+            set_time(client, start_ms + day_started * DAY_MS)
             on_day(day_started, start_ms + day_started * DAY_MS)
     finally:
+        set_time(client, None)  # the service's clock is the wall clock again
         log.close()
     counters["subscribers"] = sum(lis.subscribed for lis in listeners)
     counters["artists discovered and liked"] = sum(len(lis.discovered_liked) for lis in listeners)

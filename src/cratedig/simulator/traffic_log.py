@@ -13,8 +13,11 @@ sorted keys, so two runs of the same seed give byte-identical files:
     ``skip_track``, ``like_track``, ``follow_artist``, ``share_artist``, ``subscribe``);
 ``source``
     the event's ``source``: the ``list_id`` that led to it, or ``organic``;
-``list_id``, ``list_type``, ``model_version``
-    the list concerned (a ``fetch_list`` also lists its ``artists`` in position order);
+``list_id``, ``list_type``, ``model_version``, ``variant``
+    the list concerned, as the service answered (``variant``: the experiment arm, or
+    ``None``); a ``fetch_list`` also lists its ``artists`` in position order, and its
+    ``t`` is the time the service served it (in process, the service's clock follows
+    the simulated time, so its impression's ``shown_at_ms`` is that ``t``);
 ``artist_id``, ``track_id``, ``position``
     position is 1-based, for actions on a list item;
 ``value``
@@ -42,6 +45,7 @@ LOG_FIELDS: tuple[str, ...] = (
     "list_id",
     "list_type",
     "model_version",
+    "variant",
     "artists",
     "artist_id",
     "track_id",
@@ -92,6 +96,7 @@ def read_log(path: str | Path) -> pl.DataFrame:
         "list_id": pl.String,
         "list_type": pl.String,
         "model_version": pl.String,
+        "variant": pl.String,
         "artists": pl.List(pl.String),
         "artist_id": pl.String,
         "track_id": pl.String,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cratedig.events import ORGANIC, SKIP_MS
-from cratedig.simulator.client import Reply, ServiceError, TrafficClient
+from cratedig.simulator.client import Reply, ServiceError, TrafficClient, set_time
 from cratedig.simulator.listeners import Listener, make_id, pool_weight
 from cratedig.simulator.traffic_config import TrafficConfig
 from cratedig.simulator.traffic_log import TrafficLog
@@ -109,6 +109,7 @@ class Visit:
             list_id=info.get("list_id"),
             list_type=info.get("list_type"),
             model_version=info.get("model_version"),
+            variant=info.get("variant"),
             artist_id=artist_id,
             track_id=track_id,
             position=position,
@@ -118,8 +119,9 @@ class Visit:
             session_id=self.session_id,
         )
 
-    def flush(self) -> None:
-        """Send the queued events (one batch) and feedback.
+    def flush(self, t: int) -> None:
+        """Send the queued events (one batch) and feedback, at simulated time ``t``
+        (not before any of them).
 
         Raises
         ------
@@ -127,6 +129,8 @@ class Visit:
             When the service refuses the batch or any event in it.
         """
         events, self._events = self._events, []
+        if events or self._feedback:
+            set_time(self.client, t)
         for start in range(0, len(events), MAX_BATCH):
             reply = self.client.post(EVENTS_PATH, {"events": events[start : start + MAX_BATCH]})
             rejected = reply.body.get("rejected", 0) if isinstance(reply.body, dict) else 0
@@ -166,7 +170,7 @@ class Visit:
                 clock += int(rng.integers(5_000, 60_000))
                 self.emit("subscribe", clock)
                 listener.subscribed = True
-        self.flush()
+        self.flush(clock)
         return clock
 
     def listen(
@@ -204,6 +208,7 @@ class Visit:
         """Fetch one list and examine it top-down (cascade); returns the new clock."""
         cfg, rng, listener = self.config, self.rng, self.listener
         path = f"/api/v1/users/{listener.user_id}/recommendations"
+        set_time(self.client, clock)  # the list is served (and logged) at this time
         reply = self.client.get(path, {"list": list_type, "k": str(cfg.k)})
         if not reply.ok or not isinstance(reply.body, dict):
             self.counters["list errors"] += 1
@@ -217,6 +222,7 @@ class Visit:
             "list_id": body["list_id"],
             "list_type": list_type,
             "model_version": body.get("model_version"),
+            "variant": body.get("variant"),
         }
         artists = [str(item["artist_id"]) for item in body.get("items", [])]
         self.counters["lists fetched"] += 1
@@ -263,7 +269,7 @@ class Visit:
             )
             self.counters["ratings"] += 1
             self.log.write(t=clock, user=listener.user_id, action="rating", value=rating, **info)
-        self.flush()
+        self.flush(clock)
         return clock
 
     def click(self, artist: int, position: int, clock: int, info: dict[str, Any]) -> int:
