@@ -61,12 +61,25 @@ class StoreError(CratedigError):
 
 
 class NotFoundError(CratedigError, LookupError):
-    """An id (user, artist, model version...) is unknown."""
+    """An id (user, artist, model version...) is unknown.
 
-    def __init__(self, kind: str, ident: Any) -> None:
+    With ``field`` (the input that named the id) and ``expected`` (what it should
+    name), the message names all three, as :class:`ValidationError`'s does.
+    """
+
+    def __init__(
+        self, kind: str, ident: Any, field: str | None = None, expected: str | None = None
+    ) -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"{kind} {ident!r} was not found.")
+        self.field = field
+        if field is None:
+            super().__init__(f"{kind} {ident!r} was not found.")
+        else:
+            super().__init__(
+                f"{field}: no {kind} {shown(ident)} was found"
+                + (f"; expected {expected}." if expected else ".")
+            )
 
 
 class NotFittedError(CratedigError, RuntimeError):

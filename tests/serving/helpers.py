@@ -135,3 +135,11 @@ def _top(scores: np.ndarray, k: int):
 def tiny_gems(base: Any, X: Any, side: Any) -> Any:
     """The base model as a stand-in Hidden Gems list (for tests of the pipeline only)."""
     return base
+
+
+def served_thumb(client: Any, user_id: str = "u01", **headers: str) -> dict[str, Any]:
+    """A thumb-up body on the first artist of a list just served to ``user_id``
+    (feedback must name a list served to its user, and an artist of that list)."""
+    listing = client.get(f"/api/v1/users/{user_id}/recommendations", headers=headers).get_json()
+    artist = listing["items"][0]["artist_id"]
+    return {"user_id": user_id, "list_id": listing["list_id"], "artist_id": artist, "thumb": "up"}

@@ -278,6 +278,42 @@ def test_feedback(client: FlaskClient, store: Engine) -> None:
     assert {lid for *_, lid in rows} == {lst["list_id"]}
 
 
+def test_feedback_must_name_a_list_served_to_the_user_and_an_artist_of_it(
+    client: FlaskClient, store: Engine
+) -> None:
+    lst = client.get("/api/v1/users/u01/recommendations").get_json()
+    shown = [item["artist_id"] for item in lst["items"]]
+    absent = next(a for a in ("j1", "j2", "j3", "r1", "r2", "r3") if a not in shown)
+    other = client.get("/api/v1/users/u07/recommendations").get_json()["list_id"]
+    for body, status, field, value in (
+        ({"list_id": "L-never-served", "artist_id": shown[0], "thumb": "up"}, 404, "list_id",
+         "L-never-served"),
+        ({"list_id": "L0123456789abcdef0123", "rating": 4}, 404, "list_id",
+         "L0123456789abcdef0123"),  # the service's shape: looked for again for 1.5 s
+        ({"list_id": other, "rating": 4}, 404, "list_id", other),  # served to u07
+        ({"list_id": lst["list_id"], "artist_id": absent, "thumb": "down"}, 400, "artist_id",
+         absent),
+    ):  # fmt: skip
+        error = _envelope(
+            client.post("/api/v1/feedback", headers=H, json={"user_id": "u01", **body}),
+            status,
+            "not_found" if status == 404 else "validation_error",
+            field,
+        )
+        message = error["message"]
+        assert message.startswith(f"{field}: ") and repr(value) in message
+        assert ("served to user 'u01'" if status == 404 else lst["list_id"]) in message
+    with store.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(feedback)).scalar_one() == 0
+    # a list just served is known before its impression is written (the writer buffers)
+    ok = client.post(
+        "/api/v1/feedback",
+        headers=H,
+        json={"user_id": "u01", "list_id": lst["list_id"], "artist_id": shown[-1], "thumb": "up"},
+    )
+    assert ok.status_code == 201
+
+
 def test_flask_errors_use_the_envelope(client: FlaskClient) -> None:
     _envelope(client.get("/api/v1/nothing"), 404, "not_found")
     r = client.delete("/api/v1/health")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from cratedig.serving.sessions import issue
 from cratedig.store.schema import feedback, user_events
 from tests.serving.conftest import KEY
-from tests.serving.helpers import XSS
+from tests.serving.helpers import XSS, served_thumb
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -81,8 +81,15 @@ def test_ui_writes_need_the_page_token(app: Flask, client: FlaskClient, store: E
     assert client.post("/ui/events", json=event).status_code == 403
     assert client.post("/ui/events", json=event, headers={"X-UI-Token": other}).status_code == 403
     assert client.post("/ui/events", json=event, headers={"X-UI-Token": token}).status_code == 201
-    thumb = {"user_id": "u01", "list_id": "Lxyz", "artist_id": "r5", "thumb": "down"}
+    thumb = {**served_thumb(client, "u01"), "thumb": "down"}
     assert client.post("/ui/feedback", json=thumb, headers={"X-UI-Token": token}).status_code == 201
+    # feedback on a list never served, or on an artist not in the list: the error envelope
+    for bad, status, field in (
+        ({"list_id": "Lxyz"}, 404, "list_id"),
+        ({"artist_id": "nobody"}, 400, "artist_id"),
+    ):
+        r = client.post("/ui/feedback", json={**thumb, **bad}, headers={"X-UI-Token": token})
+        assert r.status_code == status and r.get_json()["error"]["field"] == field
     with store.connect() as conn:
         src = conn.execute(
             select(user_events.c.source).where(user_events.c.event_type == "follow_artist")

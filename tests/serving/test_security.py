@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 from cratedig.store.schema import feedback, impressions, serving_state, user_events, users
 from cratedig.store.writes import insert_ignore
 from tests.serving.conftest import KEY, make_app
+from tests.serving.helpers import served_thumb
 
 EVENT = {
     "user_id": "u01",
@@ -103,7 +104,7 @@ def test_d1_site_login_session_enables_page_writes(build: Any, store: Engine) ->
     assert token == body["token"]
     assert _page_token(client, "/users/u02") == ""  # another user's page: read-only
     assert client.post("/ui/events", json=EVENT, headers={"X-UI-Token": token}).status_code == 201
-    thumb = {"user_id": "u01", "list_id": "L1", "artist_id": "r5", "thumb": "up"}
+    thumb = served_thumb(client, "u01", **{"X-API-Key": KEY})
     assert client.post("/ui/feedback", json=thumb, headers={"X-UI-Token": token}).status_code == 201
     assert _count(store, feedback) == 1
 

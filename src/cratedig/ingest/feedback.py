@@ -1,8 +1,10 @@
-"""Feedback on served lists: parse a posted body, store it.
+"""Feedback on served lists: parse a posted body, check it against its list, store it.
 
 Two kinds: a thumb (``up``/``down``, stored as 1/-1) on one artist of a list, and a
 1-5 rating of a whole list. Text fields are read by the same reader as events
-(:func:`cratedig.events.read_text`).
+(:func:`cratedig.events.read_text`). Feedback that names a list must name a list
+served to that user (a stored impression), and a thumb an artist of that list
+(:func:`check_against_list`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cratedig.clock import now_ms
-from cratedig.exceptions import ValidationError
+from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.fields import read_text, required_text
 from cratedig.store.feedback import insert_feedback
 
@@ -78,6 +80,46 @@ def parse_feedback(body: Any) -> dict[str, Any]:
         "value": number,
         "created_at_ms": now_ms(),
     }
+
+
+def check_against_list(row: Mapping[str, Any], served: tuple[str, list[str]] | None) -> None:
+    """Check a parsed feedback row against the list it names.
+
+    Parameters
+    ----------
+    row
+        From :func:`parse_feedback`.
+    served
+        The list named by ``row["list_id"]``: who it was served to and its artists in
+        position order, or ``None`` when no such list was served (or logged: lists of
+        users the store does not know are not).
+
+    Raises
+    ------
+    NotFoundError
+        Naming ``list_id``, for an unknown list or a list served to another user
+        (the API answers 404).
+    ValidationError
+        Naming ``artist_id``, for a thumb on an artist that is not in the list (400).
+    """
+    list_id = row.get("list_id")
+    if list_id is None:
+        return
+    user_id = row["user_id"]
+    if served is None or served[0] != user_id:
+        raise NotFoundError(
+            "list",
+            list_id,
+            "list_id",
+            f"the list_id of a list served to user {user_id!r} (as answered by "
+            "GET /api/v1/users/{user_id}/recommendations or a page)",
+        )
+    artist_id = row.get("artist_id")
+    if row["kind"] == "thumb" and artist_id not in served[1]:
+        shown = ", ".join(served[1][:10]) + (", ..." if len(served[1]) > 10 else "")
+        raise ValidationError(
+            "artist_id", artist_id, f"an artist of list {list_id!r} ({shown})"
+        )
 
 
 def store_feedback(engine: Engine, row: Mapping[str, Any]) -> int:

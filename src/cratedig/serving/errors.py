@@ -87,7 +87,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NotFoundError)
     def _not_found(exc: NotFoundError) -> Any:
-        return error_response(404, "not_found", str(exc))
+        return error_response(404, "not_found", str(exc), exc.field)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:

@@ -124,6 +124,15 @@ class ImpressionWriter:
         if self._thread is None or not self._thread.is_alive():
             self._start()
 
+    def pending(self, list_id: str) -> tuple[str, list[str]] | None:
+        """A list served but not written yet: its user and artists (``None`` if not
+        buffered here)."""
+        with self._lock:
+            for row in reversed(self._buffer):
+                if row[0] == list_id:
+                    return row[1], list(json.loads(row[5]))
+        return None
+
     def _start(self) -> None:
         # Started lazily so that an app created before a fork (gunicorn --preload)
         # gets its thread in the worker process.

@@ -176,7 +176,8 @@ def openapi_spec() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": _json({"type": "object"}, "Stored"),
-                        **_errors(400, 401, 413, 415, 429),
+                        # 404: list_id names no list served to user_id
+                        **_errors(400, 401, 404, 413, 415, 429),
                     },
                 }
             },

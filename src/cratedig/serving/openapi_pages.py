@@ -50,7 +50,9 @@ def _page(summary: str, params: list[dict[str, Any]], errors: list[int]) -> dict
     }
 
 
-def _ui_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
+def _ui_post(
+    summary: str, schema: dict[str, Any], errors: tuple[int, ...] = (400, 403, 409, 413, 415, 429)
+) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
@@ -61,7 +63,7 @@ def _ui_post(summary: str, schema: dict[str, Any]) -> dict[str, Any]:
                     "description": "Stored",
                     "content": {"application/json": {"schema": {"type": "object"}}},
                 },
-                **{str(s): _error(s) for s in (400, 403, 409, 413, 415, 429)},
+                **{str(s): _error(s) for s in errors},
             },
         }
     }
@@ -113,6 +115,7 @@ def pages_spec() -> dict[str, Any]:
             "/ui/feedback": _ui_post(
                 "A thumb or a rating from the session's user",
                 {"$ref": "#/components/schemas/Feedback"},
+                (400, 403, 404, 413, 415, 429),  # 404: no such list served to the user
             ),
             "/ui/openapi.json": {
                 "get": {

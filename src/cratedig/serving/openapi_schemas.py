@@ -223,7 +223,9 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Feedback": {
-        "description": "A thumb on an artist of a list, or a 1-5 rating of a list.",
+        "description": "A thumb on an artist of a list, or a 1-5 rating of a list. A "
+        "list_id must name a list served to user_id (else 404, field list_id), and a "
+        "thumb with a list_id an artist of that list (else 400, field artist_id).",
         "oneOf": [
             {
                 "type": "object",

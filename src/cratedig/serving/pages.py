@@ -27,7 +27,7 @@ from flask import (
 )
 
 from cratedig.exceptions import NotFoundError, ValidationError
-from cratedig.ingest.feedback import parse_feedback, store_feedback
+from cratedig.ingest.feedback import parse_feedback
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving.auth import check_admin, check_page_read, page_token, ui_writer
 from cratedig.serving.errors import ApiError
@@ -159,7 +159,7 @@ def ui_events() -> Any:
 @bp.post("/ui/feedback")
 def ui_feedback() -> Any:
     row = parse_feedback(_ui_body(ui_writer()))
-    feedback_id = store_feedback(service().engine, row)
+    feedback_id = service().post_feedback(row)
     service().user_cache.invalidate([row["user_id"]])  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id}), 201
 

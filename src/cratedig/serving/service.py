@@ -15,13 +15,16 @@ version to read (:class:`~cratedig.serving.versions.Versions`):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from cratedig.config import MAX_K, Settings
 from cratedig.exceptions import NotFoundError, ValidationError
+from cratedig.ingest.feedback import check_against_list, store_feedback
 from cratedig.ingest.write_path import BatchResult, store_events
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving.cache import UserCache, make_user_cache
@@ -30,6 +33,10 @@ from cratedig.serving.catalogue import Catalogue
 from cratedig.serving.impressions import ImpressionWriter
 from cratedig.serving.lists import LIST_TYPES, ListAssembler
 from cratedig.serving.versions import Versions
+from cratedig.store.feedback import served_list
+
+#: The shape of the list ids :func:`new_list_id` makes.
+SERVED_LIST_ID = re.compile(r"L[0-9a-f]{20}")
 
 #: The list length served when a request names none (shorter when the version's lists are).
 DEFAULT_K = 10
@@ -111,6 +118,42 @@ class Service:
         if result.user_ids:
             self.user_cache.invalidate(sorted(result.user_ids))
         return result
+
+    def post_feedback(self, row: Mapping[str, Any]) -> int:
+        """Store a parsed feedback row once it is checked against its list
+        (:func:`~cratedig.ingest.feedback.check_against_list`); returns its id.
+
+        Raises
+        ------
+        NotFoundError
+            For an unknown list or a list of another user (field ``list_id``).
+        ValidationError
+            For a thumb on an artist that is not in the list (field ``artist_id``).
+        """
+        list_id = row.get("list_id")
+        if list_id is not None:
+            check_against_list(row, self.served_list(list_id))
+        return store_feedback(self.engine, row)
+
+    def served_list(self, list_id: str) -> tuple[str, list[str]] | None:
+        """Who a list was served to and its artists, from this worker's impressions
+        not yet written, else from the store.
+
+        Another worker writes the lists it served within its writer's
+        ``flush_seconds``: an id this service could have made (:data:`SERVED_LIST_ID`)
+        that is not found is looked up again for that long before it counts as unknown.
+        """
+        found = self.impressions.pending(list_id)
+        deadline = time.monotonic() + self.impressions.flush_seconds + 0.5
+        while found is None:
+            with self.engine.connect() as conn:
+                found = served_list(conn, list_id)
+            if found is not None or not SERVED_LIST_ID.fullmatch(list_id):
+                break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        return found
 
     def sync_cache(self) -> None:
         """Apply other workers' invalidations (see :meth:`CacheSync.sync`)."""
