@@ -24,6 +24,7 @@ RETURN_DAYS = 7
 HEAD_SHARE = 0.2  # the 20/80 split of docs/online.md
 ORGANIC = ("organic", "", None)
 SHARE_TYPES = ("share_artist", "share_track")
+OUTCOMES = ("events", "click_through", "view_through", "unknown_list", "unattributed")
 
 Rows = dict[tuple[Any, ...], dict[str, int]]
 
@@ -83,7 +84,9 @@ def lists_of(log: pl.DataFrame) -> list[ServedList]:
     ]  # fmt: skip
 
 
-def attribute(event: Event, by_id: dict[str, ServedList], shown_to: Any, lists_of_user: Any, window: int):
+def attribute(
+    event: Event, by_id: dict[str, ServedList], shown_to: Any, lists_of_user: Any, window: int
+) -> tuple[str, ServedList | None, int | None]:
     """``(mode, list, position)`` of one event (rules 1-4 of docs/online.md)."""
     if event.source not in ORGANIC:
         served = by_id.get(event.source)  # type: ignore[arg-type]
@@ -91,11 +94,12 @@ def attribute(event: Event, by_id: dict[str, ServedList], shown_to: Any, lists_o
             return "unknown_list", None, None
         return "click", served, served.position(event.artist)
     if event.artist is not None:
-        touches = [s for s in shown_to[(event.user, event.artist)] if s.shown <= event.t <= s.shown + window]
+        candidates = shown_to[(event.user, event.artist)]
     elif event.etype == "subscribe":
-        touches = [s for s in lists_of_user[event.user] if s.shown <= event.t <= s.shown + window]
+        candidates = lists_of_user[event.user]
     else:
-        touches = []
+        candidates = []
+    touches = [s for s in candidates if s.shown <= event.t <= s.shown + window]
     if not touches:
         return "none", None, None
     last = max(touches, key=lambda s: (s.shown, s.order))
@@ -113,7 +117,10 @@ def long_tail(events: Iterable[Event]) -> set[str]:
 
 
 def tally(
-    events: list[Event], lists: list[ServedList], feedback: list[dict[str, Any]], window_days: int = 7
+    events: list[Event],
+    lists: list[ServedList],
+    feedback: list[dict[str, Any]],
+    window_days: int = 7,
 ) -> tuple[Rows, Rows, Rows, Rows]:
     """``(user_daily, daily, position_daily, event_daily)`` rows keyed as the tables."""
     window = window_days * DAY
@@ -137,10 +144,7 @@ def tally(
         if e.etype == "visit":
             visit_days[e.user].add(e.t // DAY)
         mode, served, position = attribute(e, by_id, shown_to, lists_of_user, window)
-        row = per_event_day.setdefault(
-            (e.t // DAY,),
-            {"events": 0, "click_through": 0, "view_through": 0, "unknown_list": 0, "unattributed": 0},
-        )
+        row = per_event_day.setdefault((e.t // DAY,), dict.fromkeys(OUTCOMES, 0))
         row["events"] += 1
         row[{"click": "click_through", "view": "view_through", "unknown_list": "unknown_list",
              "none": "unattributed"}[mode]] += 1  # fmt: skip
@@ -211,9 +215,8 @@ def tally(
                 row["rating_sum"] += fb["value"]
                 row[f"rating_{fb['value']}"] += 1
         for position in range(1, len(s.artists) + 1):
-            prow = positions.setdefault(
-                (s.day, s.list_type, s.model_version, s.variant, position), defaultdict(int)  # type: ignore[arg-type]
-            )
+            pkey = (s.day, s.list_type, s.model_version, s.variant, position)
+            prow = positions.setdefault(pkey, defaultdict(int))  # type: ignore[arg-type]
             prow["items"] += 1
             prow["clicked_items"] += position in clicked
             prow["follows"] += position in followed

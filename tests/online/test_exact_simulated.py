@@ -49,8 +49,10 @@ from tests.simulator.conftest import KEY, SITE, build_store, make_app, start_aft
 
 DAYS = 4
 #: Generous rates, so that every metric (shares, ratings, subscriptions...) is exercised.
-TRAFFIC = {"users": 60, "seed": 21, "visit_scale": 3.0, "click_max": 0.9, "share_base": 0.6, "rate_prob": 0.3, "thumb_prob": 0.15,
-           "subscribe_base": 0.05, "organic_follow": 0.3}  # fmt: skip
+TRAFFIC = {
+    "users": 60, "seed": 21, "visit_scale": 3.0, "click_max": 0.9, "share_base": 0.6,
+    "rate_prob": 0.3, "thumb_prob": 0.15, "subscribe_base": 0.05, "organic_follow": 0.3,
+}  # fmt: skip
 
 
 def _table(engine: Engine, table: Any, key: list[str]) -> R.Rows:
@@ -82,7 +84,9 @@ def _simulate(engine: Engine, artifacts: Path, log: Path) -> int:
 
     config = TrafficConfig(days=DAYS, start_ms=start, **TRAFFIC)  # type: ignore[arg-type]
     try:
-        simulate_traffic(TestClientAdapter(app.test_client(), KEY), SITE, config, log, on_day=on_day)
+        simulate_traffic(
+            TestClientAdapter(app.test_client(), KEY), SITE, config, log, on_day=on_day
+        )
     finally:
         app.extensions["cratedig"].close()  # writes the buffered impressions
     assert simulated_ms() is None  # the wall clock is back

@@ -117,9 +117,7 @@ def check_against_list(row: Mapping[str, Any], served: tuple[str, list[str]] | N
     artist_id = row.get("artist_id")
     if row["kind"] == "thumb" and artist_id not in served[1]:
         shown = ", ".join(served[1][:10]) + (", ..." if len(served[1]) > 10 else "")
-        raise ValidationError(
-            "artist_id", artist_id, f"an artist of list {list_id!r} ({shown})"
-        )
+        raise ValidationError("artist_id", artist_id, f"an artist of list {list_id!r} ({shown})")
 
 
 def store_feedback(engine: Engine, row: Mapping[str, Any]) -> int:
