@@ -7,10 +7,12 @@ serves `popularity` (promoted), and drives the service in process with the traff
 simulator (its clock follows the simulated days); at the start of day
 ``--promote-day`` the default version is promoted. Then ``online refresh --full``,
 and prints per model version (before = popularity, after = default) the item and
-list CTR, follow-through, discovery time and new artists per exposed user-day, and
-the daily series around the promotion. Writes into ``--out``: the online report
-(``report/``: report.html, summary.json, plots), the admin page
-(``admin_online.html``), the traffic log and ``sensitivity.json`` (the figures).
+list CTR, follow-through, discovery time and new artists per exposed user-day; the
+same for the week before and the week after the promotion (the fairer comparison:
+lists of the run's last days have less than the 7-day attribution window, and the
+return window, left to collect plays and visits); and the daily series. Writes into
+``--out``: the online report (``report/``: report.html, summary.json, plots), the
+admin page (``admin_online.html``), the traffic log and ``sensitivity.json``.
 Asserts nothing (``tests/online/test_sensitivity.py`` checks the direction).
 
     PYTHONPATH=src python benchmarks/online_sensitivity.py --out /tmp/sensitivity
@@ -126,6 +128,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         for g in online_summary(engine, group_by=("list_type", "model_version"))["groups"]
     }
+    # the week before and the week after the promotion: both lie inside the run with
+    # their whole attribution window after them (the run's last days do not)
+    first = start // DAY + max(0, args.promote_day - 7)
+    switch_day = switch_ms // DAY
+    weeks = {}
+    for label, since, until in (
+        ("week_before", first, switch_day - 1),
+        ("week_after", switch_day, switch_day + min(6, args.days - args.promote_day - 1)),
+    ):
+        t = online_summary(engine, since, until, group_by=())["totals"]
+        weeks[label] = {
+            "days": f"{iso_day(since)}..{iso_day(until)}",
+            "lists": t["lists"],
+            **{f: t[f] for f in FIGURES},
+        }
     daily = [
         {**row, "model_version": names.get(row["model_version"], row["model_version"])}
         for row in online_summary(engine, group_by=("day",))["by_day"]
@@ -146,6 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "promotion": {"day": args.promote_day, "at": iso_day(switch_ms // DAY)},
         "versions": {"popularity": popular.version_id, "default": default.version_id},
         "by_version": by_version,
+        "adjacent_weeks": weeks,
         "by_list_type": by_list_type,
         "daily": daily,
         "admin_page_status": page.status_code,
@@ -174,6 +192,8 @@ def _print(result: dict[str, Any]) -> None:
         row = result["by_version"].get(name)
         if row:
             print(f"{name:<12}" + "".join(f"{row[f]!s:>27}" for f in ("lists", *FIGURES)))
+    for name, row in result["adjacent_weeks"].items():
+        print(f"{name:<12}" + "".join(f"{row[f]!s:>27}" for f in ("lists", *FIGURES)), row["days"])
     for key, row in sorted(result["by_list_type"].items()):
         print(f"  {key:<28} {row}")
     print("daily: day, version, items, item CTR, follow-through, discovery ms per user-day")
