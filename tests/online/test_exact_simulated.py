@@ -47,10 +47,10 @@ from tests.online import reference as R
 from tests.serving.helpers import tiny_gems
 from tests.simulator.conftest import KEY, SITE, build_store, make_app, start_after_store
 
-DAYS = 4
+DAYS = 3
 #: Generous rates, so that every metric (shares, ratings, subscriptions...) is exercised.
 TRAFFIC = {
-    "users": 60, "seed": 21, "visit_scale": 3.0, "click_max": 0.9, "share_base": 0.6,
+    "users": 45, "seed": 21, "visit_scale": 3.0, "click_max": 0.9, "share_base": 0.6,
     "rate_prob": 0.3, "thumb_prob": 0.15, "subscribe_base": 0.05, "organic_follow": 0.3,
 }  # fmt: skip
 
