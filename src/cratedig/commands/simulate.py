@@ -202,7 +202,10 @@ def simulate_traffic_command(
     Hidden Gems lists, examines them top-down with a position bias, clicks, plays
     (longer when they like the artist), follows, shares, skips, gives thumbs and rates
     lists; they keep listening organically and may subscribe. Events carry simulated
-    times and `source` = the list id. Every action goes to --log (JSON Lines).
+    times and `source` = the list id. With --in-process the service's clock follows the
+    simulated time, so the lists served (impressions) and feedback are stored at
+    simulated times too (over HTTP the service keeps its own clock). Every action goes
+    to --log (JSON Lines).
 
     Examples: cratedig simulate-traffic --days 14 --users 200 --base-url
     http://127.0.0.1:8000 --api-key KEY; cratedig --db sqlite:///site.sqlite
