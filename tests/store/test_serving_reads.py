@@ -7,7 +7,7 @@ import json
 from sqlalchemy import Engine, select
 
 from cratedig.store import catalogue, init_db, schema
-from cratedig.store.feedback import insert_feedback
+from cratedig.store.feedback import insert_feedback, served_list
 from cratedig.store.invalidations import (
     invalidations_since,
     prune_invalidations,
@@ -156,3 +156,21 @@ def test_insert_feedback_returns_new_ids(engine: Engine) -> None:
     with engine.connect() as conn:
         stored = conn.execute(select(fb.kind, fb.value).order_by(fb.feedback_id)).all()
     assert [tuple(r) for r in stored] == [("thumb", 1), ("rating", 4)]
+
+
+def test_served_list_names_the_user_and_the_artists_in_order(engine: Engine) -> None:
+    init_db(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            schema.impressions.insert().values(
+                list_id="L7",
+                user_id="u1",
+                list_type="may_like",
+                artist_ids='["a3", "a1"]',
+                n_items=2,
+                shown_at_ms=5,
+            )
+        )
+    with engine.connect() as conn:
+        assert served_list(conn, "L7") == ("u1", ["a3", "a1"])
+        assert served_list(conn, "L8") is None
