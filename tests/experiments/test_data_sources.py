@@ -9,8 +9,11 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, insert
 
+from cratedig.cli import cli
+from cratedig.exceptions import ValidationError
 from cratedig.experiments import manage
 from cratedig.experiments.analysis import analyse
 from cratedig.experiments.data import load_data
@@ -130,6 +133,12 @@ def test_the_rollup_and_the_raw_tables_give_the_same_analysis(engine: Engine) ->
     assert "95% CI (bootstrap)" in html and "percentile" in html and "2000 resamples" in html
     assert f"{boot['lift_ci'][0] * 100:+.2f}% .. {boot['lift_ci'][1] * 100:+.2f}%" in html
     assert "bootstrap" not in analyse(engine, exp, bootstrap_resamples=0)["metrics"][0]
+    runner, db = CliRunner(), ["--db", str(engine.url)]
+    out = runner.invoke(cli, [*db, "experiment", "report", "exp", "--bootstrap", "500"])
+    assert out.exit_code == 0 and "; bootstrap " in out.output, out.output
+    out = runner.invoke(cli, [*db, "experiment", "report", "exp", "--bootstrap", "50"])
+    assert isinstance(out.exception, ValidationError)  # the CLI's entry point prints it
+    assert str(out.exception).startswith("--bootstrap: 50 is not valid; expected")
 
 
 def test_a_recommendation_click_without_a_source_is_the_one_difference(engine: Engine) -> None:
@@ -147,3 +156,19 @@ def test_a_recommendation_click_without_a_source_is_the_one_difference(engine: E
     exp = manage.load(engine, "exp")
     assert load_data(engine, exp, source="raw").daily["clicks"].sum() == 0
     assert load_data(engine, exp, source="online").daily["clicks"].sum() == 1  # view-through
+
+
+def test_a_running_experiment_reads_the_rollup_up_to_its_last_whole_day(engine: Engine) -> None:
+    manage.create(engine, "exp", ["a=active", "b=active,personalise=off"])
+    manage.start(engine, "exp", at_ms=START)
+    fill(engine, seed=1)
+    exp = manage.load(engine, "exp")
+    refresh(engine, full=True, now_ms=START + 5 * DAY + 3_600_000)  # day 5, 3 h in
+    online = load_data(engine, exp)  # running: "now" is after the refresh
+    assert online.source == "online" and online.end_day == online.start_day + 4
+    raw = load_data(engine, exp, until_ms=(online.end_day + 1) * DAY - 1, source="raw")
+    assert _sorted(raw.daily, ["user_id", "day"]).equals(_sorted(online.daily, ["user_id", "day"]))
+    assert analyse(engine, exp)["days"] == 5
+    # a refresh before the first whole day: the raw tables, up to now
+    refresh(engine, full=True, now_ms=START + 3_600_000)
+    assert load_data(engine, exp).source == "raw"

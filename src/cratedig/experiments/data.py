@@ -134,14 +134,28 @@ def _counts_by(keys: list[str], frame: pl.DataFrame) -> pl.DataFrame:
 Source = Literal["auto", "online", "raw"]
 
 
-def _use_rollups(engine: Engine, source: Source, end_ms: int) -> bool:
-    """Whether to read the online rollups: ``auto`` does when the last online refresh
-    ran at or after ``end_ms`` (so its rows cover the experiment's lists)."""
+def _use_rollups(
+    engine: Engine, source: Source, start_day: int, end_ms: int, until_given: bool
+) -> tuple[bool, int]:
+    """Whether to read the online rollups, and the period's end.
+
+    ``auto`` reads them when the last online refresh ran at or after ``end_ms`` (its
+    rows cover the whole period), or, for a running experiment analysed "now", when it
+    covers at least one whole day since the start: the period then ends with the last
+    whole day before that refresh (a daily snapshot, as the rollups are).
+    """
     if source != "auto":
-        return source == "online"
+        return source == "online", end_ms
     with engine.connect() as conn:
         refreshed = rollup_sql.last_refresh_ms(conn)
-    return refreshed is not None and refreshed >= end_ms
+    if refreshed is None:
+        return False, end_ms
+    if refreshed >= end_ms:
+        return True, end_ms
+    last_whole_day = refreshed // DAY_MS - 1
+    if not until_given and last_whole_day >= start_day:
+        return True, (last_whole_day + 1) * DAY_MS - 1
+    return False, end_ms
 
 
 def _clicked_items(rows: list[Any]) -> pl.DataFrame:
@@ -177,17 +191,22 @@ def load_data(
         Where items shown, clicked items and ratings come from: ``online``, the online
         rollup ``online_user_daily``; ``raw``, the impressions joined to the events and
         feedback; ``auto`` (default), the rollup when the last ``cratedig online
-        refresh`` ran after the period's end, else the raw tables. Both give the same
-        numbers on the same rows (see the module docstring for the one exception).
+        refresh`` ran after the period's end, else the raw tables; for a running
+        experiment (no ``until_ms``) the rollup up to the last whole day it covers
+        when it covers one. Both give the same numbers on the same rows (see the
+        module docstring for the one exception).
     """
     if exp.started_at_ms is None:
         raise ValidationError("state", exp.state, "an experiment that has started")
     end_ms = int(until_ms or exp.stopped_at_ms or now_ms())
-    start_day, end_day = int(exp.started_at_ms) // DAY_MS, end_ms // DAY_MS
+    start_day = int(exp.started_at_ms) // DAY_MS
+    online, end_ms = _use_rollups(
+        engine, source, start_day, end_ms, bool(until_ms or exp.stopped_at_ms)
+    )
+    end_day = end_ms // DAY_MS
     start, end = start_day * DAY_MS, (end_day + 1) * DAY_MS
     pre_start = start - pre_days * DAY_MS
     labels, lists = list(exp.labels), list(exp.list_types)
-    online = _use_rollups(engine, source, end_ms)
     with engine.connect() as conn:
         shown = sql.daily_impressions(conn, labels, lists, start, end)
         led = sql.daily_list_events(conn, labels, lists, start, end)
