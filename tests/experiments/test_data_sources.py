@@ -4,6 +4,7 @@ numbers either way on the same stored rows."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -91,10 +92,12 @@ def fill(engine: Engine, seed: int = 0) -> None:
 
 
 @pytest.fixture
-def engine(tmp_path: Any) -> Engine:
-    engine = make_engine(f"sqlite:///{tmp_path / 'store.sqlite'}")
+def engine(db_url: str) -> Iterator[Engine]:
+    """An empty store, on SQLite and on PostgreSQL."""
+    engine = make_engine(db_url)
     init_db(engine)
-    return engine
+    yield engine
+    engine.dispose()
 
 
 def _sorted(frame: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
