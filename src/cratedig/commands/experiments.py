@@ -48,6 +48,7 @@ def experiment_group() -> None:
 @click.argument("name")
 @click.option("--variant", "variants", multiple=True, required=True,
               help="NAME=SPEC: a version id, 'active', 'personalise=off', 'holdout', "
+              "'gems=first|last|off' (Hidden Gems placement; --list hidden_gems or all), "
               "or 'interleave=VERSION_A,VERSION_B'. Control first.")  # fmt: skip
 @click.option("--weights", default=None, help="Designed split, e.g. 50,50 (default equal).")
 @click.option("--list", "list_scope", default="may_like", show_default=True,
