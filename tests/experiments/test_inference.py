@@ -100,6 +100,20 @@ def test_bootstrap_agrees_with_delta_interval() -> None:
     assert (hi_d - lo_d) == pytest.approx(delta.ci[1] - delta.ci[0], rel=0.15)
 
 
+def test_bootstrap_interval_is_close_to_the_delta_method_on_large_data() -> None:
+    # 20,000 users per arm: the ratio's sampling distribution is close to normal, so the
+    # percentile bootstrap (scipy) and the delta-method interval nearly coincide
+    rng = np.random.default_rng(15)
+    c, t = ctr_users(20_000, 0.05, rng), ctr_users(20_000, 0.052, rng)
+    delta = ratio_test(c, t)
+    lo, hi = bootstrap_interval(c, t, "lift", n_resamples=2000, seed=3)
+    width = delta.lift_ci[1] - delta.lift_ci[0]
+    assert abs(lo - delta.lift_ci[0]) < 0.08 * width and abs(hi - delta.lift_ci[1]) < 0.08 * width
+    assert bootstrap_interval(c, t, "lift", n_resamples=2000, seed=3) == (lo, hi)  # seeded
+    with pytest.raises(ValidationError, match="n_resamples"):
+        bootstrap_interval(c, t, n_resamples=50)
+
+
 def test_cuped_keeps_the_mean_and_cuts_the_variance() -> None:
     rng = np.random.default_rng(6)
     n = 20_000

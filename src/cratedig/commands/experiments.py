@@ -48,6 +48,7 @@ def experiment_group() -> None:
 @click.argument("name")
 @click.option("--variant", "variants", multiple=True, required=True,
               help="NAME=SPEC: a version id, 'active', 'personalise=off', 'holdout', "
+              "'gems=first|last|off' (Hidden Gems placement; --list hidden_gems or all), "
               "or 'interleave=VERSION_A,VERSION_B'. Control first.")  # fmt: skip
 @click.option("--weights", default=None, help="Designed split, e.g. 50,50 (default equal).")
 @click.option("--list", "list_scope", default="may_like", show_default=True,
@@ -138,13 +139,21 @@ def status_cmd(cli: CliContext, name: str | None) -> None:
               help="Write report.html, report.json and path.png here.")  # fmt: skip
 @click.option("--correction", type=click.Choice(["holm", "bh"]), default="holm", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON instead of a summary.")
+@click.option("--bootstrap", "resamples", type=click.IntRange(min=0), default=2000,
+              show_default=True,
+              help="Resamples of the percentile bootstrap intervals shown beside the "
+              "delta-method ones (0: none; at least 100 otherwise).")  # fmt: skip
 @pass_cli
 def report_cmd(
-    cli: CliContext, name: str, out_dir: str | None, correction: str, as_json: bool
-) -> None:
+    cli: CliContext, name: str, out_dir: str | None, correction: str, as_json: bool,
+    resamples: int,
+) -> None:  # fmt: skip
     """Analyse NAME: SRM, metrics with intervals, CUPED, sequential path, decision."""
     engine = cli.engine()
-    result = analyse(engine, manage.load(engine, name), correction=correction)  # type: ignore[arg-type]
+    result = analyse(
+        engine, manage.load(engine, name), correction=correction,  # type: ignore[arg-type]
+        bootstrap_resamples=resamples,
+    )  # fmt: skip
     if out_dir:
         files = write_report(result, Path(out_dir))
         click.echo(f"Wrote {', '.join(str(p) for p in files.values())}")
@@ -159,10 +168,16 @@ def report_cmd(
             click.echo(f"  {m['metric']} ({m['treatment']}): {m['error']}")
             continue
         f = m["fixed"]
+        boot = m.get("bootstrap")
+        boot_text = (
+            f"; bootstrap {boot['lift_ci'][0] * 100:+.2f}% .. {boot['lift_ci'][1] * 100:+.2f}%"
+            if boot
+            else ""
+        )
         click.echo(
             f"  {m['metric']} ({m['treatment']}): control {f['control']:.4g}, treatment "
             f"{f['treatment']:.4g}, lift {f['lift'] * 100:+.2f}% (95% CI "
-            f"{f['lift_ci'][0] * 100:+.2f}% .. {f['lift_ci'][1] * 100:+.2f}%), "
+            f"{f['lift_ci'][0] * 100:+.2f}% .. {f['lift_ci'][1] * 100:+.2f}%{boot_text}), "
             f"p = {f['p_value']:.3g}, {correction} p = {m['adjusted_p']:.3g}, "
             f"always-valid p = {m['sequential']['p_value']:.3g}"
         )

@@ -7,6 +7,8 @@ For each metric (the primary and the guardrails) and each treatment arm:
 * the same with CUPED (Deng et al. 2013) when the users have a pre-period value;
 * the always-valid confidence sequence at this look (Waudby-Smith et al. 2023), and
   its path over the days since the start;
+* percentile bootstrap intervals over users of the difference and the lift (Efron &
+  Tibshirani 1993, by ``scipy.stats.bootstrap``), beside the delta-method ones;
 * Holm-adjusted p-values over the primary and the guardrails together (or
   Benjamini-Hochberg);
 * the minimum detectable effect at the current size, and the decision in words
@@ -28,12 +30,19 @@ from sqlalchemy import Engine
 
 from cratedig.exceptions import ValidationError
 from cratedig.experiments import planning
-from cratedig.experiments.data import METRICS, ExperimentData, load_data, user_metric
+from cratedig.experiments.data import (
+    METRICS,
+    ExperimentData,
+    Source,
+    load_data,
+    user_metric,
+)
 from cratedig.experiments.decision import decide
 from cratedig.experiments.estimates import UserMetric
 from cratedig.experiments.inference import (
     Comparison,
     adjust_pvalues,
+    bootstrap_interval,
     proportion_test,
     ratio_test,
 )
@@ -68,6 +77,19 @@ def compare_metric(
             [int(c["numerator"].sum()), int(t["numerator"].sum())], [c.height, t.height], alpha
         )
     return ratio_test(_metric(c, cuped), _metric(t, cuped), alpha, cuped=cuped)
+
+
+def _bootstrap(
+    frame: pl.DataFrame, control: str, treatment: str, alpha: float, n_resamples: int
+) -> dict[str, Any]:
+    """Percentile bootstrap intervals of the difference and the lift (resampling users)."""
+    c = _metric(frame.filter(pl.col("variant") == control), False)
+    t = _metric(frame.filter(pl.col("variant") == treatment), False)
+    return {
+        "ci": list(bootstrap_interval(c, t, "diff", alpha, n_resamples)),
+        "lift_ci": list(bootstrap_interval(c, t, "lift", alpha, n_resamples)),
+        "n_resamples": n_resamples,
+    }
 
 
 def _cmp_dict(cmp: Comparison) -> dict[str, Any]:
@@ -149,9 +171,20 @@ def analyse(
     correction: Literal["holm", "bh"] = "holm",
     until_ms: int | None = None,
     tuning_n: float = 10_000,
+    source: Source = "auto",
+    bootstrap_resamples: int = 2000,
 ) -> dict[str, Any]:
-    """The whole analysis of ``exp`` as a JSON-ready dict (see the module docstring)."""
-    data = load_data(engine, exp, until_ms)
+    """The whole analysis of ``exp`` as a JSON-ready dict (see the module docstring).
+
+    ``bootstrap_resamples`` (0: none) sets the percentile bootstrap over users whose
+    intervals are reported beside the delta-method ones (``bootstrap``).
+
+    ``source`` says where the per-user counts come from
+    (:func:`cratedig.experiments.data.load_data`); the report's ``source`` says which.
+    """
+    if 0 < bootstrap_resamples < 100:
+        raise ValidationError("--bootstrap", bootstrap_resamples, "0 (none) or at least 100")
+    data = load_data(engine, exp, until_ms, source=source)
     names = [v.name for v in exp.variants]
     control = names[0]
     counts = [int((data.first["variant"] == exp.label(n)).sum()) for n in names]
@@ -160,6 +193,7 @@ def analyse(
         "alpha": alpha,
         "correction": correction,
         "days": data.end_day - data.start_day + 1,
+        "source": data.source,
         "users": dict(zip(names, counts, strict=True)),
     }
     srm = planning.srm_check(counts, exp.weights) if sum(counts) > 0 else None
@@ -198,6 +232,13 @@ def analyse(
             entry["fixed"] = _cmp_dict(fixed)
             entry["_cmp"] = fixed
             sub = frame.filter(pl.col("variant").is_in([label[control], label[treatment]]))
+            if bootstrap_resamples:
+                try:
+                    entry["bootstrap"] = _bootstrap(
+                        sub, label[control], label[treatment], alpha, bootstrap_resamples
+                    )
+                except ValueError:  # an arm with fewer than two users
+                    entry["bootstrap"] = None
             if _has_pre(sub):
                 cup = compare_metric(frame, metric, label[control], label[treatment], alpha, True)
                 entry["cuped"] = _cmp_dict(cup)

@@ -4,25 +4,35 @@ Everything the report computes comes from two functions, so that the source of t
 numbers can change without touching the statistics:
 
 * :func:`load_data` returns an :class:`ExperimentData`: one row per user x UTC day x
-  variant with the day's numerators and denominators (``items`` shown, ``clicks``,
-  ``follows``, ``listening_ms``, ``rating_sum``/``ratings``, ``visits``,
-  ``subscribes``), each user's first exposure, and each user's pre-period values;
+  variant with the day's numerators and denominators (``items`` shown, ``clicks``
+  (clicked items), ``follows``, ``listening_ms``, ``rating_sum``/``ratings``,
+  ``visits``, ``subscribes``), each user's first exposure, and each user's pre-period
+  values;
 * :func:`user_metric` turns it into one row per user: ``numerator``, ``denominator``
   and the pre-period ``pre_numerator``/``pre_denominator`` of one metric, up to a day.
 
-Today's implementation reads the store directly (:mod:`cratedig.store.experiments`):
-the experiment's impressions (``variant = "<experiment>:<arm>"``), the events joined
-to them by ``source = list_id`` and the ratings of those lists, plus each exposed
-user's visits and subscriptions from any source. Once the online measurement's
-per-user-per-day rollup (user x day x list type x model version x variant) exists,
-only :func:`load_data` changes: it has the same shape.
+The items shown, clicked items and list ratings come from the online measurement's
+per-user-per-day rollup ``online_user_daily`` (impression day x user x list type x
+model version x variant, written by ``cratedig online refresh``; read through
+:mod:`cratedig.experiments._sql`) when it is up to date, else from the raw tables
+(:mod:`cratedig.store.experiments`): the experiment's impressions (``variant =
+"<experiment>:<arm>"``), the events joined to them by ``source = list_id`` and the
+ratings of those lists. The two agree on the same rows (a test checks it), with one
+exception: a ``recommendation_click`` sent without a ``source`` is credited by the
+rollup to the last list that showed its artist (view-through), and by the raw reader to
+no list. Everything else is read raw (the rollup holds no equivalent): the first
+exposure (its time orders a user's lists), follows and listening led by the lists
+(``source = list_id``), and each exposed user's visits and subscriptions from any
+source.
 
 A user belongs to the variant of their first list in the experiment; exposure (and
-every count) starts there. The pre-period is the ``pre_days`` before the start.
+every count) starts there. The experiment covers whole UTC days, from the start's day
+to the stop's (or ``until_ms``'s); the pre-period is the ``pre_days`` days before.
 
 Metrics
 -------
-``ctr``           clicks / items shown (ratio; delta method)
+``ctr``           clicked items / items shown (ratio; delta method): the item CTR of
+                  ``docs/online.md`` (distinct list positions clicked)
 ``follow_through`` follows led by the lists / items shown (ratio)
 ``listening``     listening time (ms) of plays led by the lists, per user (mean)
 ``rating``        sum of list ratings / ratings, users who rated (ratio)
@@ -40,6 +50,7 @@ from sqlalchemy import Engine
 
 from cratedig.clock import now_ms
 from cratedig.exceptions import ValidationError
+from cratedig.experiments import _sql as rollup_sql
 from cratedig.experiments.spec import Experiment
 from cratedig.store import experiments as sql
 
@@ -96,6 +107,9 @@ class ExperimentData:
         ``user_id`` and :data:`COUNTS` summed over the pre-period.
     start_day, end_day
         The first and last day of the experiment's data.
+    source
+        Where the items shown, clicks and ratings came from: ``online`` (the rollup
+        ``online_user_daily``) or ``raw`` (impressions joined to events and feedback).
     """
 
     daily: pl.DataFrame
@@ -103,6 +117,7 @@ class ExperimentData:
     pre: pl.DataFrame
     start_day: int
     end_day: int
+    source: str = "raw"
 
 
 def _frame(rows: list[Any], schema: dict[str, Any]) -> pl.DataFrame:
@@ -116,22 +131,97 @@ def _counts_by(keys: list[str], frame: pl.DataFrame) -> pl.DataFrame:
     return frame.group_by(keys).agg([pl.col(c).cast(pl.Float64).sum() for c in COUNTS])
 
 
+Source = Literal["auto", "online", "raw"]
+
+
+def _use_rollups(
+    engine: Engine, source: Source, start_day: int, end_ms: int, until_given: bool
+) -> tuple[bool, int]:
+    """Whether to read the online rollups, and the period's end.
+
+    ``auto`` reads them when the last online refresh ran at or after ``end_ms`` (its
+    rows cover the whole period), or, for a running experiment analysed "now", when it
+    covers at least one whole day since the start: the period then ends with the last
+    whole day before that refresh (a daily snapshot, as the rollups are).
+    """
+    if source != "auto":
+        return source == "online", end_ms
+    with engine.connect() as conn:
+        refreshed = rollup_sql.last_refresh_ms(conn)
+    if refreshed is None:
+        return False, end_ms
+    if refreshed >= end_ms:
+        return True, end_ms
+    last_whole_day = refreshed // DAY_MS - 1
+    if not until_given and last_whole_day >= start_day:
+        return True, (last_whole_day + 1) * DAY_MS - 1
+    return False, end_ms
+
+
+def _clicked_items(rows: list[Any]) -> pl.DataFrame:
+    """``user_id, day, clicks``: distinct (list, artist of the list) clicked through."""
+    s, i = pl.Utf8, pl.Int64
+    schema = {"user_id": s, "variant": s, "day": i, "list_id": s, "artist_ids": s, "artist_id": s}
+    frame = _frame(rows, schema).with_columns(
+        pl.col("artist_ids").str.json_decode(pl.List(pl.String))
+    )
+    return (
+        frame.filter(pl.col("artist_ids").list.contains(pl.col("artist_id")))
+        .group_by("user_id", "day")
+        .agg(pl.len().cast(pl.Float64).alias("clicks"))
+    )
+
+
 def load_data(
-    engine: Engine, exp: Experiment, until_ms: int | None = None, pre_days: int = 14
+    engine: Engine,
+    exp: Experiment,
+    until_ms: int | None = None,
+    pre_days: int = 14,
+    source: Source = "auto",
 ) -> ExperimentData:
-    """Read an experiment's per-user-per-day numbers from the store."""
+    """Read an experiment's per-user-per-day numbers from the store.
+
+    The experiment covers whole UTC days: the lists shown from the start's day to the
+    day of ``until_ms`` (default: the stop, or now); the pre-period is the
+    ``pre_days`` days before the start's day.
+
+    Parameters
+    ----------
+    source
+        Where items shown, clicked items and ratings come from: ``online``, the online
+        rollup ``online_user_daily``; ``raw``, the impressions joined to the events and
+        feedback; ``auto`` (default), the rollup when the last ``cratedig online
+        refresh`` ran after the period's end, else the raw tables; for a running
+        experiment (no ``until_ms``) the rollup up to the last whole day it covers
+        when it covers one. Both give the same numbers on the same rows (see the
+        module docstring for the one exception).
+    """
     if exp.started_at_ms is None:
         raise ValidationError("state", exp.state, "an experiment that has started")
-    start = int(exp.started_at_ms)
-    end = int(until_ms or exp.stopped_at_ms or now_ms()) + 1
+    end_ms = int(until_ms or exp.stopped_at_ms or now_ms())
+    start_day = int(exp.started_at_ms) // DAY_MS
+    online, end_ms = _use_rollups(
+        engine, source, start_day, end_ms, bool(until_ms or exp.stopped_at_ms)
+    )
+    end_day = end_ms // DAY_MS
+    start, end = start_day * DAY_MS, (end_day + 1) * DAY_MS
     pre_start = start - pre_days * DAY_MS
     labels, lists = list(exp.labels), list(exp.list_types)
     with engine.connect() as conn:
         shown = sql.daily_impressions(conn, labels, lists, start, end)
         led = sql.daily_list_events(conn, labels, lists, start, end)
-        rated = sql.daily_ratings(conn, labels, lists, start, end)
         own = sql.daily_user_events(conn, labels, lists, start, end, pre_start)
         before = sql.pre_period(conn, labels, lists, start, end, pre_start)
+        if online:
+            counts = rollup_sql.user_day_counts(conn, labels, lists, start_day, end_day)
+            users = sorted({r[0] for r in shown})
+            pre_counts = rollup_sql.pre_counts(conn, users, lists, start_day - pre_days, start_day)
+        else:
+            rated = sql.daily_ratings(conn, labels, lists, start, end)
+            clicked = sql.clicked_lists(conn, labels, lists, start, end)
+            pre_clicked = sql.clicked_lists(
+                conn, None, lists, pre_start, start, (labels, start, end)
+            )
     s, i, f = pl.Utf8, pl.Int64, pl.Float64
     imp = _frame(
         shown, {"user_id": s, "variant": s, "day": i, "first_ms": i, "lists": i, "items": f}
@@ -149,14 +239,22 @@ def load_data(
         .alias("v"),
         pl.col("type").replace_strict(_EVENT_COLUMN, default="other").alias("col"),
     )
-    parts = [imp.select("user_id", "day", "items")]
-    for col in ("clicks", "follows", "listening_ms"):
+    parts = []
+    for col in ("follows", "listening_ms"):
         part = ev.filter(pl.col("col") == col).select("user_id", "day", pl.col("v").alias(col))
         parts.append(part)
-    rt = _frame(rated, {"user_id": s, "variant": s, "day": i, "rating_sum": f, "ratings": f})
-    parts.append(rt.select("user_id", "day", "rating_sum", "ratings"))
+    rollup_schema = {"rating_sum": f, "ratings": f}
+    if online:
+        rollup = _frame(counts, {"user_id": s, "variant": s, "day": i, "items": f, "clicks": f,
+                                 **rollup_schema})  # fmt: skip
+        parts.append(rollup.drop("variant"))
+    else:
+        parts.append(imp.select("user_id", "day", "items"))
+        parts.append(_clicked_items(clicked))
+        rt = _frame(rated, {"user_id": s, "variant": s, "day": i, **rollup_schema})
+        parts.append(rt.select("user_id", "day", "rating_sum", "ratings"))
     own_f = _frame(own, {"user_id": s, "day": i, "type": s, "n": f})
-    in_period = own_f.filter(pl.col("day") >= start // DAY_MS)
+    in_period = own_f.filter(pl.col("day") >= start_day)
     for col in ("visits", "subscribes"):
         etype = "visit" if col == "visits" else "subscribe"
         parts.append(
@@ -167,17 +265,23 @@ def load_data(
     daily = _counts_by(["user_id", "day"], pl.concat(parts, how="diagonal"))
     daily = daily.join(first.select("user_id", "variant"), on="user_id", how="inner")
     pre_f = _frame(before, {"user_id": s, "type": s, "items": f, "n": f, "ms": f})
-    pre_parts = [pre_f.filter(pl.col("type") == "items").select("user_id", "items")]
+    pre_parts = []
+    if online:
+        pre_rollup = _frame(pre_counts, {"user_id": s, "items": f, "clicks": f, **rollup_schema})
+        pre_parts.append(pre_rollup.select("user_id", "items", "clicks"))
+    else:
+        pre_parts.append(pre_f.filter(pl.col("type") == "items").select("user_id", "items"))
+        pre_parts.append(_clicked_items(pre_clicked).select("user_id", "clicks"))
     for etype, col in _EVENT_COLUMN.items():
         if col in ("visits", "subscribes"):
-            rows = own_f.filter((pl.col("day") < start // DAY_MS) & (pl.col("type") == etype))
+            rows = own_f.filter((pl.col("day") < start_day) & (pl.col("type") == etype))
             pre_parts.append(rows.select("user_id", pl.col("n").alias(col)))
-        else:
+        elif col != "clicks":
             value = pl.col("ms") if etype == "play_track" else pl.col("n")
             rows = pre_f.filter(pl.col("type") == etype)
             pre_parts.append(rows.select("user_id", value.alias(col)))
     pre = _counts_by(["user_id"], pl.concat(pre_parts, how="diagonal"))
-    return ExperimentData(daily, first, pre, start // DAY_MS, (end - 1) // DAY_MS)
+    return ExperimentData(daily, first, pre, start_day, end_day, "online" if online else "raw")
 
 
 def user_metric(data: ExperimentData, metric: str, through_day: int | None = None) -> pl.DataFrame:

@@ -99,6 +99,10 @@ def create(
             raise ValidationError("metric", metric, "one of " + ", ".join(METRICS))
     if not 0 < layer_share <= 1:
         raise ValidationError("--layer-share", layer_share, "a number in (0, 1]")
+    if any(v.gems for v in parsed) and "hidden_gems" not in LIST_SCOPES[list_scope]:
+        raise ValidationError(
+            "--list", list_scope, "hidden_gems or all (a variant sets the Hidden Gems placement)"
+        )
     if any(v.interleave_with for v in parsed) and len(parsed) != 2:
         raise ValidationError("--variant", list(variants), "an interleaving arm and one other arm")
     _check_versions(engine, parsed)

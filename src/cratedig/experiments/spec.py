@@ -7,7 +7,9 @@ A variant is written ``NAME=SPEC`` on the command line. ``SPEC`` is one of
 * a version (or nothing, meaning ``active``) with serving options, comma-separated:
   ``personalise=off`` (the version's precomputed list without re-ranking by recent
   activity), ``holdout`` (the non-personalised popular list: the version's global
-  fallback list, served to everyone);
+  fallback list, served to everyone), ``gems=first|last|off`` (the Hidden Gems
+  placement: shown above May Like, below it (the default), or not at all; for
+  experiments whose ``--list`` holds ``hidden_gems``);
 * ``interleave=VERSION_A,VERSION_B``: team-draft interleaving of two versions' lists
   (:mod:`cratedig.experiments.interleaving`); the impression records the team of each
   position.
@@ -31,6 +33,8 @@ LIST_SCOPES: dict[str, tuple[str, ...]] = {
     "all": ("may_like", "hidden_gems"),
 }
 STATES = ("draft", "running", "stopped", "concluded")
+#: Where an arm shows the Hidden Gems list: above May Like, below it, or not at all.
+GEMS_PLACEMENTS = ("first", "last", "off")
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,9 @@ class Variant:
         Serve the version's global popular list to everyone.
     interleave_with
         Team B's version when the arm interleaves two versions.
+    gems
+        The Hidden Gems placement (:data:`GEMS_PLACEMENTS`); ``None``: the default
+        (``last``, below May Like).
     """
 
     name: str
@@ -59,6 +66,7 @@ class Variant:
     personalise: bool = True
     holdout: bool = False
     interleave_with: str | None = None
+    gems: str | None = None
 
     @property
     def versions(self) -> tuple[str, ...]:
@@ -85,7 +93,7 @@ def parse_variant(text: str) -> Variant:
         if len(pair) != 2 or not all(pair):
             raise ValidationError("--variant", text, "interleave=VERSION_A,VERSION_B")
         return Variant(name, spec, version_id=pair[0], interleave_with=pair[1])
-    version, personalise, holdout = ACTIVE, True, False
+    version, personalise, holdout, gems = ACTIVE, True, False, None
     versions_named = 0
     for token in (t.strip() for t in spec.split(",")):
         if token in ("personalise=off", "personalize=off"):
@@ -94,17 +102,20 @@ def parse_variant(text: str) -> Variant:
             personalise = True
         elif token == "holdout":
             holdout, personalise = True, False
+        elif token.startswith("gems=") and token.removeprefix("gems=") in GEMS_PLACEMENTS:
+            gems = token.removeprefix("gems=")
         elif token and "=" not in token:
             version, versions_named = token, versions_named + 1
         else:
             raise ValidationError(
                 "--variant",
                 text,
-                "a version id, 'active', 'personalise=off', 'holdout' or 'interleave=A,B'",
+                "a version id, 'active', 'personalise=off', 'holdout', "
+                "'gems=first|last|off' or 'interleave=A,B'",
             )
     if versions_named > 1:
         raise ValidationError("--variant", text, "at most one version id")
-    return Variant(name, spec, version, personalise, holdout)
+    return Variant(name, spec, version, personalise, holdout, gems=gems)
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,13 @@ SCHEMAS: dict[str, Any] = {
                 "description": "For a cold-start user, what the list was drawn from.",
             },
             "personalised": {"type": "boolean"},
+            "placement": {
+                "type": "string",
+                "enum": ["first", "last", "off"],
+                "description": "Hidden Gems only: where to show the list, above May Like "
+                "(`first`), below it (`last`, the default) or not at all (`off`; no items). "
+                "Set by an experiment arm's `gems=` option.",
+            },
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Item"}},
         },
     },

@@ -79,10 +79,11 @@ def index() -> Any:
 def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     check_page_read(user_id)
-    lists = [
-        ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
-        ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
-    ]
+    may_like = ("Artists You May Like", serve_user_list(user_id, "may_like", None))
+    gems = ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None))
+    # an experiment arm may move Hidden Gems above May Like, or leave it out
+    placement = gems[1].get("placement", "last")
+    lists = {"first": [gems, may_like], "off": [may_like]}.get(placement, [may_like, gems])
     view = home_view(current_app, user_id, lists)
     return render_template("home.html", user_id=user_id, token=page_token(user_id), **view)
 

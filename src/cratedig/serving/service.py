@@ -221,7 +221,12 @@ class Service:
         cached = self.user_cache.get(user_id, field)
         if cached is not None:
             return dict(cached)
-        if route.interleave_with is not None:
+        if list_type == "hidden_gems" and route.gems == "off":
+            # the arm does not show Hidden Gems: nothing to list, so no impression
+            payload = {"user_id": user_id, "list": list_type,
+                       "model_version": route.version.version_id, "cold_start": False,
+                       "fallback": None, "personalised": False, "items": []}  # fmt: skip
+        elif route.interleave_with is not None:
             payload = self.lists.interleaved_list(
                 route.version, route.interleave_with, route.salt, user_id, list_type, k
             )
@@ -230,6 +235,8 @@ class Service:
                 route.version, user_id, list_type, k, route.personalise, route.holdout
             )
         payload["variant"] = route.label
+        if list_type == "hidden_gems":
+            payload["placement"] = route.gems or "last"
         if cache:
             self.user_cache.set(user_id, field, payload)
         return dict(payload)

@@ -60,6 +60,8 @@ class Route:
         Team B's version of an interleaved arm.
     salt
         The experiment's salt (seeds the interleaving).
+    gems
+        The arm's Hidden Gems placement (``first``, ``last``, ``off``; ``None``: default).
     """
 
     version: registry.ModelVersion
@@ -69,6 +71,7 @@ class Route:
     holdout: bool = False
     interleave_with: registry.ModelVersion | None = None
     salt: str = ""
+    gems: str | None = None
 
     @property
     def label(self) -> str | None:
@@ -227,5 +230,6 @@ class Versions:
                 arm.holdout,
                 self.version(arm.interleave_with) if arm.interleave_with else None,
                 exp.salt,
+                arm.gems,
             )
         return Route(active)

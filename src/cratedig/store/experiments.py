@@ -117,8 +117,65 @@ def daily_ratings(
             func.count(),
         )
         .select_from(impressions.join(feedback, feedback.c.list_id == impressions.c.list_id))
-        .where(_exposed(variants, list_types, start, end), feedback.c.kind == "rating")
+        .where(
+            _exposed(variants, list_types, start, end),
+            feedback.c.kind == "rating",
+            feedback.c.value.between(1, 5),
+        )
         .group_by(impressions.c.user_id, impressions.c.variant, day)
+    )
+    return list(conn.execute(query).all())
+
+
+def clicked_lists(
+    conn: Connection,
+    variants: Sequence[str] | None,
+    list_types: Sequence[str],
+    start: int,
+    end: int,
+    users_of: tuple[Sequence[str], int, int] | None = None,
+) -> list[Any]:
+    """``(user_id, variant, day, list_id, artist_ids, artist_id)``, distinct: each list
+    shown in ``[start, end)`` and each artist named by an event of the list's user whose
+    ``source`` is the list (click-through; the caller keeps the artists in the list).
+
+    ``variants=None`` reads lists of any variant of the users exposed to
+    ``users_of = (variants, start, end)`` (the pre-period).
+    """
+    day = (impressions.c.shown_at_ms // DAY_MS).label("day")
+    if variants is not None:
+        shown = _exposed(variants, list_types, start, end)
+    else:
+        assert users_of is not None
+        exposed, exposed_start, exposed_end = users_of
+        shown = and_(
+            impressions.c.user_id.in_(
+                _exposed_users(exposed, list_types, exposed_start, exposed_end)
+            ),
+            impressions.c.list_type.in_(list(list_types)),
+            impressions.c.shown_at_ms >= start,
+            impressions.c.shown_at_ms < end,
+        )
+    query = (
+        select(
+            impressions.c.user_id,
+            impressions.c.variant,
+            day,
+            impressions.c.list_id,
+            impressions.c.artist_ids,
+            user_events.c.artist_id,
+        )
+        .select_from(
+            impressions.join(
+                user_events,
+                and_(
+                    user_events.c.source == impressions.c.list_id,
+                    user_events.c.user_id == impressions.c.user_id,
+                ),
+            )
+        )
+        .where(shown, user_events.c.artist_id.is_not(None))
+        .distinct()
     )
     return list(conn.execute(query).all())
 
