@@ -7,10 +7,10 @@ Two kinds: a thumb (``up``/``down``, stored as 1/-1) on one artist of a list, an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cratedig.clock import now_ms
 from cratedig.exceptions import ValidationError
@@ -80,7 +80,19 @@ def parse_feedback(body: Any) -> dict[str, Any]:
     }
 
 
-def store_feedback(engine: Engine, row: Mapping[str, Any]) -> int:
-    """Store one validated feedback row; returns its ``feedback_id``."""
+def store_feedback(
+    engine: Engine,
+    row: Mapping[str, Any],
+    in_transaction: Callable[[Connection, set[str]], None] | None = None,
+) -> int:
+    """Store one validated feedback row; returns its ``feedback_id``.
+
+    ``in_transaction(conn, {user_id})`` runs in the row's own transaction (as in
+    :func:`cratedig.ingest.write_path.store_events`: the service records the cache
+    invalidation there).
+    """
     with engine.begin() as conn:
-        return insert_feedback(conn, row)
+        feedback_id = insert_feedback(conn, row)
+        if in_transaction is not None:
+            in_transaction(conn, {str(row["user_id"])})
+        return feedback_id

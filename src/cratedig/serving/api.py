@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 
 from cratedig.exceptions import ValidationError
-from cratedig.ingest.feedback import parse_feedback, store_feedback
+from cratedig.ingest.feedback import parse_feedback
 from cratedig.ingest.write_path import MAX_BATCH
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving import sessions
@@ -90,7 +90,7 @@ def events() -> Any:
 @requires_key(write=True)
 def feedback() -> Any:
     row = parse_feedback(json_body())
-    feedback_id = store_feedback(service().engine, row)
+    feedback_id = service().post_feedback(row)  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id, **row}), 201
 
 

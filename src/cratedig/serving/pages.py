@@ -27,7 +27,7 @@ from flask import (
 )
 
 from cratedig.exceptions import NotFoundError, ValidationError
-from cratedig.ingest.feedback import parse_feedback, store_feedback
+from cratedig.ingest.feedback import parse_feedback
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving.auth import check_admin, check_page_read, page_token, ui_writer
 from cratedig.serving.errors import ApiError
@@ -40,7 +40,8 @@ from cratedig.serving.http import (
     service,
 )
 from cratedig.serving.openapi_pages import pages_spec
-from cratedig.serving.page_views import admin_rows, fans_view, home_view, relation_view
+from cratedig.serving.page_home import home_page
+from cratedig.serving.page_views import admin_rows, fans_view, relation_view
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
@@ -83,8 +84,7 @@ def home(user_id: str) -> Any:
         ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
         ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
     ]
-    view = home_view(current_app, user_id, lists)
-    return render_template("home.html", user_id=user_id, token=page_token(user_id), **view)
+    return home_page(current_app, user_id, lists, page_token(user_id))  # cached: page_home
 
 
 @bp.get("/artists/<id:artist_id>")
@@ -159,8 +159,7 @@ def ui_events() -> Any:
 @bp.post("/ui/feedback")
 def ui_feedback() -> Any:
     row = parse_feedback(_ui_body(ui_writer()))
-    feedback_id = store_feedback(service().engine, row)
-    service().user_cache.invalidate([row["user_id"]])  # the pages show the latest thumbs
+    feedback_id = service().post_feedback(row)  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id}), 201
 
 

@@ -15,13 +15,14 @@ version to read (:class:`~cratedig.serving.versions.Versions`):
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from cratedig.config import MAX_K, Settings
 from cratedig.exceptions import NotFoundError, ValidationError
+from cratedig.ingest.feedback import store_feedback
 from cratedig.ingest.write_path import BatchResult, store_events
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving.cache import UserCache, make_user_cache
@@ -111,6 +112,14 @@ class Service:
         if result.user_ids:
             self.user_cache.invalidate(sorted(result.user_ids))
         return result
+
+    def post_feedback(self, row: Mapping[str, Any]) -> int:
+        """Store a validated feedback row (a thumb or rating) and drop its user's cached
+        entries in every worker, as :meth:`post_events` does: the pages show the
+        latest thumbs and ratings from that cache. Returns the ``feedback_id``."""
+        feedback_id = store_feedback(self.engine, row, self.cache_sync.record)
+        self.user_cache.invalidate([str(row["user_id"])])
+        return feedback_id
 
     def sync_cache(self) -> None:
         """Apply other workers' invalidations (see :meth:`CacheSync.sync`)."""
