@@ -71,6 +71,11 @@ class LocalLRU:
         with self._lock:
             self._data.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
+
     def __len__(self) -> int:
         return len(self._data)
 

@@ -105,12 +105,19 @@ def artist_prefix() -> str:
     return url_for("pages.artist", artist_id="_")[:-1]
 
 
+@lru_cache(maxsize=65_536)
+def _quoted(value: str) -> str:
+    """``value`` percent-encoded as one path segment or query value (a page quotes the
+    same ids many times: its user's, its lists' and ~60 artists')."""
+    return quote(value, safe="")
+
+
 def artist_href(
     prefix: str, artist_id: str, user_id: str | None = None, src: str | None = None
 ) -> str:
     """An artist page's URL (built without ``url_for``: a page links ~60 artists)."""
-    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in (("user", user_id), ("src", src)) if v)
-    return prefix + quote(artist_id, safe="") + ("?" + query if query else "")
+    query = "&".join(f"{k}={_quoted(v)}" for k, v in (("user", user_id), ("src", src)) if v)
+    return prefix + _quoted(artist_id) + ("?" + query if query else "")
 
 
 class PageReads:
