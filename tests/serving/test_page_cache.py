@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -124,3 +125,22 @@ def test_a_thumb_shows_on_the_next_page_with_redis(
     assert _thumbed_down(_page(worker_b))  # Redis is shared: no poll to wait for
     for app in (app_a, app_b):
         app.extensions["cratedig"].close()
+
+
+def test_a_cold_page_reads_the_listeners_recent_events_once(app: Flask) -> None:
+    # both lists and the recent-listening panel need them: one read per request
+    svc = app.extensions["cratedig"]
+    _config, stmt = svc.lists.engagement.get(svc.active_version())
+    head = str(stmt.compile(svc.engine))[:80]
+    seen: list[str] = []
+    sqlalchemy.event.listen(
+        svc.engine, "before_cursor_execute", lambda _c, _k, sql, *_a: seen.append(sql)
+    )
+    client = app.test_client()
+    assert post_follow(client).status_code == 201  # drops u01's cached lists and page
+    html = _page(client)
+    assert 'data-artist="j1"' in html[html.index('id="recent"') :]
+    assert sum(sql.startswith(head) for sql in seen) == 1
+    seen.clear()
+    _page(client)  # from the caches: no read at all
+    assert sum(sql.startswith(head) for sql in seen) == 0

@@ -160,13 +160,8 @@ class PageReads:
         (newest first): what re-ranks the lists until the next retrain."""
         if version is None:
             return []
-        _config, stmt = self.svc.lists.engagement.get(version)
-        if stmt is None:
-            return []
-        with self.svc.engine.connect() as conn:
-            rows = conn.execute(
-                stmt, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
-            ).all()
+        with self.svc.engine.connect() as conn:  # read once with the lists' (pages.home)
+            _config, rows = self.svc.lists.recent_activity(conn, version, user_id)
         by_artist: dict[str, dict[str, Any]] = {}
         for artist_id, event_type, weight, ms in rows:
             entry = by_artist.get(artist_id)

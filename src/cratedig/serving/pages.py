@@ -80,11 +80,12 @@ def index() -> Any:
 def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     check_page_read(user_id)
-    lists = [
-        ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
-        ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
-    ]
-    return home_page(current_app, user_id, lists, page_token(user_id))  # cached: page_home
+    with service().lists.shared_activity():  # both lists and the recent panel: one read
+        lists = [
+            ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
+            ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
+        ]
+        return home_page(current_app, user_id, lists, page_token(user_id))  # page_home
 
 
 @bp.get("/artists/<id:artist_id>")
