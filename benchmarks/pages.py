@@ -27,6 +27,7 @@ Usage::
 
     python benchmarks/pages.py                           # simulates and trains a store
     python benchmarks/pages.py --db sqlite:///demo.sqlite --requests 3000
+    python benchmarks/pages.py --redis-url redis://127.0.0.1:6379/14   # shared cache
 
 Without ``--db`` a store is simulated (``cratedig.simulator`` defaults: 1,000 users,
 2,000 artists, 100k events) and trained with the default model in a temporary folder.
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="Requests per endpoint.")
     parser.add_argument("--cold-requests", type=int, default=500, help="... in the cold rounds.")
     parser.add_argument("--users", type=int, default=100, help="Distinct users cycled.")
+    parser.add_argument("--redis-url", help="Keep the per-user cache in Redis (shared).")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
 
@@ -151,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         users, _artists = _ids(url)
         rng = random.Random(args.seed)
         chosen = rng.sample(users, min(args.users, len(users)))
-        settings = load_settings(database_url=url, artifacts_dir=str(Path(tmp) / "artifacts"))
+        settings = load_settings(
+            database_url=url, artifacts_dir=str(Path(tmp) / "artifacts"), redis_url=args.redis_url
+        )
         app = create_app({"SETTINGS": settings})
         client = app.test_client()
         svc = app.extensions["cratedig"]
@@ -184,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2]) - cpu0
         svc.close()
 
-    print(f"{len(chosen)} users cycled ({url})")
+    cache = f"per-user cache in Redis ({args.redis_url})" if args.redis_url else "in process"
+    print(f"{len(chosen)} users cycled ({url}); {cache}")
     report(f"warm: {args.requests} requests each", warm["page"], warm["api"], _summed(warm))
     report(
         f"first render (rendered-page cache emptied before each page): {args.cold_requests} each",

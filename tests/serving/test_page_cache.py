@@ -144,3 +144,24 @@ def test_a_cold_page_reads_the_listeners_recent_events_once(app: Flask) -> None:
     seen.clear()
     _page(client)  # from the caches: no read at all
     assert sum(sql.startswith(head) for sql in seen) == 0
+
+
+@pytest.mark.redis
+def test_a_page_reads_the_users_redis_hash_once(
+    store: Engine, tmp_path: Path, redis_url: str
+) -> None:
+    app = make_app(store, tmp_path, redis_url=redis_url)
+    client = app.test_client()
+    first = _page(client)  # fills the user's hash: both lists and their own part
+    redis = app.extensions["cratedig"].user_cache._redis
+    calls: list[str] = []
+    for name in ("hget", "hgetall"):
+        real = getattr(redis, name)
+        setattr(redis, name, lambda *a, _n=name, _f=real: calls.append(_n) or _f(*a))
+    second = _page(client)
+    assert calls == ["hgetall"]  # not one hget per list and one for the own part
+    assert re.sub(r"L[0-9a-f]{20}", "L", first) == re.sub(r"L[0-9a-f]{20}", "L", second)
+    calls.clear()
+    client.get("/api/v1/users/u01/recommendations", headers={"X-API-Key": KEY})
+    assert calls == ["hget"]  # the API reads its one entry as before
+    app.extensions["cratedig"].close()

@@ -26,10 +26,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+#: Users' Redis hashes read in this block of :meth:`RedisUserCache.batched`.
+_BATCH: ContextVar[dict[str, dict[bytes, bytes]] | None] = ContextVar(
+    "cratedig_user_cache_batch", default=None
+)
 
 
 class LocalLRU:
@@ -93,6 +100,8 @@ class UserCache(Protocol):
 
     def healthy(self) -> bool: ...
 
+    def batched(self) -> AbstractContextManager[None]: ...
+
 
 class MemoryUserCache:
     """Per-user cache in this process (the default)."""
@@ -118,6 +127,10 @@ class MemoryUserCache:
 
     def healthy(self) -> bool:
         return True
+
+    def batched(self) -> AbstractContextManager[None]:
+        """Nothing to batch in process (see :meth:`RedisUserCache.batched`)."""
+        return nullcontext()
 
 
 class RedisUserCache:
@@ -169,26 +182,61 @@ class RedisUserCache:
     def get(self, user_id: str, field: str) -> Any | None:
         if not self._available():
             return None
+        batch = _BATCH.get()
         try:
-            raw = self._redis.hget(self.prefix + user_id, field)
+            if batch is None:
+                raw = self._redis.hget(self.prefix + user_id, field)
+            else:
+                fields = batch.get(user_id)
+                if fields is None:
+                    got: dict[bytes, bytes] = self._redis.hgetall(self.prefix + user_id)  # type: ignore[assignment]
+                    fields = batch[user_id] = got
+                raw = fields.get(field.encode())
         except Exception as exc:
             self._failed(exc)
             return None
         return None if raw is None else json.loads(raw)
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Within the block, a user's first lookup reads their whole hash (``HGETALL``)
+        and their later lookups are answered from it.
+
+        For one request that reads several of a user's entries: the home page reads
+        both lists and the listener's own part in one round trip instead of three.
+        Writes and invalidations in the block update what it read; other workers'
+        writes meanwhile are seen by the next request, as if this one had read them all
+        at its first lookup.
+        """
+        token = _BATCH.set({})
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
+
     def set(self, user_id: str, field: str, value: Any) -> None:
         if not self._available():
             return
         key = self.prefix + user_id
+        raw = json.dumps(value, separators=(",", ":"))
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hset(key, field, json.dumps(value, separators=(",", ":")))
+            pipe.hset(key, field, raw)
             pipe.expire(key, self.ttl_seconds)
             pipe.execute()
         except Exception as exc:
             self._failed(exc)
+            return
+        batch = _BATCH.get()
+        if batch is not None and user_id in batch:
+            batch[user_id][field.encode()] = raw.encode()
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
+        user_ids = list(user_ids)
+        batch = _BATCH.get()
+        if batch is not None:
+            for user_id in user_ids:
+                batch.pop(user_id, None)
         keys = [self.prefix + u for u in user_ids]
         if not keys:
             return

@@ -80,7 +80,10 @@ def index() -> Any:
 def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     check_page_read(user_id)
-    with service().lists.shared_activity():  # both lists and the recent panel: one read
+    svc = service()
+    # one read of the user's cache entry (Redis) and of their recent events, for both
+    # lists and the page's own part
+    with svc.user_cache.batched(), svc.lists.shared_activity():
         lists = [
             ("Artists You May Like", serve_user_list(user_id, "may_like", None)),
             ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None)),
