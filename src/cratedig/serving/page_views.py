@@ -34,8 +34,8 @@ from cratedig.serving.service import Service
 
 #: How long a worker keeps an artist's tags and listener count.
 CARD_TTL_SECONDS = 300.0
-#: Rendered home page bodies a worker keeps (about 25 KB each).
-BODY_ENTRIES = 2_000
+#: Rendered home pages a worker keeps (about 28 KB each: at most ~30 MB).
+BODY_ENTRIES = 1_000
 #: Tags shown per artist on a list item.
 CARD_TAGS = 3
 #: Artists shown in the recent-listening panel.
