@@ -165,3 +165,13 @@ def test_a_page_reads_the_users_redis_hash_once(
     client.get("/api/v1/users/u01/recommendations", headers={"X-API-Key": KEY})
     assert calls == ["hget"]  # the API reads its one entry as before
     app.extensions["cratedig"].close()
+
+
+def test_a_made_up_users_page_leaves_nothing_behind(app: Flask, client: FlaskClient) -> None:
+    for _ in range(2):
+        assert "Hello, nobody-at-all" in _page(client, "nobody-at-all")
+    assert len(reads(app).bodies) == 0
+    svc = app.extensions["cratedig"]
+    assert svc.user_cache.get("nobody-at-all", f"page:{svc.active_version().version_id}") is None
+    _page(client)  # a known listener's page is kept
+    assert len(reads(app).bodies) == 1

@@ -23,6 +23,8 @@ when everything it shows is unchanged, which its key guarantees:
   caches with a time-to-live already, so a page may show them up to two
   ``CARD_TTL_SECONDS`` old, as slowly changing as they are.
 
+A made-up user id's page is rendered every time and kept nowhere, as its lists are.
+
 The per-request parts, the two ``list_id`` values (in ``data-list-id`` and in every
 artist link's ``src``) and the page token (``data-token``), are rendered as
 placeholders and substituted on the way out.
@@ -78,10 +80,13 @@ def home_page(
     """
     pr = reads(app)
     version = pr.svc.versions.for_user(user_id).version if pr.svc.active_version() else None
-    extras = pr.user_extras(version, user_id)
+    # A made-up id's page is not cached (nor are its lists): it would leave it behind.
+    known = pr.svc.user_known(user_id)
+    extras = pr.user_extras(version, user_id, cache=known)
     ids = [str(p["list_id"]) for _, p in lists]
-    if len(ids) > len(PLACEHOLDERS) or not all(_PLAIN_ID.fullmatch(i) for i in ids):
-        return _render(app, user_id, lists, version, extras, token)  # a shape not cached
+    plain = len(ids) <= len(PLACEHOLDERS) and all(_PLAIN_ID.fullmatch(i) for i in ids)
+    if not known or not plain:
+        return _render(app, user_id, lists, version, extras, token)
     key = (
         user_id,
         version.version_id if version is not None else None,

@@ -187,7 +187,9 @@ class PageReads:
             entry["negative"] = entry["weight"] < 0
         return list(by_artist.values())
 
-    def user_extras(self, version: ModelVersion | None, user_id: str) -> dict[str, Any]:
+    def user_extras(
+        self, version: ModelVersion | None, user_id: str, cache: bool = True
+    ) -> dict[str, Any]:
         """The recent activity, own artists' names, thumbs and ratings of a listener,
         kept in the per-user cache (dropped with the user's lists when they post an
         event or feedback, in every worker).
@@ -195,6 +197,7 @@ class PageReads:
         ``epoch`` is a fresh random id each time they are read from the store: it
         changes whenever the user's cache entry was dropped, so the rendered page
         bodies keyed by it (:mod:`cratedig.serving.page_home`) go stale with them.
+        Not cached when ``cache`` is false (a made-up user id leaves nothing behind).
         """
         field = f"page:{version.version_id if version is not None else '-'}"
         cached = self.svc.user_cache.get(user_id, field)
@@ -209,7 +212,8 @@ class PageReads:
             "ratings": ratings,
             "epoch": os.urandom(8).hex(),
         }
-        self.svc.user_cache.set(user_id, field, extras)
+        if cache:
+            self.svc.user_cache.set(user_id, field, extras)
         return extras
 
     def user_artist_names(self, user_id: str) -> dict[str, str]:
