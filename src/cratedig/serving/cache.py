@@ -4,13 +4,15 @@ Two kinds of things are cached:
 
 * **per-user lists** (a user's personalised recommendations). Their keys carry the
   model version, so promoting a version invalidates them all; a user's entries are
-  dropped when that user's events arrive. They live in Redis when
-  ``Settings.redis_url`` is set (shared by every worker), else in process.
+  dropped when that user's events or feedback arrive. The pages keep the listener's
+  own part here too (:meth:`cratedig.serving.page_views.PageReads.user_extras`).
+  They live in Redis when ``Settings.redis_url`` is set (shared by every worker),
+  else in process.
 * **immutable data** (a version's similar-artist lists, cold-start lists): keyed by
   version, never stale, always in process (:class:`LocalLRU`).
 
 With the in-process backend and several gunicorn workers, the worker that receives
-a user's events drops its entries at once and records the user in the store's
+a user's events (or feedback) drops its entries at once and records the user in the store's
 ``cache_invalidations`` table, which every worker polls every 0.25 s
 (:meth:`cratedig.serving.service.Service.sync_cache`); entries also expire after
 ``ttl_seconds`` (60 s by default).
