@@ -9,10 +9,10 @@ served to that user (a stored impression), and a thumb an artist of that list
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cratedig.clock import now_ms
 from cratedig.exceptions import NotFoundError, ValidationError
@@ -120,7 +120,19 @@ def check_against_list(row: Mapping[str, Any], served: tuple[str, list[str]] | N
         raise ValidationError("artist_id", artist_id, f"an artist of list {list_id!r} ({shown})")
 
 
-def store_feedback(engine: Engine, row: Mapping[str, Any]) -> int:
-    """Store one validated feedback row; returns its ``feedback_id``."""
+def store_feedback(
+    engine: Engine,
+    row: Mapping[str, Any],
+    in_transaction: Callable[[Connection, set[str]], None] | None = None,
+) -> int:
+    """Store one validated feedback row; returns its ``feedback_id``.
+
+    ``in_transaction(conn, {user_id})`` runs in the row's own transaction (as in
+    :func:`cratedig.ingest.write_path.store_events`: the service records the cache
+    invalidation there).
+    """
     with engine.begin() as conn:
-        return insert_feedback(conn, row)
+        feedback_id = insert_feedback(conn, row)
+        if in_transaction is not None:
+            in_transaction(conn, {str(row["user_id"])})
+        return feedback_id

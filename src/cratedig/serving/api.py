@@ -90,7 +90,7 @@ def events() -> Any:
 @requires_key(write=True)
 def feedback() -> Any:
     row = parse_feedback(json_body())
-    feedback_id = service().post_feedback(row)
+    feedback_id = service().post_feedback(row)  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id, **row}), 201
 
 

@@ -4,13 +4,15 @@ Two kinds of things are cached:
 
 * **per-user lists** (a user's personalised recommendations). Their keys carry the
   model version, so promoting a version invalidates them all; a user's entries are
-  dropped when that user's events arrive. They live in Redis when
-  ``Settings.redis_url`` is set (shared by every worker), else in process.
+  dropped when that user's events or feedback arrive. The pages keep the listener's
+  own part here too (:meth:`cratedig.serving.page_views.PageReads.user_extras`).
+  They live in Redis when ``Settings.redis_url`` is set (shared by every worker),
+  else in process.
 * **immutable data** (a version's similar-artist lists, cold-start lists): keyed by
   version, never stale, always in process (:class:`LocalLRU`).
 
 With the in-process backend and several gunicorn workers, the worker that receives
-a user's events drops its entries at once and records the user in the store's
+a user's events (or feedback) drops its entries at once and records the user in the store's
 ``cache_invalidations`` table, which every worker polls every 0.25 s
 (:meth:`cratedig.serving.service.Service.sync_cache`); entries also expire after
 ``ttl_seconds`` (60 s by default).
@@ -26,10 +28,17 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+#: Users' Redis hashes read in this block of :meth:`RedisUserCache.batched`.
+_BATCH: ContextVar[dict[str, dict[bytes, bytes]] | None] = ContextVar(
+    "cratedig_user_cache_batch", default=None
+)
 
 
 class LocalLRU:
@@ -71,6 +80,11 @@ class LocalLRU:
         with self._lock:
             self._data.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._data.clear()
+
     def __len__(self) -> int:
         return len(self._data)
 
@@ -87,6 +101,8 @@ class UserCache(Protocol):
     def invalidate(self, user_ids: Iterable[str]) -> None: ...
 
     def healthy(self) -> bool: ...
+
+    def batched(self) -> AbstractContextManager[None]: ...
 
 
 class MemoryUserCache:
@@ -113,6 +129,10 @@ class MemoryUserCache:
 
     def healthy(self) -> bool:
         return True
+
+    def batched(self) -> AbstractContextManager[None]:
+        """Nothing to batch in process (see :meth:`RedisUserCache.batched`)."""
+        return nullcontext()
 
 
 class RedisUserCache:
@@ -164,26 +184,61 @@ class RedisUserCache:
     def get(self, user_id: str, field: str) -> Any | None:
         if not self._available():
             return None
+        batch = _BATCH.get()
         try:
-            raw = self._redis.hget(self.prefix + user_id, field)
+            if batch is None:
+                raw = self._redis.hget(self.prefix + user_id, field)
+            else:
+                fields = batch.get(user_id)
+                if fields is None:
+                    got: dict[bytes, bytes] = self._redis.hgetall(self.prefix + user_id)  # type: ignore[assignment]
+                    fields = batch[user_id] = got
+                raw = fields.get(field.encode())
         except Exception as exc:
             self._failed(exc)
             return None
         return None if raw is None else json.loads(raw)
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Within the block, a user's first lookup reads their whole hash (``HGETALL``)
+        and their later lookups are answered from it.
+
+        For one request that reads several of a user's entries: the home page reads
+        both lists and the listener's own part in one round trip instead of three.
+        Writes and invalidations in the block update what it read; other workers'
+        writes meanwhile are seen by the next request, as if this one had read them all
+        at its first lookup.
+        """
+        token = _BATCH.set({})
+        try:
+            yield
+        finally:
+            _BATCH.reset(token)
+
     def set(self, user_id: str, field: str, value: Any) -> None:
         if not self._available():
             return
         key = self.prefix + user_id
+        raw = json.dumps(value, separators=(",", ":"))
         try:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.hset(key, field, json.dumps(value, separators=(",", ":")))
+            pipe.hset(key, field, raw)
             pipe.expire(key, self.ttl_seconds)
             pipe.execute()
         except Exception as exc:
             self._failed(exc)
+            return
+        batch = _BATCH.get()
+        if batch is not None and user_id in batch:
+            batch[user_id][field.encode()] = raw.encode()
 
     def invalidate(self, user_ids: Iterable[str]) -> None:
+        user_ids = list(user_ids)
+        batch = _BATCH.get()
+        if batch is not None:
+            for user_id in user_ids:
+                batch.pop(user_id, None)
         keys = [self.prefix + u for u in user_ids]
         if not keys:
             return

@@ -8,11 +8,13 @@ Every function takes the model version to read: the service chooses it per reque
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from cratedig.config import Settings
 from cratedig.experiments.interleaving import team_draft
@@ -28,6 +30,10 @@ LIST_TYPES = ("may_like", "hidden_gems")
 FALLBACK_NAMES = {"country": "country", "country_cluster": "cluster", "global": "global"}
 #: The explanation of a list item that carries none of its own.
 DEFAULT_EXPLANATION = "Popular with listeners like you"
+#: Recent activity already read in this block of :meth:`ListAssembler.shared_activity`.
+_SHARED: ContextVar[dict[tuple[str, str], list[Any]] | None] = ContextVar(
+    "cratedig_shared_activity", default=None
+)
 
 
 def because_explanation(liked: str) -> str:
@@ -140,13 +146,10 @@ class ListAssembler:
                     self.base_lists.set(key, (raw,))
             else:
                 raw = cached[0]
-            config, recent = self.engagement.get(version)
-            activity = (
-                conn.execute(
-                    recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
-                ).all()
-                if recent is not None and personalised
-                else []
+            config, activity = (
+                self.recent_activity(conn, version, user_id)
+                if personalised
+                else (self.engagement.get(version)[0], [])
             )
         cold_start = raw is None
         fallback = None
@@ -179,6 +182,40 @@ class ListAssembler:
             "personalised": bool(signals),
             "items": self._items(candidates[:k]),
         }
+
+    @contextmanager
+    def shared_activity(self) -> Iterator[None]:
+        """Within the block, :meth:`recent_activity` reads each user's events once.
+
+        For one request that needs them several times: the home page serves two
+        lists and shows the same events in its recent-listening panel. Not longer:
+        the next request must see the events posted meanwhile.
+        """
+        token = _SHARED.set({})
+        try:
+            yield
+        finally:
+            _SHARED.reset(token)
+
+    def recent_activity(
+        self, conn: Connection, version: ModelVersion, user_id: str
+    ) -> tuple[personalise.EngagementConfig, list[Any]]:
+        """The engagement configuration of ``version`` and the user's weighted events
+        since its snapshot (``(artist_id, event_type, weight, occurred_at_ms)``, newest
+        first), as :class:`~cratedig.serving.personalise.VersionEngagement` reads them."""
+        config, recent = self.engagement.get(version)
+        if recent is None:
+            return config, []
+        memo = _SHARED.get()
+        key = (version.version_id, user_id)
+        if memo is not None and key in memo:
+            return config, memo[key]
+        rows = list(
+            conn.execute(recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}).all()
+        )
+        if memo is not None:
+            memo[key] = rows
+        return config, rows
 
     def interleaved_list(
         self,

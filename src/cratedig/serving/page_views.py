@@ -8,11 +8,15 @@
 * admin: model versions with key metrics in columns and the rest apart.
 
 Artist cards (tags, listeners) change slowly, so each worker keeps them for
-:data:`CARD_TTL_SECONDS`; the rest is read per request.
+:data:`CARD_TTL_SECONDS`. A listener's own part (recent listening, own artists,
+thumbs, ratings) lives in the per-user cache beside their lists and is dropped with
+them; the rendered home page body is cached on top of both
+(:mod:`cratedig.serving.page_home`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +34,8 @@ from cratedig.serving.service import Service
 
 #: How long a worker keeps an artist's tags and listener count.
 CARD_TTL_SECONDS = 300.0
+#: Rendered home pages a worker keeps (about 28 KB each: at most ~30 MB).
+BODY_ENTRIES = 1_000
 #: Tags shown per artist on a list item.
 CARD_TAGS = 3
 #: Artists shown in the recent-listening panel.
@@ -99,12 +105,19 @@ def artist_prefix() -> str:
     return url_for("pages.artist", artist_id="_")[:-1]
 
 
+@lru_cache(maxsize=65_536)
+def _quoted(value: str) -> str:
+    """``value`` percent-encoded as one path segment or query value (a page quotes the
+    same ids many times: its user's, its lists' and ~60 artists')."""
+    return quote(value, safe="")
+
+
 def artist_href(
     prefix: str, artist_id: str, user_id: str | None = None, src: str | None = None
 ) -> str:
     """An artist page's URL (built without ``url_for``: a page links ~60 artists)."""
-    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in (("user", user_id), ("src", src)) if v)
-    return prefix + quote(artist_id, safe="") + ("?" + query if query else "")
+    query = "&".join(f"{k}={_quoted(v)}" for k, v in (("user", user_id), ("src", src)) if v)
+    return prefix + _quoted(artist_id) + ("?" + query if query else "")
 
 
 class PageReads:
@@ -119,6 +132,8 @@ class PageReads:
     def __init__(self, svc: Service) -> None:
         self.svc = svc
         self.cards_cache = LocalLRU(max_entries=50_000, ttl_seconds=CARD_TTL_SECONDS)
+        #: Rendered home page bodies (see :mod:`cratedig.serving.page_home`).
+        self.bodies = LocalLRU(max_entries=BODY_ENTRIES, ttl_seconds=CARD_TTL_SECONDS)
 
     def cards(self, artist_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``artist_id -> {"tags": [...], "listeners": n}`` (cached per worker)."""
@@ -145,13 +160,8 @@ class PageReads:
         (newest first): what re-ranks the lists until the next retrain."""
         if version is None:
             return []
-        _config, stmt = self.svc.lists.engagement.get(version)
-        if stmt is None:
-            return []
-        with self.svc.engine.connect() as conn:
-            rows = conn.execute(
-                stmt, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
-            ).all()
+        with self.svc.engine.connect() as conn:  # read once with the lists' (pages.home)
+            _config, rows = self.svc.lists.recent_activity(conn, version, user_id)
         by_artist: dict[str, dict[str, Any]] = {}
         for artist_id, event_type, weight, ms in rows:
             entry = by_artist.get(artist_id)
@@ -177,10 +187,18 @@ class PageReads:
             entry["negative"] = entry["weight"] < 0
         return list(by_artist.values())
 
-    def user_extras(self, version: ModelVersion | None, user_id: str) -> dict[str, Any]:
+    def user_extras(
+        self, version: ModelVersion | None, user_id: str, cache: bool = True
+    ) -> dict[str, Any]:
         """The recent activity, own artists' names, thumbs and ratings of a listener,
         kept in the per-user cache (dropped with the user's lists when they post an
-        event or page feedback)."""
+        event or feedback, in every worker).
+
+        ``epoch`` is a fresh random id each time they are read from the store: it
+        changes whenever the user's cache entry was dropped, so the rendered page
+        bodies keyed by it (:mod:`cratedig.serving.page_home`) go stale with them.
+        Not cached when ``cache`` is false (a made-up user id leaves nothing behind).
+        """
         field = f"page:{version.version_id if version is not None else '-'}"
         cached = self.svc.user_cache.get(user_id, field)
         if cached is not None:
@@ -192,8 +210,10 @@ class PageReads:
             "own": self.user_artist_names(user_id),
             "thumbs": thumbs,
             "ratings": ratings,
+            "epoch": os.urandom(8).hex(),
         }
-        self.svc.user_cache.set(user_id, field, extras)
+        if cache:
+            self.svc.user_cache.set(user_id, field, extras)
         return extras
 
     def user_artist_names(self, user_id: str) -> dict[str, str]:
@@ -233,11 +253,13 @@ def decorate_items(
     gems: bool,
     user_id: str | None = None,
     src: str | None = None,
+    prefix: str | None = None,
 ) -> list[dict[str, Any]]:
-    """List items with their card, rarity (gems), link and linked explanation parts."""
+    """List items with their card, rarity (gems), link and linked explanation parts
+    (``prefix``: :func:`artist_prefix`, when the caller has it)."""
     items = list(items)
     cards = pr.cards([i["artist_id"] for i in items])
-    prefix = artist_prefix()
+    prefix = prefix or artist_prefix()
     out = []
     for item in items:
         card = cards[item["artist_id"]]
@@ -258,14 +280,18 @@ def decorate_items(
 
 
 def home_view(
-    app: Flask, user_id: str, lists: Sequence[tuple[str, dict[str, Any]]]
+    app: Flask,
+    user_id: str,
+    lists: Sequence[tuple[str, dict[str, Any]]],
+    version: ModelVersion | None,
+    extras: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """What ``home.html`` shows besides the user id and token."""
+    """What the home page body (``_home_body.html``) shows: ``lists`` decorated, and
+    the listener's ``extras`` (:meth:`PageReads.user_extras`) for ``version``."""
     pr = reads(app)
-    version = pr.svc.versions.for_user(user_id).version if pr.svc.active_version() else None
-    extras = pr.user_extras(version, user_id)
     names = extras["own"]
     n_users = version.n_users if version is not None else None
+    prefix = artist_prefix()
     views = [
         ListView(
             title,
@@ -278,13 +304,14 @@ def home_view(
                 payload["list"] == "hidden_gems",
                 user_id,
                 payload["list_id"],
+                prefix,
             ),
         )
         for title, payload in lists
     ]
-    prefix = artist_prefix()
     recent = [{**r, "href": artist_href(prefix, r["artist_id"], user_id)} for r in extras["recent"]]
     return {
+        "user_id": user_id,
         "views": views,
         "recent": recent,
         "snapshot": when(version.snapshot_ms) if version is not None else "",

@@ -40,7 +40,8 @@ from cratedig.serving.http import (
     service,
 )
 from cratedig.serving.openapi_pages import pages_spec
-from cratedig.serving.page_views import admin_rows, fans_view, home_view, relation_view
+from cratedig.serving.page_home import home_page
+from cratedig.serving.page_views import admin_rows, fans_view, relation_view
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
@@ -79,13 +80,16 @@ def index() -> Any:
 def home(user_id: str) -> Any:
     check_id("user_id", user_id)
     check_page_read(user_id)
-    may_like = ("Artists You May Like", serve_user_list(user_id, "may_like", None))
-    gems = ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None))
-    # an experiment arm may move Hidden Gems above May Like, or leave it out
-    placement = gems[1].get("placement", "last")
-    lists = {"first": [gems, may_like], "off": [may_like]}.get(placement, [may_like, gems])
-    view = home_view(current_app, user_id, lists)
-    return render_template("home.html", user_id=user_id, token=page_token(user_id), **view)
+    svc = service()
+    # one read of the user's cache entry (Redis) and of their recent events, for both
+    # lists and the page's own part
+    with svc.user_cache.batched(), svc.lists.shared_activity():
+        may_like = ("Artists You May Like", serve_user_list(user_id, "may_like", None))
+        gems = ("Hidden Gems", serve_user_list(user_id, "hidden_gems", None))
+        # an experiment arm may move Hidden Gems above May Like, or leave it out
+        placement = gems[1].get("placement", "last")
+        lists = {"first": [gems, may_like], "off": [may_like]}.get(placement, [may_like, gems])
+        return home_page(current_app, user_id, lists, page_token(user_id))  # page_home
 
 
 @bp.get("/artists/<id:artist_id>")
@@ -160,8 +164,7 @@ def ui_events() -> Any:
 @bp.post("/ui/feedback")
 def ui_feedback() -> Any:
     row = parse_feedback(_ui_body(ui_writer()))
-    feedback_id = service().post_feedback(row)
-    service().user_cache.invalidate([row["user_id"]])  # the pages show the latest thumbs
+    feedback_id = service().post_feedback(row)  # the pages show the latest thumbs
     return jsonify({"feedback_id": feedback_id}), 201
 
 

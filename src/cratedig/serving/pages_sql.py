@@ -123,20 +123,16 @@ def latest_feedback(conn: Connection, user_id: str) -> tuple[dict[str, int], dic
     """
     fb = feedback.c
     thumbs: dict[str, int] = {}
-    rows = conn.execute(
-        select(fb.artist_id, fb.value)
-        .where(fb.user_id == user_id, fb.kind == "thumb")
-        .order_by(fb.created_at_ms, fb.feedback_id)
-    )
-    for artist_id, value in rows:
-        thumbs[str(artist_id)] = int(value)
     ratings: dict[str, int] = {}
-    rows = conn.execute(
-        select(impressions.c.list_type, fb.value)
-        .join(impressions, impressions.c.list_id == fb.list_id)
-        .where(fb.user_id == user_id, fb.kind == "rating")
+    rows = conn.execute(  # one read for both (an outer join: thumbs need no impression)
+        select(fb.kind, fb.artist_id, impressions.c.list_type, fb.value)
+        .outerjoin(impressions, impressions.c.list_id == fb.list_id)
+        .where(fb.user_id == user_id, fb.kind.in_(["thumb", "rating"]))
         .order_by(fb.created_at_ms, fb.feedback_id)
     )
-    for list_type, value in rows:
-        ratings[str(list_type)] = int(value)
+    for kind, artist_id, list_type, value in rows:
+        if kind == "thumb":
+            thumbs[str(artist_id)] = int(value)
+        elif list_type is not None:
+            ratings[str(list_type)] = int(value)
     return thumbs, ratings

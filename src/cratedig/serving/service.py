@@ -133,7 +133,9 @@ class Service:
         list_id = row.get("list_id")
         if list_id is not None:
             check_against_list(row, self.served_list(list_id))
-        return store_feedback(self.engine, row)
+        feedback_id = store_feedback(self.engine, row, self.cache_sync.record)
+        self.user_cache.invalidate([str(row["user_id"])])
+        return feedback_id
 
     def served_list(self, list_id: str) -> tuple[str, list[str]] | None:
         """Who a list was served to and its artists, from this worker's impressions
