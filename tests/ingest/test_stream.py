@@ -120,7 +120,8 @@ def test_conflict_found_by_the_consumer_is_quarantined(redis_url: str, store: En
     rows = quarantined(store, quarantine_source("t:ev"))
     assert len(rows) == 1
     assert rows[0]["line"] == int(entry_id.split("-")[0]) * LINE_FACTOR
-    assert rows[0]["reason"].startswith("conflict: event_id: 'e0'")
+    assert rows[0]["reason"].startswith("event_id: 'e0' is not valid")
+    assert "conflict" in rows[0]["reason"]
     assert '"artist_id": "other"' in rows[0]["raw"]
     assert stream.lag().pending == 0  # acknowledged: a quarantined event is not retried
 

@@ -19,24 +19,86 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 from sqlalchemy import Connection, Engine
 
 from cratedig.clock import now_ms
 from cratedig.fields import FUTURE_TOLERANCE_MS
-from cratedig.ingest.quarantine import BadRow, quarantine_rows
+from cratedig.ingest.chunk_import import ChunkImporter
+from cratedig.ingest.readers import Chunk
 from cratedig.ingest.stream import Entry, EventStream
-from cratedig.ingest.write_path import MAX_BATCH, store_events
+from cratedig.ingest.write_path import MAX_BATCH
+from cratedig.store.engine import write_lock
 
 #: Quarantine lines of stream events: the entry's time (ms) times this, plus the
 #: event's position in the entry.
 LINE_FACTOR = 10_000
+#: How long one importer (its id caches and time limit) serves.
+IMPORTER_SECONDS = 60.0
 #: How many latency samples (one per entry) the statistics keep.
 LATENCY_WINDOW = 200_000
+
+
+_TEXT = (
+    "event_id",
+    "user_id",
+    "event_type",
+    "artist_id",
+    "track_id",
+    "tag",
+    "session_id",
+    "source",
+)
+_WHOLE = ("occurred_at_ms", "duration_ms", "count")
+#: The typed columns of the rows the service writes (as a Parquet import has them).
+STREAM_SCHEMA = pa.schema(
+    [(name, pa.string()) for name in _TEXT] + [(name, pa.int64()) for name in _WHOLE]
+)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _plain(raw: Any) -> bool:
+    """Whether ``raw`` has the canonical shape (known fields; text as str, numbers as
+    int64), so that it fits :data:`STREAM_SCHEMA` without any conversion."""
+    if not isinstance(raw, dict):
+        return False
+    for key, value in raw.items():
+        if value is None:
+            continue
+        if key in _TEXT:
+            if not isinstance(value, str):
+                return False
+        elif key in _WHOLE:
+            if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+                return False
+        else:
+            return False
+    return True
+
+
+def stream_chunk(rows: Iterable[tuple[int, Any]]) -> Chunk:
+    """A chunk of the importer from ``(line, raw row)`` pairs: plain rows as a typed
+    record batch, the others as rows for ``validate_event``."""
+    plain: list[dict[str, Any]] = []
+    lines: list[int] = []
+    other: list[tuple[int, Any]] = []
+    for line, raw in rows:
+        if _plain(raw):
+            plain.append(raw)
+            lines.append(line)
+        else:
+            other.append((line, raw))
+    batch = pa.RecordBatch.from_pylist(plain, schema=STREAM_SCHEMA) if plain else None
+    return Chunk(
+        batch=batch,
+        lines=np.array(lines, dtype=np.int64) if plain else None,
+        rows=other or None,
+    )
 
 
 def quarantine_source(stream_name: str) -> str:
@@ -139,6 +201,7 @@ class StreamConsumer:
         self._own_done = False
         self._claimed_at = 0.0
         self._stopping = False
+        self._importer_made: tuple[float, ChunkImporter] | None = None
 
     @property
     def claim_every_s(self) -> float:
@@ -171,35 +234,13 @@ class StreamConsumer:
         return handled + self.handle(entries)
 
     def handle(self, entries: Sequence[Entry]) -> int:
-        """Store the events of ``entries``, quarantine refused ones, then ``XACK``."""
+        """Store the events of ``entries`` (quarantining refused ones in the same
+        transaction), then ``XACK`` them."""
         if not entries:
             return 0
         flat = [(e, pos, raw) for e in entries for pos, raw in enumerate(e.events)]
         for start in range(0, len(flat), MAX_BATCH):
-            part = flat[start : start + MAX_BATCH]
-            result = store_events(
-                self.engine,
-                [raw for _, _, raw in part],
-                self.in_transaction,
-                self.future_tolerance_ms,
-            )
-            bad = [
-                BadRow(
-                    part[err["index"]][0].added_ms * LINE_FACTOR + part[err["index"]][1],
-                    f"{err['code']}: {err['message']}",
-                    part[err["index"]][2],
-                )
-                for err in result.errors
-            ]
-            if bad:
-                with self.engine.begin() as conn:
-                    quarantine_rows(conn, quarantine_source(self.stream.name), bad)
-            if result.user_ids and self.after_store is not None:
-                self.after_store(result.user_ids)
-            self.stats.stored += result.accepted
-            self.stats.duplicates += result.duplicates
-            self.stats.conflicts += result.conflicts
-            self.stats.rejected += len(result.errors) - result.conflicts
+            self._store(flat[start : start + MAX_BATCH])
         self.stream.ack([e.entry_id for e in entries])
         done = now_ms()
         for e in entries:
@@ -207,6 +248,38 @@ class StreamConsumer:
         self.stats.entries += len(entries)
         self.stats.events += len(flat)
         return len(entries)
+
+    def _importer(self) -> ChunkImporter:
+        """The importer, renewed every :data:`IMPORTER_SECONDS`: it caches the ids it
+        knows, and fixes its "not later than" limit when it is made."""
+        now = time.monotonic()
+        if self._importer_made is None or now - self._importer_made[0] > IMPORTER_SECONDS:
+            importer = ChunkImporter(
+                "events", quarantine_source(self.stream.name), False, self.future_tolerance_ms
+            )
+            self._importer_made = (now, importer)
+        return self._importer_made[1]
+
+    def _store(self, part: Sequence[tuple[Entry, int, Any]]) -> None:
+        """One transaction of the file importer's write path
+        (:class:`~cratedig.ingest.chunk_import.ChunkImporter`): the rows of the
+        canonical shape the service writes go through the vectorised validation, any
+        other row through ``validate_event``; the same rules either way."""
+        chunk = stream_chunk((e.added_ms * LINE_FACTOR + pos, raw) for e, pos, raw in part)
+        importer = self._importer()
+        prepared = importer.prepare(chunk)  # validation needs no lock
+        users = {raw.get("user_id") for _, _, raw in part if isinstance(raw, dict)}
+        users = {u for u in users if isinstance(u, str)}
+        with write_lock(self.engine), self.engine.begin() as conn:
+            outcome = importer.import_chunk(conn, chunk, prepared)
+            if outcome.accepted and self.in_transaction is not None:
+                self.in_transaction(conn, users)
+        if outcome.accepted and self.after_store is not None:
+            self.after_store(users)
+        self.stats.stored += outcome.accepted
+        self.stats.duplicates += outcome.duplicates
+        self.stats.conflicts += outcome.conflicts
+        self.stats.rejected += len(outcome.bad) - outcome.conflicts
 
     def run(
         self,
