@@ -62,9 +62,10 @@ def _stored(engine: Engine) -> int:
 
 
 def test_writer_appends_entries_and_answers_like_the_write_path(
-    redis_url: str, store: Engine
+    stream_redis: tuple[str, str], store: Engine
 ) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     raws = [*_events(ENTRY_EVENTS + 20), {"user_id": "x"}, _events(1)[0], "junk"]
     result = queue_events(store, stream, raws).as_dict()
     assert (result["accepted"], result["duplicates"], result["rejected"]) == (
@@ -78,7 +79,7 @@ def test_writer_appends_entries_and_answers_like_the_write_path(
     ]
     assert _stored(store) == 0  # nothing is written in the request
     client = redis.Redis.from_url(redis_url)
-    entries = client.xrange("t:ev")
+    entries = client.xrange(name)
     assert [len(decode_events(fields[b"events"])) for _, fields in entries] == [ENTRY_EVENTS, 20]
     first = decode_events(entries[0][1][b"events"])[0]
     assert first["event_id"] == "e0" and first["occurred_at_ms"] == raws[0]["occurred_at_ms"]
@@ -87,8 +88,9 @@ def test_writer_appends_entries_and_answers_like_the_write_path(
     assert (lag.length, lag.undelivered, lag.pending) == (2, 2, 0)
 
 
-def test_consumer_stores_acks_and_trims(redis_url: str, store: Engine) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+def test_consumer_stores_acks_and_trims(stream_redis: tuple[str, str], store: Engine) -> None:
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     queue_events(store, stream, _events(1200))
     seen: list[set[str]] = []
     consumer = StreamConsumer(store, stream, "c1", count=2, after_store=seen.append)
@@ -105,8 +107,11 @@ def test_consumer_stores_acks_and_trims(redis_url: str, store: Engine) -> None:
     assert _stored(store) == 1200 and consumer.stats.duplicates == 10
 
 
-def test_conflict_found_by_the_consumer_is_quarantined(redis_url: str, store: Engine) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+def test_conflict_found_by_the_consumer_is_quarantined(
+    stream_redis: tuple[str, str], store: Engine
+) -> None:
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     consumer = StreamConsumer(store, stream, "c1")
     queue_events(store, stream, _events(3))
     consumer.step()
@@ -114,10 +119,10 @@ def test_conflict_found_by_the_consumer_is_quarantined(redis_url: str, store: En
     # refused by the write path in the consumer, and quarantined with its entry
     answer = queue_events(store, stream, _events(1, artist_id="other"))
     assert answer.accepted == 1
-    entry_id = redis.Redis.from_url(redis_url).xrange("t:ev")[-1][0].decode()
+    entry_id = redis.Redis.from_url(redis_url).xrange(name)[-1][0].decode()
     consumer.step()
     assert consumer.stats.conflicts == 1 and _stored(store) == 3
-    rows = quarantined(store, quarantine_source("t:ev"))
+    rows = quarantined(store, quarantine_source(name))
     assert len(rows) == 1
     assert rows[0]["line"] == int(entry_id.split("-")[0]) * LINE_FACTOR
     assert rows[0]["reason"].startswith("event_id: 'e0' is not valid")
@@ -126,17 +131,21 @@ def test_conflict_found_by_the_consumer_is_quarantined(redis_url: str, store: En
     assert stream.lag().pending == 0  # acknowledged: a quarantined event is not retried
 
 
-def test_foreign_entry_is_quarantined_not_lost(redis_url: str, store: Engine) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
-    redis.Redis.from_url(redis_url).xadd("t:ev", {"something": "else"})
+def test_foreign_entry_is_quarantined_not_lost(
+    stream_redis: tuple[str, str], store: Engine
+) -> None:
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
+    redis.Redis.from_url(redis_url).xadd(name, {"something": "else"})
     consumer = StreamConsumer(store, stream, "c1")
     consumer.step()
     assert consumer.stats.rejected == 1 and stream.lag().pending == 0
-    assert len(quarantined(store, quarantine_source("t:ev"))) == 1
+    assert len(quarantined(store, quarantine_source(name))) == 1
 
 
-def test_takeover_of_a_dead_consumers_entries(redis_url: str, store: Engine) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+def test_takeover_of_a_dead_consumers_entries(stream_redis: tuple[str, str], store: Engine) -> None:
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     queue_events(store, stream, _events(700))
     taken = stream.read("dead", 10, 10)  # read, never acknowledged: the consumer died
     assert len(taken) == 2 and stream.lag().pending == 2
@@ -153,8 +162,11 @@ def test_takeover_of_a_dead_consumers_entries(redis_url: str, store: Engine) -> 
     assert stream.lag().pending == 0
 
 
-def test_restarted_consumer_finishes_its_own_pending_entries(redis_url: str, store: Engine) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+def test_restarted_consumer_finishes_its_own_pending_entries(
+    stream_redis: tuple[str, str], store: Engine
+) -> None:
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     queue_events(store, stream, _events(30))
     stream.read("c1", 10, 10)  # c1 read and stopped before storing
     again = StreamConsumer(store, stream, "c1", claim_idle_ms=3_600_000, block_ms=10)
@@ -163,9 +175,10 @@ def test_restarted_consumer_finishes_its_own_pending_entries(redis_url: str, sto
 
 
 def test_run_stops_when_idle_and_unreachable_redis_is_named(
-    redis_url: str, store: Engine, tmp_path: Path
+    stream_redis: tuple[str, str], store: Engine, tmp_path: Path
 ) -> None:
-    stream = open_stream(redis_url, "t:ev", "g")
+    redis_url, name = stream_redis
+    stream = open_stream(redis_url, name, "g")
     queue_events(store, stream, _events(50))
     lines: list[str] = []
     stats = StreamConsumer(store, stream, "c1", block_ms=50).run(
@@ -173,7 +186,7 @@ def test_run_stops_when_idle_and_unreachable_redis_is_named(
     )
     assert stats.events == 50 and stats.latency_ms(0.95) is not None
     assert any("0 undelivered, 0 pending" in line for line in lines)
-    dead = open_stream("redis://127.0.0.1:1/0", "t:ev", "g")
+    dead = open_stream("redis://127.0.0.1:1/0", name, "g")
     with pytest.raises(StreamUnavailableError, match="XADD failed"):
         queue_events(store, dead, _events(1))
 

@@ -30,21 +30,21 @@ from cratedig.store.schema import user_events
 
 pytestmark = pytest.mark.redis
 SRC = Path(__file__).resolve().parents[2] / "src"
-STREAM = "t:proc"
 GROUP = "cratedig-consumers"
 
 
 class Consumers:
     """``cratedig consume`` subprocesses on one store and stream."""
 
-    def __init__(self, url: str, redis_url: str, tmp_path: Path) -> None:
+    def __init__(self, url: str, redis_url: str, stream: str, tmp_path: Path) -> None:
         self.url = url
+        self.stream = stream
         self.tmp_path = tmp_path
         self.env = {
             **os.environ,
             "PYTHONPATH": str(SRC),
             "CRATEDIG_STREAM_URL": redis_url,
-            "CRATEDIG_STREAM_NAME": STREAM,
+            "CRATEDIG_STREAM_NAME": stream,
         }
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -68,9 +68,11 @@ class Consumers:
 
 
 @pytest.fixture
-def consumers(sqlite_url: str, redis_url: str, tmp_path: Path) -> Iterator[Consumers]:
+def consumers(
+    sqlite_url: str, stream_redis: tuple[str, str], tmp_path: Path
+) -> Iterator[Consumers]:
     init_db(make_engine(sqlite_url))
-    group = Consumers(sqlite_url, redis_url, tmp_path)
+    group = Consumers(sqlite_url, *stream_redis, tmp_path)
     yield group
     group.stop_all()
 
@@ -84,7 +86,7 @@ def _ids(n: int) -> list[str]:
     return [f"ev{i:08d}" for i in range(n)]
 
 
-def _add(client: redis.Redis, n: int) -> None:
+def _add(client: redis.Redis, stream: str, n: int) -> None:
     """XADD ``n`` events in entries of ENTRY_EVENTS, as the service's writer encodes them."""
     t = now_ms() - 86_400_000
     ids = _ids(n)
@@ -103,7 +105,7 @@ def _add(client: redis.Redis, n: int) -> None:
             }
             for i in range(start, min(n, start + ENTRY_EVENTS))
         ]
-        pipe.xadd(STREAM, {FIELD: orjson.dumps(rows)})
+        pipe.xadd(stream, {FIELD: orjson.dumps(rows)})
         if len(pipe) >= 200:
             pipe.execute()
     pipe.execute()
@@ -118,11 +120,9 @@ def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-unty
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def test_consume_stops_gracefully_on_sigterm(
-    consumers: Consumers, redis_url: str, tmp_path: Path
-) -> None:
-    client = redis.Redis.from_url(redis_url)
-    _add(client, 1500)
+def test_consume_stops_gracefully_on_sigterm(consumers: Consumers, tmp_path: Path) -> None:
+    client = redis.Redis.from_url(consumers.env["CRATEDIG_STREAM_URL"])
+    _add(client, consumers.stream, 1500)
     engine = make_engine(consumers.url)
     stats = tmp_path / "c1.json"
     proc = consumers.start("c1", "--log-every", "0.2", "--stats-file", str(stats))
@@ -136,18 +136,17 @@ def test_consume_stops_gracefully_on_sigterm(
     assert (data["events"], data["stored"]) == (1500, 1500)
     assert len(data["latencies_ms"]) == 3
     # a consumer that stops cleanly holds nothing and leaves the group
-    assert client.xinfo_consumers(STREAM, GROUP) == []
-    assert client.xpending(STREAM, GROUP)["pending"] == 0
+    assert client.xinfo_consumers(consumers.stream, GROUP) == []
+    assert client.xpending(consumers.stream, GROUP)["pending"] == 0
 
 
 @pytest.mark.slow
-def test_a_million_events_survive_a_killed_consumer(
-    consumers: Consumers, redis_url: str
-) -> None:
+def test_a_million_events_survive_a_killed_consumer(consumers: Consumers) -> None:
     n = int(os.environ.get("CRATEDIG_STREAM_TEST_EVENTS", "1000000"))
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(consumers.env["CRATEDIG_STREAM_URL"])
+    stream = consumers.stream
     started = time.monotonic()
-    _add(client, n)
+    _add(client, stream, n)
     added = time.monotonic() - started
     engine = make_engine(consumers.url)
     claim = ("--claim-idle", "3", "--count", "4")
@@ -159,14 +158,13 @@ def test_a_million_events_survive_a_killed_consumer(
     victim.wait()
     killed_at = _stored(engine)
     held = {
-        c["name"].decode(): int(c["pending"])
-        for c in client.xpending(STREAM, GROUP)["consumers"]
+        c["name"].decode(): int(c["pending"]) for c in client.xpending(stream, GROUP)["consumers"]
     }.get("victim", 0)
     consumers.start("successor", *claim)
     _wait(lambda: _stored(engine) >= n, 900, f"all {n:,} events stored")
 
     def drained() -> bool:
-        info = client.xinfo_groups(STREAM)[0]
+        info = client.xinfo_groups(stream)[0]
         return int(info["pending"]) == 0 and int(info["lag"] or 0) == 0
 
     _wait(drained, 60, "nothing pending")

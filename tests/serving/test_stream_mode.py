@@ -23,10 +23,9 @@ T = 1_700_000_000_000
 
 
 @pytest.fixture
-def stream_app(store: Engine, tmp_path: Path, redis_url: str) -> Iterator[Flask]:
-    app = make_app(
-        store, tmp_path, ingest_mode="stream", stream_url=redis_url, stream_name="t:api"
-    )
+def stream_app(store: Engine, tmp_path: Path, stream_redis: tuple[str, str]) -> Iterator[Flask]:
+    url, name = stream_redis
+    app = make_app(store, tmp_path, ingest_mode="stream", stream_url=url, stream_name=name)
     yield app
     app.extensions["cratedig"].close()
 
@@ -71,7 +70,10 @@ def test_same_answers_as_sync_mode(stream_app: Flask, app: Flask, store: Engine)
     assert _count(store) == before + 3  # by the synchronous app only
 
 
-def test_events_wait_for_a_consumer(stream_app: Flask, store: Engine, redis_url: str) -> None:
+def test_events_wait_for_a_consumer(
+    stream_app: Flask, store: Engine, stream_redis: tuple[str, str]
+) -> None:
+    url, name = stream_redis
     client = stream_app.test_client()
     before = _count(store)
     r = client.post("/api/v1/events", json={"events": BATCH}, headers=H)
@@ -79,15 +81,15 @@ def test_events_wait_for_a_consumer(stream_app: Flask, store: Engine, redis_url:
     health = client.get("/api/v1/health").get_json()
     assert health["ingest_mode"] == "stream" and health["status"] == "ok"
     lag = health["stream"]
-    assert (lag["ok"], lag["name"], lag["length"], lag["undelivered"]) == (True, "t:api", 1, 1)
-    stream = open_stream(redis_url, "t:api", "cratedig-consumers")
+    assert (lag["ok"], lag["name"], lag["length"], lag["undelivered"]) == (True, name, 1, 1)
+    stream = open_stream(url, name, "cratedig-consumers")
     StreamConsumer(store, stream, "c1").step()
     assert _count(store) == before + 3
     lag = client.get("/api/v1/health").get_json()["stream"]
     assert (lag["undelivered"], lag["pending"]) == (0, 0)
     assert [c["name"] for c in lag["consumers"]] == ["c1"]
     page = client.get("/admin", headers=H).get_data(as_text=True)
-    assert 'id="stream"' in page and "t:api" in page and "<th scope=\"row\">c1</th>" in page
+    assert 'id="stream"' in page and name in page and '<th scope="row">c1</th>' in page
 
 
 def test_single_bad_event_gets_the_same_envelope(stream_app: Flask, app: Flask) -> None:

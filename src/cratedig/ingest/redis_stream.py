@@ -13,6 +13,8 @@ from cratedig.ingest.stream import Entry, Lag, StreamUnavailableError, age_secon
 #: The field of an entry that holds its events.
 FIELD = b"events"
 T = TypeVar("T")
+#: Errors of a command on a stream or group that was deleted meanwhile.
+_GONE = ("NOGROUP", "UNBLOCKED")
 
 
 def _text(value: Any) -> str:
@@ -51,11 +53,11 @@ class RedisEventStream:
         try:
             return fn()
         except redis.ResponseError as exc:
-            if "NOGROUP" in str(exc) and self._group_ready:
-                self._group_ready = False  # the stream was deleted: make it again, retry
-                self.ensure_group()
-                return fn()
-            raise
+            if not any(word in str(exc) for word in _GONE):
+                raise
+            self._group_ready = False  # the stream (or group) was deleted: make it again
+            self.ensure_group()
+            return self._call(what, fn)
         except redis.RedisError as exc:
             raise StreamUnavailableError(
                 f"event stream {self.name!r} at {self.url}: {what} failed ({exc}); expected a "
