@@ -9,12 +9,17 @@ import socket
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cratedig.commands.common import CliContext, pass_cli
 
+if TYPE_CHECKING:
+    from cratedig.ingest.stream import EventStream
 
-def _open(ctx: CliContext):  # type: ignore[no-untyped-def]
+
+def _open(ctx: CliContext) -> EventStream:
     from cratedig.ingest.stream import open_stream
 
     settings = ctx.settings

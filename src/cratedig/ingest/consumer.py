@@ -108,7 +108,9 @@ def quarantine_source(stream_name: str) -> str:
 
 @dataclass
 class ConsumerStats:
-    """What one consumer did: counts, and event-to-store latencies per entry."""
+    """What one consumer did: counts, and event-to-store latencies per entry
+    (``(added_ms, latency_ms, events)``: when the stream took the entry, how long until
+    its events were committed, and how many they were)."""
 
     entries: int = 0
     events: int = 0
@@ -119,7 +121,7 @@ class ConsumerStats:
     claimed: int = 0
     trimmed: int = 0
     started: float = field(default_factory=time.monotonic)
-    latencies: deque[tuple[int, int]] = field(
+    latencies: deque[tuple[int, int, int]] = field(
         default_factory=lambda: deque(maxlen=LATENCY_WINDOW), repr=False
     )
 
@@ -128,10 +130,10 @@ class ConsumerStats:
         if not self.latencies:
             return None
         lat = np.array(self.latencies, dtype=np.int64)
-        order = np.argsort(lat[:, 0], kind="stable")
-        weights = np.cumsum(lat[order, 1])
+        order = np.argsort(lat[:, 1], kind="stable")
+        weights = np.cumsum(lat[order, 2])
         k = int(np.searchsorted(weights, q * weights[-1]))
-        return float(lat[order[min(k, len(order) - 1)], 0])
+        return float(lat[order[min(k, len(order) - 1)], 1])
 
     def as_dict(self, with_latencies: bool = False) -> dict[str, Any]:
         """Counts, rate and latency quantiles (and the raw samples when asked)."""
@@ -244,7 +246,7 @@ class StreamConsumer:
         self.stream.ack([e.entry_id for e in entries])
         done = now_ms()
         for e in entries:
-            self.stats.latencies.append((done - e.added_ms, len(e.events)))
+            self.stats.latencies.append((e.added_ms, done - e.added_ms, len(e.events)))
         self.stats.entries += len(entries)
         self.stats.events += len(flat)
         return len(entries)
@@ -268,8 +270,11 @@ class StreamConsumer:
         chunk = stream_chunk((e.added_ms * LINE_FACTOR + pos, raw) for e, pos, raw in part)
         importer = self._importer()
         prepared = importer.prepare(chunk)  # validation needs no lock
-        users = {raw.get("user_id") for _, _, raw in part if isinstance(raw, dict)}
-        users = {u for u in users if isinstance(u, str)}
+        users = {
+            raw["user_id"]
+            for _, _, raw in part
+            if isinstance(raw, dict) and isinstance(raw.get("user_id"), str)
+        }
         with write_lock(self.engine), self.engine.begin() as conn:
             outcome = importer.import_chunk(conn, chunk, prepared)
             if outcome.accepted and self.in_transaction is not None:

@@ -108,19 +108,19 @@ class RedisEventStream:
     def read(self, consumer: str, count: int, block_ms: int) -> list[Entry]:
         """``XREADGROUP`` new entries (``>``) for ``consumer``."""
         self.ensure_group()
-        reply = self._call(
+        reply: Any = self._call(
             "XREADGROUP",
             lambda: self._redis.xreadgroup(
                 self.group, consumer, {self.name: ">"}, count=count, block=block_ms or None
             ),
         )
-        return self._entries(reply[0][1]) if reply else []
+        return self._entries(reply[0][1]) if reply else []  # RESP2: [[name, entries]]
 
     def pending_of(self, consumer: str, count: int) -> list[Entry]:
         """Entries already delivered to ``consumer`` and not acknowledged (``XREADGROUP 0``):
         what a consumer restarted under the same name finishes first."""
         self.ensure_group()
-        reply = self._call(
+        reply: Any = self._call(
             "XREADGROUP",
             lambda: self._redis.xreadgroup(self.group, consumer, {self.name: "0"}, count=count),
         )

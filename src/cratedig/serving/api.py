@@ -137,7 +137,7 @@ def health() -> Any:
     except Exception:
         store_ok = False
     version = svc.active_version(fresh=True) if store_ok else None
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if store_ok else "degraded",
         "store": "ok" if store_ok else "unreachable",
         "cache": svc.user_cache.backend,
