@@ -8,7 +8,6 @@ import signal
 import socket
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click
