@@ -3,6 +3,7 @@ consumer's entries (XAUTOCLAIM), trimming, quarantine of conflicts, and settings
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -200,3 +201,33 @@ def test_settings_of_stream_mode(tmp_path: Path) -> None:
         load_settings(env={"CRATEDIG_INGEST_MODE": "stream"})
     with pytest.raises(ConfigError, match="stream_url: 'nats://x' is not valid"):
         open_stream("nats://x", "n", "g")
+
+
+def test_stream_lag_command_and_missing_url(
+    stream_redis: tuple[str, str], store: Engine, sqlite_url: str
+) -> None:
+    from click.testing import CliRunner
+
+    from cratedig.cli import cli
+
+    redis_url, name = stream_redis
+    queue_events(store, open_stream(redis_url, name, "cratedig-consumers"), _events(3))
+    env = {"CRATEDIG_STREAM_URL": redis_url, "CRATEDIG_STREAM_NAME": name}
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "stream-lag"], env=env)
+    assert result.exit_code == 0, result.output
+    lag = json.loads(result.output)
+    assert (lag["name"], lag["length"], lag["undelivered"]) == (name, 1, 1)
+    bare = {"CRATEDIG_STREAM_URL": "", "CRATEDIG_REDIS_URL": ""}
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "consume"], env=bare)
+    assert result.exit_code == 2 and "stream_url: not set" in result.output
+
+
+def test_kafka_needs_its_extra() -> None:
+    pytest.importorskip("cratedig.ingest.kafka_stream")
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match=r"cratedig\[kafka\]"):
+            open_stream("kafka://127.0.0.1:9092", "events", "g")
+    else:
+        pytest.skip("confluent-kafka is installed; no broker here to test it against")
