@@ -122,3 +122,22 @@ def redis_url() -> str:
         pytest.skip(message)
     client.flushdb()
     return REDIS_TEST_URL
+
+
+#: The event-stream tests keep their streams in a database of their own and never flush
+#: it: other tests flush database 15 at any moment (under ``-n 2`` too), which would
+#: delete a stream a consumer is reading.
+STREAM_REDIS_URL = os.environ.get("CRATEDIG_TEST_STREAM_REDIS_URL", "redis://127.0.0.1:6379/12")
+
+
+@pytest.fixture
+def stream_redis(redis_url: str) -> Iterator[tuple[str, str]]:
+    """``(url, stream name)``: a Redis for event streams and a key no other test uses
+    (deleted afterwards, with nothing else touched)."""
+    import redis
+
+    name = "t:" + uuid.uuid4().hex[:12]
+    yield STREAM_REDIS_URL, name
+    client = redis.Redis.from_url(STREAM_REDIS_URL)
+    client.delete(name)
+    client.close()

@@ -26,6 +26,7 @@ from cratedig.exceptions import ConfigError, ValidationError
 DEFAULT_DATABASE_URL = "sqlite:///cratedig.sqlite"
 TRANSFORMS: tuple[str, ...] = ("log1p", "bm25", "tfidf", "binary")
 UNFOLLOW_POLICIES: tuple[str, ...] = ("remove", "negative", "ignore")
+INGEST_MODES: tuple[str, ...] = ("sync", "stream")
 #: The largest list length (``k``) the JSON API accepts; ``max_k`` may only lower it.
 MAX_K = 100
 
@@ -190,6 +191,20 @@ class Settings:
         precomputes this many items per user list and cold-start list, so every
         allowed ``k`` gets a full list; a version precomputed shorter answers a larger
         ``k`` with a 400 naming its maximum.
+    ingest_mode
+        ``"sync"`` (default): ``POST /api/v1/events`` stores the events in the request.
+        ``"stream"``: it validates them and appends them to the event stream
+        (``stream_url``), answering once the stream holds them; ``cratedig consume``
+        workers store them (``docs/stream.md``).
+    stream_url
+        The event stream: ``redis://host:port/db`` (a Redis Stream) or
+        ``kafka://host:port[,host:port]`` (consumer adapter, untested here). ``None``:
+        ``redis_url``.
+    stream_name, stream_group
+        The Redis Stream key (Kafka: topic) and the consumer group of the workers.
+    stream_claim_idle_seconds
+        A consumer takes over another consumer's pending entries (``XAUTOCLAIM``) once
+        they have been pending this long: a consumer that died holds them until then.
     live_rescoring
         ``True``: a user with events since the served version's snapshot gets "Artists
         You May Like" scored afresh by the version's model from their current history
@@ -220,6 +235,11 @@ class Settings:
     future_tolerance_seconds: float = 86_400.0
     max_k: int = MAX_K
     live_rescoring: bool = True
+    ingest_mode: str = "sync"
+    stream_url: str | None = None
+    stream_name: str = "cratedig:events"
+    stream_group: str = "cratedig-consumers"
+    stream_claim_idle_seconds: float = 60.0
 
 
 _KIND_WORDS = {
@@ -336,10 +356,25 @@ _MINIMUMS = {
     "session_max_age_seconds": 1,
     "max_request_bytes": 1,
     "trusted_proxies": 0,
+    "stream_claim_idle_seconds": 0.0,
 }
 
 
 def _check(settings: Settings) -> Settings:
+    if settings.ingest_mode not in INGEST_MODES:
+        raise ConfigError(
+            f"ingest_mode: {settings.ingest_mode!r} is not valid; expected one of "
+            + ", ".join(INGEST_MODES)
+            + "."
+        )
+    if settings.ingest_mode == "stream" and not (settings.stream_url or settings.redis_url):
+        raise ConfigError(
+            "stream_url: None is not valid with ingest_mode = 'stream'; expected a "
+            "redis:// (or kafka://) URL in stream_url or redis_url."
+        )
+    for name in ("stream_name", "stream_group"):
+        if not getattr(settings, name).strip():
+            raise ConfigError(f"{name}: '' is not valid; expected a non-empty name.")
     if not 1 <= settings.max_k <= MAX_K:
         raise ConfigError(
             f"max_k: {settings.max_k!r} is not valid; expected a whole number in 1..{MAX_K}."

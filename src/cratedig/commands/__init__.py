@@ -15,6 +15,7 @@ from cratedig.commands import (
     simulate,
     spark,
     store,
+    stream,
 )
 
 COMMAND_MODULES = (
@@ -32,4 +33,5 @@ COMMAND_MODULES = (
     export,
     scheduler,
     spark,
+    stream,
 )

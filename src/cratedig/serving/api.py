@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from cratedig.exceptions import ValidationError
 from cratedig.ingest.feedback import parse_feedback
+from cratedig.ingest.stream import StreamUnavailableError
 from cratedig.ingest.write_path import MAX_BATCH
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving import sessions
@@ -79,10 +80,12 @@ def events() -> Any:
             f"events: {len(raws)} events is too many; expected at most {MAX_BATCH}.",
             "events",
         )
-    result = service().post_events(raws)
+    svc = service()
+    result = svc.post_events(raws)
     if single:
         raise_if_rejected(result)
-    status = 201 if result.accepted else 200
+    # stream mode: 202, the events are queued for the consumers (docs/stream.md)
+    status = (202 if svc.stream is not None else 201) if result.accepted else 200
     return jsonify(result.as_dict()), status
 
 
@@ -134,13 +137,22 @@ def health() -> Any:
     except Exception:
         store_ok = False
     version = svc.active_version(fresh=True) if store_ok else None
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if store_ok else "degraded",
         "store": "ok" if store_ok else "unreachable",
         "cache": svc.user_cache.backend,
         "cache_ok": svc.user_cache.healthy(),
         "model_version": version.version_id if version else None,
+        "ingest_mode": svc.settings.ingest_mode,
     }
+    if svc.stream is not None:
+        try:
+            lag = svc.stream_lag()
+            assert lag is not None
+            body["stream"] = {"ok": True, **lag.as_dict()}
+        except StreamUnavailableError as exc:
+            body["stream"] = {"ok": False, "error": str(exc)}
+            body["status"] = "degraded"
     return jsonify(body), 200 if store_ok else 503
 
 

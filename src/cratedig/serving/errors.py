@@ -14,6 +14,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from cratedig.exceptions import CratedigError, NotFoundError, ValidationError
+from cratedig.ingest.stream import StreamUnavailableError
 from cratedig.serving.versions import NotReadyError
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ def register_error_handlers(app: Flask) -> None:
     def _cratedig(exc: CratedigError) -> Any:
         if isinstance(exc, NotReadyError):
             return error_response(503, "not_ready", str(exc))
+        if isinstance(exc, StreamUnavailableError):
+            log.warning("%s", exc)
+            return error_response(503, "stream_unavailable", str(exc))
         log.exception("cratedig error")
         return error_response(500, "internal_error", str(exc))
 

@@ -156,6 +156,13 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "200": _json(result, "Nothing new stored (duplicates or errors)"),
                         "201": _json(result, "Events stored; per-item errors for a batch"),
+                        "202": _json(
+                            result,
+                            "Stream mode (ingest_mode = stream): events validated and queued "
+                            "in the event stream; consumers store them",
+                        ),
+                        # 503: stream mode, the event stream is unreachable
+                        "503": _json(_ERROR, "Stream mode: the event stream is unreachable"),
                         # 409: a single event whose event_id is stored with other content
                         **_errors(400, 401, 409, 413, 415, 429),
                     },
@@ -254,7 +261,8 @@ def openapi_spec() -> dict[str, Any]:
             },
             "/health": {
                 "get": {
-                    "summary": "Store, cache and served model version",
+                    "summary": "Store, cache, served model version; in stream mode the "
+                    "event stream's lag",
                     "responses": {
                         "200": _json({"type": "object"}, "Healthy"),
                         "503": _json({"type": "object"}, "The store is unreachable"),

@@ -28,6 +28,7 @@ from flask import (
 
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.feedback import parse_feedback
+from cratedig.ingest.stream import StreamUnavailableError
 from cratedig.pipeline.registry import list_versions
 from cratedig.serving.auth import check_admin, check_page_read, page_token, ui_writer
 from cratedig.serving.errors import ApiError
@@ -42,6 +43,7 @@ from cratedig.serving.http import (
 from cratedig.serving.openapi_pages import pages_spec
 from cratedig.serving.page_home import home_page
 from cratedig.serving.page_views import admin_rows, fans_view, relation_view
+from cratedig.serving.service import Service
 from cratedig.store.catalogue import user_ids as first_user_ids
 from cratedig.store.lists import users_with_lists
 
@@ -121,12 +123,28 @@ def artist(artist_id: str) -> Any:
     )
 
 
+def stream_view(svc: Service) -> dict[str, Any] | None:
+    """The event stream's lag for the admin page (``None`` in sync mode)."""
+    if svc.stream is None:
+        return None
+    try:
+        lag = svc.stream_lag()
+    except StreamUnavailableError as exc:
+        return {"ok": False, "error": str(exc)}
+    assert lag is not None
+    return {"ok": True, **lag.as_dict()}
+
+
 @bp.get("/admin")
 def admin() -> Any:
     check_admin()
     columns, rows = admin_rows(list_versions(service().engine, limit=50))
     return render_template(
-        "admin.html", columns=columns, rows=rows, report=report_path() is not None
+        "admin.html",
+        columns=columns,
+        rows=rows,
+        report=report_path() is not None,
+        stream=stream_view(service()),
     )
 
 

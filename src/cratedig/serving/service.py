@@ -9,7 +9,9 @@ version to read (:class:`~cratedig.serving.versions.Versions`):
 * the per-user cache and its cross-worker invalidation:
   :mod:`cratedig.serving.cache` and :mod:`cratedig.serving.cache_sync`;
 * impressions: :mod:`cratedig.serving.impressions`;
-* posted events: the one write path, :mod:`cratedig.ingest.write_path`.
+* posted events: the one write path, :mod:`cratedig.ingest.write_path`; in stream
+  mode (``ingest_mode = "stream"``) the event stream, :mod:`cratedig.ingest.stream`,
+  which ``cratedig consume`` workers drain into the write path.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import Engine
 from cratedig.config import MAX_K, Settings
 from cratedig.exceptions import NotFoundError, ValidationError
 from cratedig.ingest.feedback import check_against_list, store_feedback
+from cratedig.ingest.stream import EventStream, Lag, open_stream, queue_events
 from cratedig.ingest.write_path import BatchResult, store_events
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving.cache import UserCache, make_user_cache
@@ -104,6 +107,11 @@ class Service:
         self.catalogue = Catalogue(engine, settings.weights)
         self.lists = ListAssembler(engine, self.catalogue, settings)
         self.impressions = ImpressionWriter(engine)
+        self.stream: EventStream | None = None
+        if settings.ingest_mode == "stream":
+            url = settings.stream_url or settings.redis_url
+            assert url is not None  # load_settings checks it
+            self.stream = open_stream(url, settings.stream_name, settings.stream_group)
 
     # -- writes -------------------------------------------------------------------
     def post_events(self, raws: Sequence[Any]) -> BatchResult:
@@ -112,8 +120,12 @@ class Service:
         With Redis the shared entries are deleted. With the in-process cache the local
         entries are dropped and the users are recorded for the other workers in the
         events' own transaction (:class:`~cratedig.serving.cache_sync.CacheSync`).
+        In stream mode the valid events are appended to the stream instead (the
+        consumers store them and drop the cached lists).
         """
         tolerance_ms = round(self.settings.future_tolerance_seconds * 1000)
+        if self.stream is not None:
+            return queue_events(self.engine, self.stream, raws, tolerance_ms)
         result = store_events(self.engine, raws, self.cache_sync.record, tolerance_ms)
         if result.user_ids:
             self.user_cache.invalidate(sorted(result.user_ids))
@@ -156,6 +168,16 @@ class Service:
                 break
             time.sleep(0.1)
         return found
+
+    def stream_lag(self) -> Lag | None:
+        """The event stream's lag (``None`` in sync mode).
+
+        Raises
+        ------
+        StreamUnavailableError
+            When the stream cannot be reached.
+        """
+        return None if self.stream is None else self.stream.lag()
 
     def sync_cache(self) -> None:
         """Apply other workers' invalidations (see :meth:`CacheSync.sync`)."""
@@ -298,5 +320,7 @@ class Service:
         )
 
     def close(self) -> None:
-        """Write pending impressions."""
+        """Write pending impressions; close the stream's connections."""
         self.impressions.close()
+        if self.stream is not None:
+            self.stream.close()
