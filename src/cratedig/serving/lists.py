@@ -28,6 +28,8 @@ LIST_TYPES = ("may_like", "hidden_gems")
 FALLBACK_NAMES = {"country": "country", "country_cluster": "cluster", "global": "global"}
 #: The explanation of a list item that carries none of its own.
 DEFAULT_EXPLANATION = "Popular with listeners like you"
+#: Personalised lists kept per worker (see :attr:`ListAssembler.personalised`).
+PERSONALISED_ENTRIES = 10_000
 
 
 def because_explanation(liked: str) -> str:
@@ -67,6 +69,12 @@ class ListAssembler:
         # the served versions' fitted models, for users with events since the snapshot
         self.live = live_models.LiveModels()
         self.live_rescoring = settings.live_rescoring
+        # Personalised candidates (live-scored or re-ranked), keyed by the version, the
+        # user and the user's recent activity itself: a repeat (the per-user cache's
+        # entry expired, another k-independent reader, an invalidation that changed
+        # nothing since the snapshot) costs the activity read, not a model scoring
+        # (~10 ms); any new event changes the key. Immutable per key: no TTL.
+        self.personalised = LocalLRU(max_entries=PERSONALISED_ENTRIES)
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -149,27 +157,23 @@ class ListAssembler:
                 else []
             )
         cold_start = raw is None
-        fallback = None
+        fallback, country = None, None
         if raw is None:
-            fallback, candidates = self.fallback(vid, self.catalogue.user_country(user_id))
+            country = self.catalogue.user_country(user_id)
+            fallback, candidates = self.fallback(vid, country)
         else:
             candidates = json.loads(raw)
         signals = personalise.fold_signals(activity)
-        rescored = None
-        if signals and list_type == "may_like" and self.live_rescoring:
-            rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
-        if rescored is not None:
-            candidates = rescored
-        elif signals:
-            candidates = personalise.rerank(
-                candidates,
-                signals,
-                lambda a: self.similar_items(vid, a),
-                config.weights,
-                # New artists only for cold-start users: anyone else's candidates
-                # already exclude what they knew, while a neighbour might not.
-                allow_new=cold_start and list_type == "may_like",
-            )
+        if signals:
+            # the activity rows (artist, type, weight, time) are part of the key
+            mine = (vid, list_type, user_id, k, country, tuple(tuple(r) for r in activity))
+            kept = self.personalised.get(mine)
+            if kept is None:
+                kept = self._personalise(
+                    version, user_id, list_type, k, signals, candidates, config, cold_start
+                )
+                self.personalised.set(mine, kept)
+            candidates = kept
         return {
             "user_id": user_id,
             "list": list_type,
@@ -179,6 +183,35 @@ class ListAssembler:
             "personalised": bool(signals),
             "items": self._items(candidates[:k]),
         }
+
+    def _personalise(
+        self,
+        version: ModelVersion,
+        user_id: str,
+        list_type: str,
+        k: int,
+        signals: personalise.Signals,
+        candidates: list[dict[str, Any]],
+        config: Any,
+        cold_start: bool,
+    ) -> list[dict[str, Any]]:
+        """The first ``k`` candidates after the user's recent ``signals``: scored from the
+        current history by the version's model (may_like, :meth:`_rescore`), else the
+        precomputed candidates re-ranked (:func:`personalise.rerank`)."""
+        rescored = None
+        if list_type == "may_like" and self.live_rescoring:
+            rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
+        if rescored is not None:
+            return rescored[:k]
+        return personalise.rerank(
+            candidates,
+            signals,
+            lambda a: self.similar_items(version.version_id, a),
+            config.weights,
+            # New artists only for cold-start users: anyone else's candidates
+            # already exclude what they knew, while a neighbour might not.
+            allow_new=cold_start and list_type == "may_like",
+        )[:k]
 
     def interleaved_list(
         self,
