@@ -7,11 +7,11 @@ Every function takes the model version to read: the service chooses it per reque
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 
 from cratedig.config import Settings
@@ -84,7 +84,7 @@ class ListAssembler:
             return cached[0]
         with self.engine.connect() as conn:
             raw = read(conn)
-        value = None if raw is None else json.loads(raw)
+        value = None if raw is None else orjson.loads(raw)
         self.immutable.set(key, (value,))
         return value
 
@@ -162,7 +162,7 @@ class ListAssembler:
             country = self.catalogue.user_country(user_id)
             fallback, candidates = self.fallback(vid, country)
         else:
-            candidates = json.loads(raw)
+            candidates = orjson.loads(raw)
         signals = personalise.fold_signals(activity)
         if signals:
             # the activity rows (artist, type, weight, time) are part of the key
