@@ -20,7 +20,7 @@ from cratedig.models.explain import join_names
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving import live_models, personalise
 from cratedig.serving.cache import LocalLRU
-from cratedig.serving.catalogue import Catalogue
+from cratedig.serving.catalogue import NAMES_TTL_SECONDS, Catalogue
 from cratedig.store import lists
 
 LIST_TYPES = ("may_like", "hidden_gems")
@@ -75,6 +75,8 @@ class ListAssembler:
         # nothing since the snapshot) costs the activity read, not a model scoring
         # (~10 ms); any new event changes the key. Immutable per key: no TTL.
         self.personalised = LocalLRU(max_entries=PERSONALISED_ENTRIES)
+        # assembled similar-artist listings (they carry names, so they expire with them)
+        self.similar_lists = LocalLRU(max_entries=20_000, ttl_seconds=NAMES_TTL_SECONDS)
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -312,12 +314,19 @@ class ListAssembler:
         return items
 
     def similar_list(self, version: ModelVersion, artist_id: str, k: int) -> dict[str, Any]:
-        """An artist's ``k`` similar artists from ``version`` (without ``list_id``)."""
-        names = self.catalogue.artist_names([artist_id])
+        """An artist's ``k`` similar artists from ``version`` (without ``list_id``).
+
+        Kept per (version, artist, k) for as long as names are: the result is shared,
+        so callers copy rather than change it.
+        """
+        key = (version.version_id, artist_id, k)
+        kept = self.similar_lists.get(key)
+        if kept is not None:
+            return kept
         chosen = self.similar_items(version.version_id, artist_id)[:k]
-        item_names = self.catalogue.artist_names([c["artist_id"] for c in chosen])
+        names = self.catalogue.artist_names([artist_id, *(c["artist_id"] for c in chosen)])
         because = fans_explanation(names.get(artist_id) or artist_id)
-        return {
+        listing = {
             "artist_id": artist_id,
             "name": names.get(artist_id),
             "model_version": version.version_id,
@@ -325,10 +334,12 @@ class ListAssembler:
                 {
                     "position": p,
                     "artist_id": c["artist_id"],
-                    "name": item_names.get(c["artist_id"]),
+                    "name": names.get(c["artist_id"]),
                     "score": float(c["score"]),
                     "explanation": because,
                 }
                 for p, c in enumerate(chosen, start=1)
             ],
         }
+        self.similar_lists.set(key, listing)
+        return listing
