@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from cratedig.serving import create_app
+    from cratedig.store.prepared import Prepared
 
     with tempfile.TemporaryDirectory(prefix="cratedig-profile-") as tmp:
         url = args.db or serve_load.build_demo_store(Path(tmp))
@@ -119,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
         def _count(*args: Any) -> None:
             queries["all"] += 1
             queries[" ".join(str(args[2]).split())[:100]] += 1
+
+        prepared_all = Prepared.all  # runs on the DBAPI cursor: count it here
+
+        def counted_all(self: Prepared, conn: Any, **values: Any) -> Any:
+            queries["all"] += 1
+            queries[" ".join(self.sql.split())[:100]] += 1
+            return prepared_all(self, conn, **values)
+
+        Prepared.all = counted_all  # type: ignore[method-assign]
 
         client = app.test_client()
         rng = random.Random(0)

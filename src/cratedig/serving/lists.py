@@ -16,12 +16,14 @@ from sqlalchemy import Engine
 
 from cratedig.config import Settings
 from cratedig.experiments.interleaving import team_draft
+from cratedig.matrix.recent import RecentEvent
 from cratedig.models.explain import join_names
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving import live_models, personalise
 from cratedig.serving.cache import LocalLRU
 from cratedig.serving.catalogue import NAMES_TTL_SECONDS, Catalogue
 from cratedig.store import lists
+from cratedig.store.prepared import Prepared
 
 LIST_TYPES = ("may_like", "hidden_gems")
 #: What a cold-start list was drawn from (the response's ``fallback``), by stored scope.
@@ -75,8 +77,17 @@ class ListAssembler:
         # nothing since the snapshot) costs the activity read, not a model scoring
         # (~10 ms); any new event changes the key. Immutable per key: no TTL.
         self.personalised = LocalLRU(max_entries=PERSONALISED_ENTRIES)
+        self._recent = LocalLRU(max_entries=personalise.KEPT_VERSIONS)
         # assembled similar-artist listings (they carry names, so they expire with them)
         self.similar_lists = LocalLRU(max_entries=20_000, ttl_seconds=NAMES_TTL_SECONDS)
+
+    def _recent_sql(self, version_id: str, statement: Any) -> Prepared:
+        """The version's recent-activity query compiled once (see :mod:`store.prepared`)."""
+        found = self._recent.get(version_id)
+        if found is None:
+            found = Prepared(statement, self.engine.dialect, ("user_id", "since_ms"))
+            self._recent.set(version_id, found)
+        return found
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -151,13 +162,14 @@ class ListAssembler:
             else:
                 raw = cached[0]
             config, recent = self.engagement.get(version)
-            activity = (
-                conn.execute(
-                    recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}
-                ).all()
+            rows = (
+                self._recent_sql(vid, recent).all(
+                    conn, user_id=user_id, since_ms=version.snapshot_ms + 1
+                )
                 if recent is not None and personalised
                 else []
             )
+        activity = [RecentEvent(*row) for row in rows]
         cold_start = raw is None
         fallback, country = None, None
         if raw is None:

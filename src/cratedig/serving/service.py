@@ -131,6 +131,7 @@ class Service:
         self.catalogue = Catalogue(engine, settings.weights)
         self.lists = ListAssembler(engine, self.catalogue, settings)
         self.impressions = ImpressionWriter(engine)
+        self._k_limits: dict[str, tuple[int, int]] = {}
 
     # -- writes -------------------------------------------------------------------
     def post_events(self, raws: Sequence[Any]) -> BatchResult:
@@ -171,13 +172,18 @@ class Service:
         ``k_lists`` and ``k_fallback``, and ``k_similar``): a larger ``k`` would silently
         get a shorter list, so it is refused instead.
         """
+        kept = self._k_limits.get(version.version_id)
+        if kept is not None:
+            return kept
         params = version.params or {}
         lists = min(
             [self.settings.max_k]
             + [int(params[name]) for name in ("k_lists", "k_fallback") if name in params]
         )
         similar = min(self.settings.max_k, int(params.get("k_similar", self.settings.max_k)))
-        return max(1, lists), max(1, similar)
+        kept = (max(1, lists), max(1, similar))
+        self._k_limits[version.version_id] = kept  # a version's params never change
+        return kept
 
     @staticmethod
     def _resolve_k(k: int | None, limit: int, what: str) -> int:
