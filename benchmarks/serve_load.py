@@ -100,7 +100,6 @@ def start_gunicorn(
         str(HERE),
         "--log-level",
         "warning",
-        *os.environ.get("GUNICORN_EXTRA", "").split(),
         target,
     ]
     return subprocess.Popen(argv, env=env)
