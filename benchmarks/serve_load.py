@@ -105,6 +105,24 @@ def start_gunicorn(
     return subprocess.Popen(argv, env=env)
 
 
+def server_cpu(proc: subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + sys) used so far by a gunicorn master and its workers (Linux
+    ``/proc``; 0 elsewhere): per request, a figure the machine's load barely moves."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # after the command: state, ppid, ..., utime (14th field) and stime (15th)
+        if int(entry.name) == proc.pid or int(fields[1]) == proc.pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop gunicorn gracefully (its workers flush impressions on exit)."""
     if proc.poll() is None:
@@ -328,11 +346,13 @@ def _row(name: str, r: dict[str, float], base: dict[str, float] | None) -> str:
     text = (
         f"{name:<16} {r.get('rps', 0):>9.0f} req/s  p50 {r.get('p50', float('nan')):7.2f} ms"
         f"  p99 {r.get('p99', float('nan')):7.2f} ms  errors {int(r['errors'])}"
+        f"  server CPU {r.get('cpu_us', float('nan')):5.0f} us/req"
     )
     if base:
         text += (
             f"  | throughput {r.get('rps', 0) / base['rps']:.0%} of trivial,"
-            f" p99 {r.get('p99', 0) / base['p99']:.2f}x"
+            f" p99 {r.get('p99', 0) / base['p99']:.2f}x,"
+            f" CPU/req {r.get('cpu_us', 0) / base['cpu_us']:.2f}x"
         )
     return text
 
@@ -413,11 +433,19 @@ def main(argv: list[str] | None = None) -> int:
             for url_, lua in targets.values():  # warm-up: fill the caches, unmeasured
                 run_wrk(url_, lua, args, seconds=args.warmup)
             rounds: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            cpu = dict.fromkeys(targets, 0.0)
             per_round = max(1, round(args.duration / args.rounds))
+            loads = [os.getloadavg()[0]]
             for _ in range(args.rounds):
                 for name, (url_, lua) in targets.items():
+                    server = trivial if name == "trivial" else app
+                    before_cpu = server_cpu(server)
                     rounds[name].append(run_wrk(url_, lua, args, seconds=per_round))
+                    cpu[name] += server_cpu(server) - before_cpu
+                loads.append(os.getloadavg()[0])
             results = {name: combine(runs, per_round) for name, runs in rounds.items()}
+            for name, r in results.items():
+                r["cpu_us"] = 1e6 * cpu[name] / max(r["requests"], 1.0)
             if not args.skip_events:
                 before = _count_events(url)
                 results["events"] = run_wrk(
@@ -437,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{len(users)} ({args.active_share:.0%} of users; requests pick users uniformly)"
         )
         if "trivial" in results:
+            print(
+                "load average (1 min) during the rounds: "
+                + ", ".join(f"{x:.1f}" for x in loads)
+                + "; server CPU is gunicorn's master + workers (user + sys), per request"
+            )
             print(_row("trivial", results["trivial"], None))
             for name in ("recommendations", "similar"):
                 print(_row(name, results[name], results["trivial"]))

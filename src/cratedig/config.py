@@ -173,7 +173,7 @@ class Settings:
     max_request_bytes
         Largest request body accepted (Flask's ``MAX_CONTENT_LENGTH``); larger: 413.
     rate_limit_api_writes
-        Writes per API key (Flask-Limiter syntax, ``;``-separated; empty: no limit).
+        Writes per API key (``limits``/Flask-Limiter syntax, ``;``-separated; empty: no limit).
     rate_limit_page_writes
         Page writes (``/ui/*``) per client address.
     rate_limit_failed_auth

@@ -66,3 +66,23 @@ def test_atexit_flushes_on_normal_exit(sqlite_url: str, tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(impressions)).scalar_one() == 100
         assert conn.execute(select(func.sum(impressions.c.n_items))).scalar_one() == 200
+
+
+def test_list_ids_are_unique_within_and_across_a_fork() -> None:
+    import os
+
+    from cratedig.serving.service import new_list_id
+
+    first = [new_list_id() for _ in range(1000)]  # several refills of the buffer
+    assert len(set(first)) == 1000 and all(len(i) == 21 and i[0] == "L" for i in first)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child (a gunicorn worker forked after the buffer was filled)
+        os.write(write, ",".join(new_list_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 1 << 16).decode().split(",")
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = [new_list_id() for _ in range(50)]
+    assert len(child) == 50 and not set(child) & set(parent)

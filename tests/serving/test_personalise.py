@@ -8,9 +8,14 @@ scores 1, .875, .75, .625, .5, .375, .25, .125). j1's 5 nearest artists are j2 a
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from cratedig.serving import personalise
+from cratedig.serving.lists import ListAssembler
 from tests.serving.conftest import KEY, post_follow
 
 H = {"X-API-Key": KEY}
@@ -80,6 +85,31 @@ def test_cold_start_user_gets_neighbours_of_a_follow(client: FlaskClient) -> Non
     # global list: xss (12 listeners), then j1..j6, r1..r6 (4 each): base 1 - rank/13.
     # j2: .846 + 1 = 1.846; xss: 1 + .577/.75 = 1.77; j6: .538 + 1 = 1.538; j1 is known
     assert [i["artist_id"] for i in body["items"]] == ["j2", "xss", "j6"]
+
+
+def test_personalised_list_is_computed_once_per_activity(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = app.extensions["cratedig"]
+    calls: list[str] = []
+    real = ListAssembler._personalise
+
+    def counted(self: ListAssembler, *args: Any, **kwargs: Any) -> Any:
+        calls.append(args[1])  # the user
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ListAssembler, "_personalise", counted)
+    _post(client, "follow_artist", "j1")
+    first = _ids(client)
+    assert first[0] == "j2" and calls == ["u01"]
+    # the per-user entry expires (or is dropped): the same activity is not scored again
+    svc.user_cache.invalidate(["u01"])
+    assert _ids(client) == first and calls == ["u01"]
+    # a new event changes the activity, so the list is computed anew and changes
+    _post(client, "follow_artist", "r5", 1)
+    after = _ids(client)
+    assert calls == ["u01", "u01"]
+    assert after != first and "r5" not in after
 
 
 class _Ev:

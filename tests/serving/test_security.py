@@ -365,6 +365,26 @@ def test_d12_security_headers(build: Any) -> None:
         assert not re.search(r"\son[a-z]+=", html) and " style=" not in html, url
 
 
+def test_d12_security_headers_on_errors_and_the_report(build: Any, tmp_path: Path) -> None:
+    from cratedig.serving.app import PAGE_CSP, REPORT_CSP
+
+    app = build(api_keys=())
+    client = app.test_client()
+    report = Path(app.extensions["cratedig"].settings.artifacts_dir) / "report" / "index.html"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text("<h1>report</h1>")
+    r = client.get("/admin/report")
+    assert r.status_code == 200
+    assert r.headers["Content-Security-Policy"] == REPORT_CSP  # inline styles, no script
+    assert r.headers["X-Frame-Options"] == "DENY"
+    for url in ("/api/v1/users/u01/recommendations", "/api/v1/artists/nope/similar", "/nope"):
+        r = client.get(url)
+        # once each (the middleware adds a header only where the response has none)
+        assert r.headers.getlist("Content-Security-Policy") == [PAGE_CSP], url
+        assert r.headers.getlist("X-Content-Type-Options") == ["nosniff"], url
+        assert r.headers["Referrer-Policy"] == "same-origin", url
+
+
 SLASHY = ["ac/dc", "a//b", "50%", "a?b", "x#y", "a b", "ü/ß", "trailing/", "/lead", "new\nline"]
 
 

@@ -17,6 +17,9 @@ from cratedig.exceptions import NotFoundError
 from cratedig.serving.cache import LocalLRU
 from cratedig.store import catalogue
 
+#: How long a worker keeps an artist's name (a renamed artist shows within this).
+NAMES_TTL_SECONDS = 60.0
+
 
 class Catalogue:
     """Cached reads of artists and users.
@@ -32,7 +35,7 @@ class Catalogue:
     def __init__(self, engine: Engine, weights: Mapping[str, float]) -> None:
         self.engine = engine
         self.weights = weights
-        self.names = LocalLRU(max_entries=100_000, ttl_seconds=60.0)
+        self.names = LocalLRU(max_entries=100_000, ttl_seconds=NAMES_TTL_SECONDS)
         self._known = LocalLRU(max_entries=100_000)
 
     def artist_names(self, artist_ids: Sequence[str]) -> dict[str, str | None]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import threading
 from collections.abc import Sequence
 
@@ -79,6 +80,7 @@ class ImpressionWriter:
         self._thread: threading.Thread | None = None
         self._closed = False
         atexit.register(self.close)
+        os.register_at_fork(after_in_child=self._forked)
 
     def log(
         self,
@@ -121,7 +123,7 @@ class ImpressionWriter:
             full = len(self._buffer) >= self.flush_rows
         if full:
             self._wake.set()
-        if self._thread is None or not self._thread.is_alive():
+        if self._thread is None:  # (``is_alive`` per request cost as much as the rest)
             self._start()
 
     def pending(self, list_id: str) -> tuple[str, list[str]] | None:
@@ -132,6 +134,12 @@ class ImpressionWriter:
                 if row[0] == list_id:
                     return row[1], list(json.loads(row[5]))
         return None
+
+    def _forked(self) -> None:
+        """In a forked child the thread is gone: the next row starts a new one."""
+        self._thread = None
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def _start(self) -> None:
         # Started lazily so that an app created before a fork (gunicorn --preload)
@@ -147,7 +155,10 @@ class ImpressionWriter:
         while not self._closed:
             self._wake.wait(self.flush_seconds)
             self._wake.clear()
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # never let the thread die: rows are kept for a retry
+                log.exception("impressions writer")
 
     def _take(self) -> list[Row]:
         with self._lock:

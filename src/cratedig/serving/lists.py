@@ -7,23 +7,25 @@ Every function takes the model version to read: the service chooses it per reque
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine
 
 from cratedig.config import Settings
 from cratedig.experiments.interleaving import team_draft
+from cratedig.matrix.recent import RecentEvent
 from cratedig.models.explain import join_names
 from cratedig.pipeline.registry import ModelVersion
 from cratedig.serving import live_models, personalise
 from cratedig.serving.cache import LocalLRU
-from cratedig.serving.catalogue import Catalogue
+from cratedig.serving.catalogue import NAMES_TTL_SECONDS, Catalogue
 from cratedig.store import lists
+from cratedig.store.prepared import Prepared
 
 LIST_TYPES = ("may_like", "hidden_gems")
 #: What a cold-start list was drawn from (the response's ``fallback``), by stored scope.
@@ -34,6 +36,8 @@ DEFAULT_EXPLANATION = "Popular with listeners like you"
 _SHARED: ContextVar[dict[tuple[str, str], list[Any]] | None] = ContextVar(
     "cratedig_shared_activity", default=None
 )
+#: Personalised lists kept per worker (see :attr:`ListAssembler.personalised`).
+PERSONALISED_ENTRIES = 10_000
 
 
 def because_explanation(liked: str) -> str:
@@ -73,6 +77,23 @@ class ListAssembler:
         # the served versions' fitted models, for users with events since the snapshot
         self.live = live_models.LiveModels()
         self.live_rescoring = settings.live_rescoring
+        # Personalised candidates (live-scored or re-ranked), keyed by the version, the
+        # user and the user's recent activity itself: a repeat (the per-user cache's
+        # entry expired, another k-independent reader, an invalidation that changed
+        # nothing since the snapshot) costs the activity read, not a model scoring
+        # (~10 ms); any new event changes the key. Immutable per key: no TTL.
+        self.personalised = LocalLRU(max_entries=PERSONALISED_ENTRIES)
+        self._recent = LocalLRU(max_entries=personalise.KEPT_VERSIONS)
+        # assembled similar-artist listings (they carry names, so they expire with them)
+        self.similar_lists = LocalLRU(max_entries=20_000, ttl_seconds=NAMES_TTL_SECONDS)
+
+    def _recent_sql(self, version_id: str, statement: Any) -> Prepared:
+        """The version's recent-activity query compiled once (see :mod:`store.prepared`)."""
+        found = self._recent.get(version_id)
+        if found is None:
+            found = Prepared(statement, self.engine.dialect, ("user_id", "since_ms"))
+            self._recent.set(version_id, found)
+        return found
 
     def _immutable_json(
         self, key: tuple[Any, ...], read: Callable[[Any], str | None]
@@ -82,7 +103,7 @@ class ListAssembler:
             return cached[0]
         with self.engine.connect() as conn:
             raw = read(conn)
-        value = None if raw is None else json.loads(raw)
+        value = None if raw is None else orjson.loads(raw)
         self.immutable.set(key, (value,))
         return value
 
@@ -146,33 +167,30 @@ class ListAssembler:
                     self.base_lists.set(key, (raw,))
             else:
                 raw = cached[0]
-            config, activity = (
+            config, rows = (
                 self.recent_activity(conn, version, user_id)
                 if personalised
                 else (self.engagement.get(version)[0], [])
             )
+        activity = [RecentEvent(*row) for row in rows]
         cold_start = raw is None
-        fallback = None
+        fallback, country = None, None
         if raw is None:
-            fallback, candidates = self.fallback(vid, self.catalogue.user_country(user_id))
+            country = self.catalogue.user_country(user_id)
+            fallback, candidates = self.fallback(vid, country)
         else:
-            candidates = json.loads(raw)
+            candidates = orjson.loads(raw)
         signals = personalise.fold_signals(activity)
-        rescored = None
-        if signals and list_type == "may_like" and self.live_rescoring:
-            rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
-        if rescored is not None:
-            candidates = rescored
-        elif signals:
-            candidates = personalise.rerank(
-                candidates,
-                signals,
-                lambda a: self.similar_items(vid, a),
-                config.weights,
-                # New artists only for cold-start users: anyone else's candidates
-                # already exclude what they knew, while a neighbour might not.
-                allow_new=cold_start and list_type == "may_like",
-            )
+        if signals:
+            # the activity rows (artist, type, weight, time) are part of the key
+            mine = (vid, list_type, user_id, k, country, tuple(tuple(r) for r in activity))
+            kept = self.personalised.get(mine)
+            if kept is None:
+                kept = self._personalise(
+                    version, user_id, list_type, k, signals, candidates, config, cold_start
+                )
+                self.personalised.set(mine, kept)
+            candidates = kept
         return {
             "user_id": user_id,
             "list": list_type,
@@ -182,6 +200,35 @@ class ListAssembler:
             "personalised": bool(signals),
             "items": self._items(candidates[:k]),
         }
+
+    def _personalise(
+        self,
+        version: ModelVersion,
+        user_id: str,
+        list_type: str,
+        k: int,
+        signals: personalise.Signals,
+        candidates: list[dict[str, Any]],
+        config: Any,
+        cold_start: bool,
+    ) -> list[dict[str, Any]]:
+        """The first ``k`` candidates after the user's recent ``signals``: scored from the
+        current history by the version's model (may_like, :meth:`_rescore`), else the
+        precomputed candidates re-ranked (:func:`personalise.rerank`)."""
+        rescored = None
+        if list_type == "may_like" and self.live_rescoring:
+            rescored = self._rescore(version, user_id, signals, candidates, k, config.transform)
+        if rescored is not None:
+            return rescored[:k]
+        return personalise.rerank(
+            candidates,
+            signals,
+            lambda a: self.similar_items(version.version_id, a),
+            config.weights,
+            # New artists only for cold-start users: anyone else's candidates
+            # already exclude what they knew, while a neighbour might not.
+            allow_new=cold_start and list_type == "may_like",
+        )[:k]
 
     @contextmanager
     def shared_activity(self) -> Iterator[None]:
@@ -210,8 +257,8 @@ class ListAssembler:
         key = (version.version_id, user_id)
         if memo is not None and key in memo:
             return config, memo[key]
-        rows = list(
-            conn.execute(recent, {"user_id": user_id, "since_ms": version.snapshot_ms + 1}).all()
+        rows = self._recent_sql(version.version_id, recent).all(
+            conn, user_id=user_id, since_ms=version.snapshot_ms + 1
         )
         if memo is not None:
             memo[key] = rows
@@ -316,12 +363,19 @@ class ListAssembler:
         return items
 
     def similar_list(self, version: ModelVersion, artist_id: str, k: int) -> dict[str, Any]:
-        """An artist's ``k`` similar artists from ``version`` (without ``list_id``)."""
-        names = self.catalogue.artist_names([artist_id])
+        """An artist's ``k`` similar artists from ``version`` (without ``list_id``).
+
+        Kept per (version, artist, k) for as long as names are: the result is shared,
+        so callers copy rather than change it.
+        """
+        key = (version.version_id, artist_id, k)
+        kept = self.similar_lists.get(key)
+        if kept is not None:
+            return kept
         chosen = self.similar_items(version.version_id, artist_id)[:k]
-        item_names = self.catalogue.artist_names([c["artist_id"] for c in chosen])
+        names = self.catalogue.artist_names([artist_id, *(c["artist_id"] for c in chosen)])
         because = fans_explanation(names.get(artist_id) or artist_id)
-        return {
+        listing = {
             "artist_id": artist_id,
             "name": names.get(artist_id),
             "model_version": version.version_id,
@@ -329,10 +383,12 @@ class ListAssembler:
                 {
                     "position": p,
                     "artist_id": c["artist_id"],
-                    "name": item_names.get(c["artist_id"]),
+                    "name": names.get(c["artist_id"]),
                     "score": float(c["score"]),
                     "explanation": because,
                 }
                 for p, c in enumerate(chosen, start=1)
             ],
         }
+        self.similar_lists.set(key, listing)
+        return listing

@@ -157,6 +157,7 @@ class Versions:
             [],
         )
         self._by_id: dict[str, registry.ModelVersion] = {}
+        self._plain: Route | None = None  # the active version's route outside experiments
 
     def active(self, fresh: bool = False) -> registry.ModelVersion | None:
         """The active version (``None`` before the first promotion).
@@ -212,8 +213,11 @@ class Versions:
             When no version is served yet.
         """
         active = self._require_active()
+        plain = self._plain
+        if plain is None or plain.version is not active:
+            plain = self._plain = Route(active)
         if user_id is None or list_type is None:
-            return Route(active)
+            return plain
         for layer in self.layers():
             found = layer.assign(user_id)
             if found is None:  # not in this layer's experiments (or outside the ramp)
@@ -232,4 +236,4 @@ class Versions:
                 exp.salt,
                 arm.gems,
             )
-        return Route(active)
+        return plain

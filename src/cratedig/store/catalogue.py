@@ -1,7 +1,10 @@
 """Reads of the catalogue: artists (names, tags, tracks, listeners), tracks and users.
 
 Plain functions of a connection, so that the caller chooses the transaction and the
-caching (serving caches names; the write path looks tracks up once per batch).
+caching (serving caches names; the write path looks tracks up once per batch). The
+lookups on the service's request path (:func:`artist_names`, :func:`artist_exists`,
+:func:`user_row`) run statements built once with bound parameters: building a
+``select`` per call cost ~100 us of CPU, four times the execution of a built one.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, false, func, select
+from sqlalchemy import Connection, bindparam, false, func, select
 
 from cratedig.store.reads import id_batches
 from cratedig.store.schema import artist_tags, artists, tracks, user_events, users
@@ -19,20 +22,25 @@ MAX_TAGS = 20
 MAX_TRACKS = 50
 
 
+_ARTIST_NAMES = select(artists.c.artist_id, artists.c.name).where(
+    artists.c.artist_id.in_(bindparam("ids", expanding=True))
+)
+_ARTIST_EXISTS = select(artists.c.artist_id).where(artists.c.artist_id == bindparam("artist_id"))
+_USER_ROW = select(users).where(users.c.user_id == bindparam("user_id"))
+
+
 def artist_names(conn: Connection, artist_ids: Iterable[str]) -> dict[str, str | None]:
     """The display names of the known artists among ``artist_ids`` (unnamed: ``None``)."""
     wanted = sorted(set(artist_ids))
     found: dict[str, str | None] = {}
     for part in id_batches(wanted):
-        query = select(artists.c.artist_id, artists.c.name).where(artists.c.artist_id.in_(part))
-        found.update((r.artist_id, r.name) for r in conn.execute(query))
+        found.update((r.artist_id, r.name) for r in conn.execute(_ARTIST_NAMES, {"ids": part}))
     return found
 
 
 def artist_exists(conn: Connection, artist_id: str) -> bool:
     """Whether the ``artists`` table holds the artist (a stub counts)."""
-    query = select(artists.c.artist_id).where(artists.c.artist_id == artist_id)
-    return conn.execute(query).first() is not None
+    return conn.execute(_ARTIST_EXISTS, {"artist_id": artist_id}).first() is not None
 
 
 def artist_details(conn: Connection, artist_id: str) -> dict[str, Any] | None:
@@ -90,7 +98,7 @@ def track_artists(conn: Connection, track_ids: Iterable[str]) -> dict[str, str]:
 
 def user_row(conn: Connection, user_id: str) -> Any | None:
     """The ``users`` row of a user (``None`` when unknown)."""
-    return conn.execute(select(users).where(users.c.user_id == user_id)).first()
+    return conn.execute(_USER_ROW, {"user_id": user_id}).first()
 
 
 def user_ids(conn: Connection, limit: int) -> list[str]:
