@@ -1,20 +1,28 @@
 """The SQL of online measurement: reading rows into polars frames, writing rollups.
 
-Reads from PostgreSQL go through connectorx (Arrow, no Python row objects); reads
-from SQLite through the ``sqlite3`` shell as CSV when it is installed, else through
-the standard driver in large batches, each turned into a frame.
+Reads go through connectorx (Arrow; no Python object per value). On PostgreSQL it
+runs in this process. On SQLite it runs in a **child process** that streams Arrow
+record batches back over a pipe: connectorx carries its own copy of the SQLite
+library, and two copies in one process share the file's POSIX locks (closing one's
+file handle drops the other's locks), so it must not open the file here. Each batch
+is turned into a frame (ids as categoricals) as it arrives, so the child and this
+process work at the same time. When connectorx is unusable (an in-memory SQLite
+store, no connectorx) the standard driver reads in large batches.
+
 Rollups are written with the driver's fastest bulk path: ``executemany`` on SQLite
-and ``COPY`` on PostgreSQL.
+and ``COPY`` of CSV text on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 from sqlalchemy import (
@@ -39,49 +47,70 @@ ID_BATCH = 5_000
 #: rows per DB-API fetch when reading SQLite
 FETCH_ROWS = 200_000
 
+CAT = pl.Categorical
 IMPRESSION_SCHEMA = {
     "impression_id": pl.Int64,
-    "list_id": pl.String,
-    "user_id": pl.String,
-    "list_type": pl.String,
-    "model_version": pl.String,
-    "variant": pl.String,
+    "list_id": CAT,
+    "user_id": CAT,
+    "list_type": CAT,
+    "model_version": CAT,
+    "variant": CAT,
     "artist_ids": pl.String,
     "n_items": pl.Int64,
     "shown_at_ms": pl.Int64,
 }
 EVENT_SCHEMA = {
-    "user_id": pl.String,
-    "event_type": pl.String,
+    "user_id": CAT,
+    "event_type": CAT,
     "occurred_at_ms": pl.Int64,
-    "artist_id": pl.String,
+    "artist_id": CAT,
     "duration_ms": pl.Int64,
-    "source": pl.String,
+    "source": CAT,
 }
 FEEDBACK_SCHEMA = {
-    "user_id": pl.String,
-    "list_id": pl.String,
-    "artist_id": pl.String,
-    "kind": pl.String,
+    "user_id": CAT,
+    "list_id": CAT,
+    "artist_id": CAT,
+    "kind": CAT,
     "value": pl.Int64,
     "created_at_ms": pl.Int64,
 }
 
 
-def _connectorx_uri(engine: Engine) -> str | None:
-    """The connectorx address of a PostgreSQL store (``None`` for SQLite).
+#: rows per Arrow record batch streamed from the SQLite reader process
+STREAM_ROWS = 200_000
 
-    SQLite is read with the standard library's driver instead: a second copy of the
-    SQLite library in the process (connectorx's, ADBC's) shares the file's POSIX
-    locks with the first, and closing one releases the other's locks.
-    """
-    if engine.url.get_backend_name() != "postgresql":
-        return None
+#: The SQLite reader process: the query's rows as an Arrow IPC stream on stdout.
+_SQLITE_READER = """
+import sys
+import connectorx as cx
+import pyarrow as pa
+reader = cx.read_sql(sys.argv[1], sys.argv[2], return_type="arrow_stream",
+                     batch_size=int(sys.argv[3]))
+with pa.ipc.new_stream(sys.stdout.buffer, reader.schema) as writer:
+    for batch in reader:
+        writer.write_batch(batch)
+"""
+
+
+def _connectorx_uri(engine: Engine) -> str | None:
+    """The connectorx address of the store (``None`` when connectorx cannot read it)."""
     try:
         import connectorx  # noqa: F401
     except ImportError:  # pragma: no cover - a dependency
         return None
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    if engine.url.get_backend_name() == "postgresql":
+        return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return "sqlite://" + quote(str(Path(database).resolve()))
+
+
+def _typed(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """``frame``'s columns (in ``schema``'s order) cast to ``schema``."""
+    frame.columns = list(schema)
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
 def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -91,37 +120,35 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
     with engine.connect() as conn:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(sql)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            columns = list(zip(*rows, strict=True))
-            frames.append(
-                pl.DataFrame(
-                    {
-                        n: pl.Series(n, col, dtype=schema[n])
-                        for n, col in zip(names, columns, strict=True)
-                    }
-                )
-            )
+        while rows := cursor.fetchmany(STREAM_ROWS):
+            frames.append(_typed(pl.DataFrame(rows, schema=names, orient="row"), schema))
         cursor.close()
     return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
-def _read_sqlite_cli(path: str, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame | None:
-    """Read through the ``sqlite3`` command-line shell as CSV (about 2.5 times less
-    CPU than Python row objects); ``None`` when the shell is not installed.
+def _read_sqlite_child(uri: str, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame | None:
+    """Read through connectorx in a child process (see the module docstring);
+    ``None`` when the child fails (the caller falls back to the driver)."""
+    import pyarrow as pa
 
-    A separate process has its own file locks, so this is as safe as any other reader.
-    """
-    shell = shutil.which("sqlite3")
-    if shell is None:
-        return None
-    out = subprocess.run(
-        [shell, "-readonly", "-csv", "-bail", path, sql], capture_output=True, check=False
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SQLITE_READER, uri, sql, str(STREAM_ROWS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
-    if out.returncode != 0:
+    assert proc.stdout is not None
+    frames = []
+    try:
+        for batch in pa.ipc.open_stream(proc.stdout):
+            frames.append(_typed(pl.from_arrow(batch), schema))  # type: ignore[arg-type]
+    except pa.ArrowInvalid:
+        frames = []
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+    if code != 0:
         return None
-    if not out.stdout:
-        return pl.DataFrame(schema=dict(schema))
-    return pl.read_csv(out.stdout, has_header=False, new_columns=list(schema), schema=dict(schema))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
 def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -133,16 +160,23 @@ def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFram
     """
     uri = _connectorx_uri(engine)
     if uri is None:
-        database = engine.url.database
-        if database and database != ":memory:":
-            frame = _read_sqlite_cli(str(Path(database).resolve()), sql, schema)
-            if frame is not None:
-                return frame
         return _read_dbapi(engine, sql, schema)
+    if engine.url.get_backend_name() != "postgresql":
+        frame = _read_sqlite_child(uri, sql, schema)
+        return _read_dbapi(engine, sql, schema) if frame is None else frame
     frame = pl.read_database_uri(sql, uri, engine="connectorx")
     if frame.is_empty():
         return pl.DataFrame(schema=dict(schema))
-    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+    return _typed(frame, schema)
+
+
+def read_many(
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[pl.DataFrame]:
+    """:func:`read_sql` of several queries at once (each in its own thread: the
+    readers are other processes or release the GIL)."""
+    with ThreadPoolExecutor(max_workers=len(queries)) as pool:
+        return list(pool.map(lambda q: read_sql(engine, q[0], q[1]), queries))
 
 
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -156,33 +190,65 @@ def _since(column: str, since_ms: int | None) -> str:
     return "" if since_ms is None else f" WHERE {column} >= {int(since_ms)}"
 
 
-def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Impressions shown at or after ``since_ms`` (all when ``None``)."""
-    sql = (
+def _impressions_sql(since_ms: int | None) -> str:
+    return (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
         " artist_ids, n_items, shown_at_ms FROM impressions"
     ) + _since("shown_at_ms", since_ms)
-    return read_sql(engine, sql, IMPRESSION_SCHEMA)
 
 
-def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """The columns of the events that attribution needs, at or after ``since_ms``."""
-    sql = (
+def _events_sql(since_ms: int | None) -> str:
+    return (
         "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
         " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"
         " FROM user_events"
     ) + _since("occurred_at_ms", since_ms)
-    return _nulls(read_sql(engine, sql, EVENT_SCHEMA), "artist_id")
+
+
+def _feedback_sql(since_ms: int | None) -> str:
+    """Feedback on the lists served at or after ``since_ms`` (whenever it was given)."""
+    lists = (
+        ""
+        if since_ms is None
+        else " AND f.list_id IN (SELECT list_id FROM impressions"
+        f" WHERE shown_at_ms >= {int(since_ms)})"
+    )
+    return (
+        "SELECT f.user_id, f.list_id, COALESCE(f.artist_id, '') AS artist_id, f.kind,"
+        " f.value, f.created_at_ms FROM feedback f WHERE f.list_id IS NOT NULL" + lists
+    )
+
+
+def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
+    """Impressions shown at or after ``since_ms`` (all when ``None``)."""
+    return read_sql(engine, _impressions_sql(since_ms), IMPRESSION_SCHEMA)
+
+
+def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
+    """The columns of the events that attribution needs, at or after ``since_ms``."""
+    return _nulls(read_sql(engine, _events_sql(since_ms), EVENT_SCHEMA), "artist_id")
 
 
 def read_feedback(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Feedback rows created at or after ``since_ms`` that name a list."""
-    sql = (
-        "SELECT user_id, list_id, COALESCE(artist_id, '') AS artist_id, kind, value,"
-        " created_at_ms FROM feedback WHERE list_id IS NOT NULL"
-    ) + ("" if since_ms is None else f" AND created_at_ms >= {int(since_ms)}")
-    return _nulls(read_sql(engine, sql, FEEDBACK_SCHEMA), "artist_id")
+    """Feedback rows on the lists served at or after ``since_ms``."""
+    return _nulls(read_sql(engine, _feedback_sql(since_ms), FEEDBACK_SCHEMA), "artist_id")
+
+
+def read_inputs(
+    engine: Engine, since_ms: int | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Impressions, events and feedback from ``since_ms`` on, read at the same time
+    (ids as categoricals)."""
+    imps, events, fb = read_many(
+        engine,
+        [
+            (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
+            (_events_sql(since_ms), EVENT_SCHEMA),
+            (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
+        ],
+    )
+    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id")
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:
@@ -274,9 +340,10 @@ def replace_rows(
     if conn.dialect.name == "postgresql":
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         names = ", ".join(f'"{c}"' for c in cols)
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in frame.iter_rows():
-                copy.write_row(row)
+        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
+        data = frame.write_csv(include_header=False, quote_style="non_numeric")
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(data)
     else:
         marks = ", ".join("?" for _ in cols)
         cursor = dbapi.cursor()  # type: ignore[union-attr]
