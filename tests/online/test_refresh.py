@@ -160,6 +160,6 @@ def test_a_failing_sqlite_reader_process_falls_back_to_the_driver(
         pytest.skip("the reader process is for SQLite")
     S.fill(engine)
     monkeypatch.setattr(_sql, "_SQLITE_READER", "raise SystemExit(3)")
-    assert _sql._read_sqlite_child(_sql._connectorx_uri(engine) or "", "SELECT 1", {}) is None
+    assert _sql._read_sqlite_child(_sql._connectorx_uri(engine) or "", [("SELECT 1", {})]) is None
     refresh(engine, full=True, now_ms=S.NOW)
     assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS

@@ -19,7 +19,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,7 +34,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
 )
 
 from cratedig.clock import now_ms
@@ -80,16 +78,20 @@ FEEDBACK_SCHEMA = {
 #: rows per Arrow record batch streamed from the SQLite reader process
 STREAM_ROWS = 200_000
 
-#: The SQLite reader process: the query's rows as an Arrow IPC stream on stdout.
+#: The SQLite reader process: each query's rows as an Arrow IPC stream on stdout,
+#: one stream after the other.
 _SQLITE_READER = """
 import sys
 import connectorx as cx
 import pyarrow as pa
-reader = cx.read_sql(sys.argv[1], sys.argv[2], return_type="arrow_stream",
-                     batch_size=int(sys.argv[3]))
-with pa.ipc.new_stream(sys.stdout.buffer, reader.schema) as writer:
+for sql in sys.argv[3:]:
+    reader = cx.read_sql(sys.argv[1], sql, return_type="arrow_stream",
+                         batch_size=int(sys.argv[2]))
+    writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema)
     for batch in reader:
         writer.write_batch(batch)
+    writer.close()
+sys.stdout.buffer.flush()
 """
 
 
@@ -126,29 +128,33 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
     return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
-def _read_sqlite_child(uri: str, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame | None:
-    """Read through connectorx in a child process (see the module docstring);
-    ``None`` when the child fails (the caller falls back to the driver)."""
+def _read_sqlite_child(
+    uri: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[pl.DataFrame] | None:
+    """Read ``queries`` (sql, schema) through connectorx in one child process (see the
+    module docstring); ``None`` when it fails (the caller falls back to the driver)."""
     import pyarrow as pa
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SQLITE_READER, uri, sql, str(STREAM_ROWS)],
+        [sys.executable, "-c", _SQLITE_READER, uri, str(STREAM_ROWS), *(q for q, _ in queries)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
-    frames = []
+    out: list[pl.DataFrame] = []
     try:
-        for batch in pa.ipc.open_stream(proc.stdout):
-            frames.append(_typed(pl.from_arrow(batch), schema))  # type: ignore[arg-type]
-    except pa.ArrowInvalid:
-        frames = []
+        for _, schema in queries:
+            frames = [
+                _typed(pl.from_arrow(batch), schema)  # type: ignore[arg-type]
+                for batch in pa.ipc.open_stream(proc.stdout)
+            ]
+            out.append(pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema)))
+    except (pa.ArrowInvalid, OSError):
+        out = []
     finally:
         proc.stdout.close()
         code = proc.wait()
-    if code != 0:
-        return None
-    return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
+    return out if code == 0 and len(out) == len(queries) else None
 
 
 def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -158,25 +164,26 @@ def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFram
     The query's columns must be those of ``schema``, in order. Nullable strings are
     selected as ``COALESCE(x, '')`` and :func:`_nulls` puts the NULLs back.
     """
-    uri = _connectorx_uri(engine)
-    if uri is None:
-        return _read_dbapi(engine, sql, schema)
-    if engine.url.get_backend_name() != "postgresql":
-        frame = _read_sqlite_child(uri, sql, schema)
-        return _read_dbapi(engine, sql, schema) if frame is None else frame
-    frame = pl.read_database_uri(sql, uri, engine="connectorx")
-    if frame.is_empty():
-        return pl.DataFrame(schema=dict(schema))
-    return _typed(frame, schema)
+    return read_many(engine, [(sql, schema)])[0]
 
 
 def read_many(
     engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[pl.DataFrame]:
-    """:func:`read_sql` of several queries at once (each in its own thread: the
-    readers are other processes or release the GIL)."""
-    with ThreadPoolExecutor(max_workers=len(queries)) as pool:
-        return list(pool.map(lambda q: read_sql(engine, q[0], q[1]), queries))
+    """:func:`read_sql` of several queries (on SQLite, through one reader process)."""
+    uri = _connectorx_uri(engine)
+    if uri is not None and engine.url.get_backend_name() != "postgresql":
+        frames = _read_sqlite_child(uri, queries)
+        if frames is not None:
+            return frames
+        uri = None
+    if uri is None:
+        return [_read_dbapi(engine, sql, schema) for sql, schema in queries]
+    out = []
+    for sql, schema in queries:
+        frame = pl.read_database_uri(sql, uri, engine="connectorx")
+        out.append(pl.DataFrame(schema=dict(schema)) if frame.is_empty() else _typed(frame, schema))
+    return out
 
 
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -289,31 +296,27 @@ def pairs_seen_before(
     out = pl.DataFrame(schema={"user_id": pl.String, "artist_id": pl.String})
     if pairs.is_empty():
         return out
-    type_clause = "" if event_type is None else " AND e.event_type = :etype"
-    found: list[tuple[str, str]] = []
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    type_clause = "" if event_type is None else f" AND e.event_type = {mark}"
+    rows = zip(
+        pairs.get_column("user_id").cast(pl.String).to_list(),
+        pairs.get_column("artist_id").cast(pl.String).to_list(),
+        strict=True,
+    )
     with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
-        )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
         try:
-            rows = pairs.select("user_id", "artist_id").rows()
-            conn.exec_driver_sql(
-                "INSERT INTO tmp_online_pairs (u, a) VALUES (%s, %s)"
-                if conn.dialect.name == "postgresql"
-                else "INSERT INTO tmp_online_pairs (u, a) VALUES (?, ?)",
-                rows,
+            cursor.executemany(f"INSERT INTO tmp_online_pairs (u, a) VALUES ({mark}, {mark})", rows)
+            cursor.execute(
+                "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
+                "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
+                f" AND e.occurred_at_ms < {int(before_ms)}{type_clause})",
+                () if event_type is None else (event_type,),
             )
-            result = conn.execute(
-                text(
-                    "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
-                    "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
-                    f" AND e.occurred_at_ms < :before{type_clause})"
-                ),
-                {"before": int(before_ms), "etype": event_type},
-            )
-            found = [(r[0], r[1]) for r in result]
+            found = cursor.fetchall()
         finally:
-            conn.execute(text("DROP TABLE tmp_online_pairs"))
+            cursor.execute("DROP TABLE tmp_online_pairs")
     if not found:
         return out
     return pl.DataFrame(found, schema={"user_id": pl.String, "artist_id": pl.String}, orient="row")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -178,5 +179,7 @@ def refresh(
             impressions_read=lists.height,
             seconds=round(time.perf_counter() - started, 3),
         )
-        _sql.write_last_refresh(conn, {**result.as_dict(), "now_ms": now_ms})
+        _sql.write_last_refresh(
+            conn, {**result.as_dict(), "now_ms": now_ms, "refresh_id": uuid.uuid4().hex}
+        )
     return result
