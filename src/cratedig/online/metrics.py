@@ -194,22 +194,26 @@ def position_daily(
         )
     )
     counts = ["clicked_items", "follows", "shares", "plays", "thumbs_up", "thumbs_down"]
-    # counts per item from the few items with an outcome, then added up by key
-    li = items.get_column("li")
-    base = pl.DataFrame(
-        {c: lists.get_column(c).gather(li) for c in KEY}
-        | {"position": items.get_column("position")}
+    # the key of each list as one small integer, so that the items (one row per item
+    # shown) are counted by two integer columns; outcomes come from the few items
+    # that have one, and both are added up by key
+    keys = lists.select(KEY).with_columns(pl.struct(KEY).rank("dense").cast(pl.UInt32).alias("kid"))
+    kid = keys.get_column("kid")
+    names = keys.unique("kid").select("kid", *KEY)
+    shown_counts = (
+        pl.DataFrame({"kid": kid.gather(items.get_column("li")), "position": items["position"]})
+        .group_by("kid", "position")
+        .agg(pl.len().cast(pl.Int64).alias("items"))
     )
-    shown_counts = base.group_by(*KEY, "position").agg(pl.len().cast(pl.Int64).alias("items"))
     outcome = per_item.join(thumbs, on=["li", "position"], how="full", coalesce=True)
-    oli = outcome.get_column("li")
     outcome_sums = (
-        outcome.with_columns([lists.get_column(c).gather(oli) for c in KEY])
-        .group_by(*KEY, "position")
+        outcome.with_columns(kid.gather(outcome.get_column("li")))
+        .group_by("kid", "position")
         .agg([pl.col(c).fill_null(0).sum().cast(pl.Int64) for c in counts])
     )
     return (
-        shown_counts.join(outcome_sums, on=[*KEY, "position"], how="left")
+        shown_counts.join(outcome_sums, on=["kid", "position"], how="left")
+        .join(names, on="kid")
         .with_columns([pl.col(c).fill_null(0) for c in counts])
         .select(*KEY, "position", "items", *counts)
         .sort(*KEY, "position")
