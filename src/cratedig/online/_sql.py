@@ -205,12 +205,18 @@ def _impressions_sql(since_ms: int | None) -> str:
     ) + _since("shown_at_ms", since_ms)
 
 
-def _events_sql(since_ms: int | None) -> str:
+def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
+    """The events from ``since_ms`` on. On SQLite the rows are looked up in rowid
+    order (the time index gives the rowids, sorted before the lookups), so each table
+    page is read once even when the events were not stored in time order."""
+    where = _since("occurred_at_ms", since_ms)
+    if sqlite and since_ms is not None:
+        where = f" WHERE rowid IN (SELECT rowid FROM user_events{where})"
     return (
         "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
         " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"
         " FROM user_events"
-    ) + _since("occurred_at_ms", since_ms)
+    ) + where
 
 
 def _feedback_sql(since_ms: int | None) -> str:
@@ -234,7 +240,8 @@ def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
 
 def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
     """The columns of the events that attribution needs, at or after ``since_ms``."""
-    return _nulls(read_sql(engine, _events_sql(since_ms), EVENT_SCHEMA), "artist_id")
+    sql = _events_sql(since_ms, engine.dialect.name == "sqlite")
+    return _nulls(read_sql(engine, sql, EVENT_SCHEMA), "artist_id")
 
 
 def read_feedback(engine: Engine, since_ms: int | None) -> pl.DataFrame:
@@ -251,7 +258,7 @@ def read_inputs(
         engine,
         [
             (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
-            (_events_sql(since_ms), EVENT_SCHEMA),
+            (_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA),
             (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
         ],
     )
