@@ -123,3 +123,27 @@ def test_an_incremental_refresh_keeps_the_event_days_before_its_event_range(
     result = refresh(engine, days_back=1, now_ms=S.NOW)
     assert result.from_day == S.D + 2
     assert _event_days(engine) == before
+
+
+def test_two_lists_at_the_same_millisecond_credit_the_later_stored(engine: Engine) -> None:
+    first = S._imp("La", "u1", "may_like", "v1", "A", ["a1", "a2"], S.T0)
+    later = S._imp("Lb", "u1", "hidden_gems", "v1", "A", ["a2", "a1"], S.T0)
+    with engine.begin() as conn:
+        conn.execute(insert(impressions), [first])
+        conn.execute(insert(impressions), [later])
+        conn.execute(
+            insert(user_events),
+            [
+                S._ev("p", "u1", "play_track", S.T0 + S.MIN, "a1", 5_000),
+                S._ev("s", "u1", "subscribe", S.T0 + 2 * S.MIN),
+            ],
+        )
+    refresh(engine, full=True, now_ms=S.NOW)
+    gems = _user_row(engine, S.D, "u1", "hidden_gems")
+    assert (gems["plays"], gems["play_ms"], gems["subscriptions"]) == (1, 5_000, 1)
+    liked = _user_row(engine, S.D, "u1", "may_like")
+    assert (liked["plays"], liked["subscriptions"]) == (0, 0)
+    with engine.connect() as conn:
+        rows = conn.execute(select(online_position_daily)).mappings().all()
+    plays = {(r["list_type"], r["position"]): r["plays"] for r in rows}
+    assert plays[("hidden_gems", 2)] == 1 and sum(plays.values()) == 1

@@ -145,21 +145,25 @@ def attribute(
     by_list = lists.lazy().select(
         pl.col("list_id").alias("source"), "li", pl.col("user_id").alias("list_user")
     )
-    clicks = sourced.join(by_list, on="source", how="left").with_columns(
-        pl.when(pl.col("list_user") == pl.col("user_id"))
-        .then(pl.lit(CLICK))
-        .when(
-            pl.col("list_user").is_null()
-            & pl.col("source").cast(pl.String).is_in(list(lists_elsewhere))
-            if lists_elsewhere
-            else pl.lit(False)
+    clicks = (
+        sourced.join(by_list, on="source", how="left")
+        .with_columns(
+            pl.when(pl.col("list_user") == pl.col("user_id"))
+            .then(pl.lit(CLICK))
+            .when(
+                pl.col("list_user").is_null()
+                & pl.col("source").cast(pl.String).is_in(list(lists_elsewhere))
+                if lists_elsewhere
+                else pl.lit(False)
+            )
+            .then(pl.lit("elsewhere"))
+            .otherwise(pl.lit("unknown_list"))
+            .alias("mode")
         )
-        .then(pl.lit("elsewhere"))
-        .otherwise(pl.lit("unknown_list"))
-        .alias("mode")
+        .collect()
     )
     credited_clicks = clicks.filter(pl.col("mode") == CLICK).join(
-        firsts.lazy(), on=["li", "artist_id"], how="left"
+        firsts, on=["li", "artist_id"], how="left"
     )
 
     # view-through: the last list that showed this artist to this user (within window).
@@ -228,11 +232,11 @@ def attribute(
     )
     credited = pl.concat(
         [
-            credited_clicks.select(CREDITED_COLUMNS).collect(),
+            credited_clicks.select(CREDITED_COLUMNS),
             touched_rows.with_columns(pl.lit(VIEW).alias("mode")).select(CREDITED_COLUMNS),
         ]
     )
-    click_modes = clicks.group_by(_eday(), "mode").agg(pl.len().alias("n")).collect()
+    click_modes = clicks.group_by(_eday(), "mode").agg(pl.len().alias("n"))
     viewed = touched_rows.group_by(_eday()).agg(pl.len().alias("n"))
     return Attribution(
         credited.with_columns(pl.col("li").cast(pl.UInt32)),
