@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, insert, select
 
 from cratedig.online.refresh import refresh
@@ -147,3 +148,23 @@ def test_two_lists_at_the_same_millisecond_credit_the_later_stored(engine: Engin
         rows = conn.execute(select(online_position_daily)).mappings().all()
     plays = {(r["list_type"], r["position"]): r["plays"] for r in rows}
     assert plays[("hidden_gems", 2)] == 1 and sum(plays.values()) == 1
+
+
+def test_a_full_refresh_that_rebuilds_the_indexes_writes_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above REBUILD_ROWS rows a full refresh drops and rebuilds the rollup indexes."""
+    from sqlalchemy import inspect
+
+    from cratedig.online import _sql
+
+    S.fill(engine)
+    refresh(engine, full=True, now_ms=S.NOW)
+    with engine.connect() as conn:
+        expected = conn.execute(select(online_user_daily)).all()
+    monkeypatch.setattr(_sql, "REBUILD_ROWS", 1)
+    refresh(engine, full=True, now_ms=S.NOW)
+    with engine.connect() as conn:
+        assert conn.execute(select(online_user_daily)).all() == expected
+    names = {ix["name"] for ix in inspect(engine).get_indexes("online_user_daily")}
+    assert "ix_online_user_daily_user" in names

@@ -75,6 +75,8 @@ FEEDBACK_SCHEMA = {
 }
 
 
+#: rows from which replacing a whole rollup table rebuilds its indexes after the load
+REBUILD_ROWS = 100_000
 #: rows per Arrow record batch streamed from the SQLite reader process
 STREAM_ROWS = 200_000
 
@@ -337,13 +339,27 @@ def replace_rows(
     day_column: str = "day",
 ) -> None:
     """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
-    bulk-insert ``frame`` (its columns named as the table's)."""
+    bulk-insert ``frame`` (its columns named as the table's).
+
+    Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
+    indexes first and builds them after the load (one sort instead of a B-tree insert
+    per row); it is all one transaction, so readers never see the table without them.
+    """
     stmt = delete(table)
     if from_day is not None:
         stmt = stmt.where(table.c[day_column] >= from_day)
     conn.execute(stmt)
     if frame.is_empty():
         return
+    rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
+    for index in rebuild:
+        index.drop(conn, checkfirst=True)
+    _insert(conn, table, frame)
+    for index in rebuild:
+        index.create(conn)
+
+
+def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     cols = [c.name for c in table.columns]
     frame = frame.select(cols)
     dbapi = conn.connection.driver_connection
