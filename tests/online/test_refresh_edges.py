@@ -168,3 +168,25 @@ def test_a_full_refresh_that_rebuilds_the_indexes_writes_the_same_rows(
         assert conn.execute(select(online_user_daily)).all() == expected
     names = {ix["name"] for ix in inspect(engine).get_indexes("online_user_daily")}
     assert "ix_online_user_daily_user" in names
+
+
+def test_the_view_through_join_in_parts_gives_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store larger than VIEW_PART_ROWS is joined in parts split by (user, artist)."""
+    from cratedig.online import attribution
+
+    S.fill(engine)
+    monkeypatch.setattr(attribution, "VIEW_PART_ROWS", 2)
+    refresh(engine, full=True, now_ms=S.NOW)
+    with engine.connect() as conn:
+        rows = conn.execute(select(online_user_daily)).mappings().all()
+    users = {
+        (r["day"], r["user_id"], r["list_type"], r["model_version"], r["variant"]): {
+            k: int(v)
+            for k, v in r.items()
+            if k not in ("day", "user_id", "list_type", "model_version", "variant")
+        }
+        for r in rows
+    }
+    assert users == S.EXPECTED_USERS

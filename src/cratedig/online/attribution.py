@@ -66,11 +66,15 @@ def lists_frame(impressions: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: lists decoded at a time (the JSON lists of strings are the transient peak)
+ITEM_SLICE = 100_000
+
+
 def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
     """One row per item shown (``li``, ``position`` from 1, ``artist_id``), in ``li``
     order and position order within a list."""
-    return (
-        lists.select(
+    parts = [
+        part.select(
             "li",
             pl.col("artist_ids")
             .str.json_decode(pl.List(pl.String))
@@ -82,7 +86,13 @@ def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
         )
         .explode("artist_id", "position")
         .filter(pl.col("artist_id").is_not_null())
-    )
+        for part in lists.select("li", "artist_ids").iter_slices(ITEM_SLICE)
+    ]
+    if not parts:
+        return pl.DataFrame(
+            schema={"li": pl.UInt32, "artist_id": pl.Categorical, "position": pl.Int32}
+        )
+    return pl.concat(parts)
 
 
 def is_sourced() -> pl.Expr:
@@ -184,25 +194,10 @@ def attribute(
         .set_sorted("touch_ms")
         .lazy()
     )
-    candidates = (
-        organic.filter(pl.col("artist_id").is_not_null() & (pl.col("event_type") != "subscribe"))
-        .with_columns(pair_key())
-        .join(touches.select("pk").unique(), on="pk", how="semi")
-        .sort("occurred_at_ms")
-    )
-    views = (
-        candidates.join_asof(
-            touches,
-            left_on="occurred_at_ms",
-            right_on="touch_ms",
-            by="pk",
-            strategy="backward",
-            tolerance=window_ms,
-            check_sortedness=False,
-        )
-        .filter(pl.col("li").is_not_null())
-        .drop("pk", "touch_ms")
-    )
+    wanted = organic.filter(
+        pl.col("artist_id").is_not_null() & (pl.col("event_type") != "subscribe")
+    ).select(*CREDITED_COLUMNS[:5], pair_key())
+    views = _views(wanted, touches, window_ms)
     # subscribe: the last list of any kind served to the user within the window
     user_touches = (
         lists.lazy()
@@ -225,10 +220,10 @@ def attribute(
         .with_columns(pl.lit(None, dtype=pl.Int32).alias("position"))
     )
     touched_columns = [*CREDITED_COLUMNS[:5], "li", "position"]
-    # collected apart and stacked eagerly: a lazy concat of the two loses the event
-    # columns of the as-of join's rows (polars 2.1)
+    # stacked eagerly: a lazy concat of the two loses the event columns of the as-of
+    # join's rows (polars 2.1)
     touched_rows = pl.concat(
-        [views.select(touched_columns).collect(), subs.select(touched_columns).collect()]
+        [views.select(touched_columns), subs.select(touched_columns).collect()]
     )
     credited = pl.concat(
         [
@@ -242,6 +237,46 @@ def attribute(
         credited.with_columns(pl.col("li").cast(pl.UInt32)),
         _outcomes(events, click_modes, viewed),
     )
+
+
+#: events per part of the view-through join (parts split by pair, see :func:`_views`)
+VIEW_PART_ROWS = 2_000_000
+
+
+def _views(events: pl.LazyFrame, touches: pl.LazyFrame, window_ms: int) -> pl.DataFrame:
+    """The view-through as-of join of ``events`` (with ``pk``) on ``touches``.
+
+    Done in parts that split the pairs (``pk`` modulo the number of parts): a pair's
+    events and touches are all in one part, so the answer is the same, and the join's
+    intermediate frames are a part's size, not the whole store's.
+    """
+    total = events.select(pl.len()).collect().item()
+    parts = max(1, -(-total // VIEW_PART_ROWS))
+    out = []
+    for part in range(parts):
+
+        def mine(frame: pl.LazyFrame, part: int = part) -> pl.LazyFrame:
+            return frame if parts == 1 else frame.filter(pl.col("pk") % parts == part)
+
+        shown = mine(touches)
+        out.append(
+            mine(events)
+            .join(shown.select("pk").unique(), on="pk", how="semi")
+            .sort("occurred_at_ms")
+            .join_asof(
+                shown,
+                left_on="occurred_at_ms",
+                right_on="touch_ms",
+                by="pk",
+                strategy="backward",
+                tolerance=window_ms,
+                check_sortedness=False,
+            )
+            .filter(pl.col("li").is_not_null())
+            .drop("pk", "touch_ms")
+            .collect()
+        )
+    return pl.concat(out)
 
 
 def _eday() -> pl.Expr:
