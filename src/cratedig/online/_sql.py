@@ -211,12 +211,20 @@ def _impressions_sql(since_ms: int | None) -> str:
 
 
 def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
-    """The events from ``since_ms`` on. On SQLite the rows are looked up in rowid
-    order (the time index gives the rowids, sorted before the lookups), so each table
-    page is read once even when the events were not stored in time order."""
+    """The events from ``since_ms`` on.
+
+    On SQLite the table is read in rowid order from the first rowid of such an event
+    (found on ``ix_events_time``) to the end, keeping the rows from ``since_ms`` on:
+    a sequential read of the tail when events are stored roughly in time order, and
+    never worse than one pass over the table otherwise; fetching each row through
+    the time index costs a random page read per row.
+    """
     where = _since("occurred_at_ms", since_ms)
     if sqlite and since_ms is not None:
-        where = f" WHERE rowid IN (SELECT rowid FROM user_events{where})"
+        where = (
+            " WHERE rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM user_events"
+            f" INDEXED BY ix_events_time{where}) AND +occurred_at_ms >= {int(since_ms)}"
+        )
     return (
         "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
         " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"

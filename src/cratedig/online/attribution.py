@@ -71,8 +71,9 @@ ITEM_SLICE = 100_000
 
 
 def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
-    """One row per item shown (``li``, ``position`` from 1, ``artist_id``), in ``li``
-    order and position order within a list."""
+    """One row per item shown (``li``, ``position`` from 1, ``artist_id``, ``first``:
+    the artist's first position in the list), in ``li`` order and position order
+    within a list."""
     parts = [
         part.select(
             "li",
@@ -86,13 +87,26 @@ def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
         )
         .explode("artist_id", "position")
         .filter(pl.col("artist_id").is_not_null())
+        .with_columns(_first_in_list().alias("first"))
         for part in lists.select("li", "artist_ids").iter_slices(ITEM_SLICE)
     ]
     if not parts:
         return pl.DataFrame(
-            schema={"li": pl.UInt32, "artist_id": pl.Categorical, "position": pl.Int32}
+            schema={
+                "li": pl.UInt32,
+                "artist_id": pl.Categorical,
+                "position": pl.Int32,
+                "first": pl.Boolean,
+            }
         )
     return pl.concat(parts)
+
+
+def _first_in_list() -> pl.Expr:
+    """Whether an item is its artist's first appearance in its list (a slice of
+    :func:`items_frame` holds whole lists, so this is decided slice by slice)."""
+    key = pl.col("li").cast(pl.UInt64) * (1 << 32) + pl.col("artist_id").to_physical()
+    return key.is_first_distinct()
 
 
 def is_sourced() -> pl.Expr:
@@ -122,8 +136,7 @@ class Attribution:
 
 def _first_positions(items: pl.DataFrame) -> pl.DataFrame:
     """``li, artist_id, position``: the first position of each artist in each list."""
-    key = pl.col("li").cast(pl.UInt64) * (1 << 32) + pl.col("artist_id").to_physical()
-    return items.filter(key.is_first_distinct())
+    return items.filter("first").select("li", "artist_id", "position")
 
 
 def attribute(
@@ -180,20 +193,20 @@ def attribute(
     # The items are in serving order already (li order), which the as-of join needs;
     # among touches at the same millisecond it takes the last, the later-stored list.
     li = firsts.get_column("li")
+    users = lists.get_column("user_id").to_physical().gather(li).cast(pl.UInt64)
     touches = (
         pl.DataFrame(
             {
-                "user_id": lists.get_column("user_id").gather(li),
-                "artist_id": firsts.get_column("artist_id"),
+                "pk": users * (1 << 32) + firsts.get_column("artist_id").to_physical(),
                 "touch_ms": lists.get_column("shown_at_ms").gather(li),
                 "li": li,
                 "position": firsts.get_column("position"),
             }
         )
-        .select(pair_key(), "touch_ms", "li", "position")
         .set_sorted("touch_ms")
         .lazy()
     )
+    del users
     wanted = organic.filter(
         pl.col("artist_id").is_not_null() & (pl.col("event_type") != "subscribe")
     ).select(*CREDITED_COLUMNS[:5], pair_key())

@@ -63,11 +63,12 @@ def user_daily(
     visit_days
         Distinct (``user_id``, ``vday``) of visits.
     """
-    head_ids = head.get_column("artist_id").implode()
+    # membership by categorical code: an integer hash set, no string compared
+    head_codes = head.get_column("artist_id").to_physical().implode()
     ev = _credited(credited).with_columns(
         newness.get_column("is_new").fill_null(False),
         newness.get_column("first_follow").fill_null(False),
-        (~pl.col("artist_id").is_in(head_ids)).alias("is_tail"),
+        (~pl.col("artist_id").to_physical().is_in(head_codes)).alias("is_tail"),
         pl.col("duration_ms").fill_null(0),
     )
     item = pl.col("position").is_not_null()
@@ -112,7 +113,7 @@ def user_daily(
     )
     fb = _feedback_per_list(feedback)
     tail_items = (
-        items.filter(~pl.col("artist_id").is_in(head_ids))
+        items.filter(~pl.col("artist_id").to_physical().is_in(head_codes))
         .group_by("li")
         .agg(pl.len().alias("longtail_items"))
     )

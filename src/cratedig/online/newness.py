@@ -79,7 +79,10 @@ def newness(
 def _probe_history(engine: Engine, rows: pl.DataFrame, before_ms: int) -> pl.DataFrame:
     """Turn ``is_new`` / ``first_follow`` off for the pairs that have an event (a
     follow) in the store before the loaded events start."""
-    open_new = rows.filter(pl.col("is_new").fill_null(False)).select("user_id", "artist_id")
+    # only plays use is_new, only follows first_follow
+    open_new = rows.filter(pl.col("play") & pl.col("is_new").fill_null(False)).select(
+        "user_id", "artist_id"
+    )
     open_follow = rows.filter(pl.col("follow") & pl.col("first_follow").fill_null(False)).select(
         "user_id", "artist_id"
     )
