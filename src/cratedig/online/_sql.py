@@ -127,7 +127,7 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
         while rows := cursor.fetchmany(STREAM_ROWS):
             frames.append(_typed(pl.DataFrame(rows, schema=names, orient="row"), schema))
         cursor.close()
-    return pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=dict(schema))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
 def _read_sqlite_child(
@@ -150,10 +150,8 @@ def _read_sqlite_child(
                 _typed(pl.from_arrow(batch), schema)  # type: ignore[arg-type]
                 for batch in pa.ipc.open_stream(proc.stdout)
             ]
-            # not rechunked: a copy of every column would double the peak memory
-            out.append(
-                pl.concat(frames, rechunk=False) if frames else pl.DataFrame(schema=dict(schema))
-            )
+            out.append(pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema)))
+            del frames
     except (pa.ArrowInvalid, OSError):
         out = []
     finally:

@@ -210,7 +210,7 @@ def attribute(
     wanted = organic.filter(
         pl.col("artist_id").is_not_null() & (pl.col("event_type") != "subscribe")
     ).select(*CREDITED_COLUMNS[:5], pair_key())
-    views = _views(wanted, touches, window_ms)
+    views = _views(wanted.collect().lazy(), touches, window_ms)
     # subscribe: the last list of any kind served to the user within the window
     user_touches = (
         lists.lazy()
