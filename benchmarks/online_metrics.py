@@ -3,10 +3,14 @@ incremental one-day refresh, and the Online admin page's server time.
 
 Generates the store directly (numpy/polars, bulk inserts with the event indexes built
 after the load), then runs each refresh in a child process so that its peak RSS is its
-own (``resource.getrusage(RUSAGE_CHILDREN)``). Prints the figures; asserts nothing.
+own: wall and CPU seconds (user + system, the process and its reader process) and
+peak RSS (of the refresh process, and apart of its reader process). Prints the
+figures; asserts nothing. ``--store FILE`` keeps the generated SQLite store and reuses
+it on the next run (generating 10M events takes minutes).
 
     PYTHONPATH=src python benchmarks/online_metrics.py                 # 10M / 1M
     PYTHONPATH=src python benchmarks/online_metrics.py --events 1000000 --impressions 100000
+    PYTHONPATH=src python benchmarks/online_metrics.py --store /tmp/online-bench-10m.sqlite
     PYTHONPATH=src python benchmarks/online_metrics.py --db-url postgresql://postgres@127.0.0.1/bench
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import statistics
 import subprocess
 import sys
@@ -53,6 +57,25 @@ def _insert(engine: Engine, table_name: str, frame: pl.DataFrame) -> None:
                 cursor.executemany(sql, chunk.iter_rows())
 
 
+def _list_artists(rng: np.random.Generator, n_lists: int, n_artists: int) -> np.ndarray:
+    """Ten distinct artists per list (a served list never repeats an artist), drawn
+    with a Zipf-like popularity: the first ten distinct of 30 Zipf draws, topped up
+    from ten consecutive artists after a uniform one (so ten always exist)."""
+    draws = (rng.zipf(1.3, size=(n_lists, 3 * LIST_LEN)) - 1) % n_artists
+    top_up = (rng.integers(0, n_artists, (n_lists, 1)) + np.arange(LIST_LEN)) % n_artists
+    cand = np.concatenate([draws, top_up], axis=1)
+    width = cand.shape[1]
+    frame = pl.DataFrame(
+        {
+            "li": np.repeat(np.arange(n_lists, dtype=np.uint64), width),
+            "a": cand.ravel().astype(np.uint64),
+        }
+    )
+    first = frame.filter((pl.col("li") * (1 << 32) + pl.col("a")).is_first_distinct())
+    picked = first.filter(pl.int_range(pl.len()).over("li") < LIST_LEN)
+    return picked.get_column("a").to_numpy().astype(np.int64).reshape(n_lists, LIST_LEN)
+
+
 def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, seed: int) -> None:
     """Fill an empty store with ``n_impressions`` lists and ``n_events`` events over
     the 30 days before ``now_ms``: 40% of the events answer a served list (half with
@@ -63,8 +86,7 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
     start = now_ms - 30 * DAY
     imp_user = rng.integers(0, n_users, n_impressions)
     shown = np.sort(rng.integers(start, now_ms - DAY // 2, n_impressions))
-    # artists: Zipf-like popularity, ten per list
-    artists = (rng.zipf(1.3, size=(n_impressions, LIST_LEN)) - 1) % n_artists
+    artists = _list_artists(rng, n_impressions, n_artists)
     imp = pl.DataFrame(
         {
             "list_id": [f"L{i}" for i in range(n_impressions)],
@@ -138,24 +160,41 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
             conn.execute(text("ANALYZE"))
 
 
-def _child(url: str, args: list[str]) -> tuple[dict[str, object], float]:
-    """Run one refresh in a child process; returns its result and peak RSS (MiB)."""
-    code = (
-        "import json, sys; from cratedig.store import make_engine; "
-        "from cratedig.online.refresh import refresh; "
-        "a = json.loads(sys.argv[2]); "
-        "print(json.dumps(refresh(make_engine(sys.argv[1]), **a).as_dict()))"
-    )
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+_CHILD = """
+import json, resource, sys, time
+from cratedig.store import make_engine
+from cratedig.online.refresh import refresh
+a = json.loads(sys.argv[2])
+t0 = time.perf_counter()
+result = refresh(make_engine(sys.argv[1]), **a).as_dict()
+wall = time.perf_counter() - t0
+ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+result["wall_s"] = wall
+result["cpu_s"] = sum(r.ru_utime + r.ru_stime for r in ru)
+result["peak_rss_mib"] = ru[0].ru_maxrss / 1024
+result["reader_rss_mib"] = ru[1].ru_maxrss / 1024
+print(json.dumps(result))
+"""
+
+
+def _child(url: str, args: dict[str, object]) -> dict[str, object]:
+    """Run one refresh in a fresh process, so that its peak RSS and CPU time are its
+    own; returns the refresh's result with ``wall_s``, ``cpu_s`` (user + system,
+    the process and any children) and ``peak_rss_mib``."""
     out = subprocess.run(
-        [sys.executable, "-c", code, url, args[0]], check=True, capture_output=True, text=True
+        [sys.executable, "-c", _CHILD, url, json.dumps(args)],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(out.stdout.strip().splitlines()[-1]), max(peak, before) / 1024
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def time_admin_page(engine: Engine, requests: int) -> tuple[float, float]:
-    """p50 and p99 (ms) of GET /admin/online through Flask's test client."""
+def time_admin_page(engine: Engine, requests: int, cached: bool) -> tuple[float, float]:
+    """p50 and p99 (ms) of GET /admin/online through Flask's test client; with
+    ``cached=False`` the summary cache is emptied before each request, so every one
+    runs the rollup queries."""
+    from cratedig.online import summary
     from cratedig.serving import create_app
 
     app = create_app({"ENGINE": engine, "TESTING": True})
@@ -163,6 +202,8 @@ def time_admin_page(engine: Engine, requests: int) -> tuple[float, float]:
     assert client.get("/admin/online").status_code == 200  # warm-up
     times = []
     for _ in range(requests):
+        if not cached:
+            summary._cache.clear()
         t0 = time.perf_counter()
         response = client.get("/admin/online")
         times.append((time.perf_counter() - t0) * 1000)
@@ -171,38 +212,85 @@ def time_admin_page(engine: Engine, requests: int) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, int(0.99 * len(times)))]
 
 
+def _prepare(url: str, args: argparse.Namespace) -> int:
+    """Generate the store at ``url`` unless it already holds this size and seed
+    (recorded in ``online_state`` key ``bench``); returns the run's ``now_ms``."""
+    engine = make_engine(url)
+    init_db(engine)
+    wanted = {"events": args.events, "impressions": args.impressions, "seed": args.seed}
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT value FROM online_state WHERE key = 'bench'")).scalar()
+    if stored is not None and {k: v for k, v in json.loads(stored).items() if k in wanted} == (
+        wanted
+    ):
+        print(f"reusing the generated store at {url}")
+        engine.dispose()
+        return int(json.loads(stored)["now_ms"])
+    if stored is not None:
+        raise SystemExit(f"{url} holds another benchmark store ({stored}); remove it first")
+    now_ms = int(time.time() * 1000)
+    t0 = time.perf_counter()
+    generate(engine, args.events, args.impressions, now_ms, args.seed)
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO online_state (key, value, updated_at_ms) VALUES ('bench', :v, :t)"),
+            {"v": json.dumps({**wanted, "now_ms": now_ms}), "t": now_ms},
+        )
+    print(
+        f"generated {args.events:,} events and {args.impressions:,} impressions "
+        f"({engine.dialect.name}) in {time.perf_counter() - t0:.1f} s"
+    )
+    engine.dispose()
+    return now_ms
+
+
+def _line(name: str, r: dict[str, object]) -> str:
+    return (
+        f"{name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, "
+        f"peak RSS {r['peak_rss_mib']:.0f} MiB (reader process {r['reader_rss_mib']:.0f} MiB) "
+        f"({r['events_read']:,} events, "
+        f"{r['impressions_read']:,} impressions read, {r['user_rows']:,} user-day rows, "
+        f"from day {r['from_day']})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--impressions", type=int, default=1_000_000)
     parser.add_argument("--db-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="a SQLite file to keep the generated store in and reuse on the next run",
+    )
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--skip-full", action="store_true", help="only incremental and page")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory(prefix="online-bench-")
-    url = args.db_url or f"sqlite:///{Path(tmp.name) / 'bench.sqlite'}"
+    if args.db_url:
+        url = args.db_url
+    elif args.store:
+        url = f"sqlite:///{args.store.resolve()}"
+    else:
+        url = f"sqlite:///{Path(tmp.name) / 'bench.sqlite'}"
+    now_ms = _prepare(url, args)
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
+    if not args.skip_full:
+        print(_line("full refresh       ", _child(url, {"full": True, "now_ms": now_ms})))
+    inc = _child(url, {"days_back": 1, "now_ms": now_ms})
+    print(_line("incremental (1 day)", inc))
     engine = make_engine(url)
-    init_db(engine)
-    now_ms = int(time.time() * 1000)
-    t0 = time.perf_counter()
-    generate(engine, args.events, args.impressions, now_ms, args.seed)
-    print(
-        f"generated {args.events:,} events and {args.impressions:,} impressions "
-        f"({engine.dialect.name}) in {time.perf_counter() - t0:.1f} s"
-    )
-    full, full_rss = _child(url, [json.dumps({"full": True, "now_ms": now_ms})])
-    print(
-        f"full refresh:        {full['seconds']:.2f} s, peak RSS {full_rss:.0f} MiB "
-        f"({full['events_read']:,} events, {full['impressions_read']:,} impressions, "
-        f"{full['user_rows']:,} user-day rows)"
-    )
-    inc, inc_rss = _child(url, [json.dumps({"days_back": 1, "now_ms": now_ms})])
-    print(
-        f"incremental (1 day): {inc['seconds']:.2f} s, peak RSS {inc_rss:.0f} MiB "
-        f"(recomputed from day {inc['from_day']}, {inc['events_read']:,} events read)"
-    )
-    p50, p99 = time_admin_page(engine, args.requests)
-    print(f"/admin/online over {args.requests} requests: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    for cached in (False, True):
+        p50, p99 = time_admin_page(engine, args.requests, cached)
+        print(
+            f"/admin/online over {args.requests} requests "
+            f"({'summary cached' if cached else 'every request reads the rollups'}): "
+            f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        )
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     engine.dispose()
     tmp.cleanup()
 

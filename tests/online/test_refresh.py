@@ -141,11 +141,25 @@ def test_refresh_of_an_empty_store(engine: Engine) -> None:
 def test_the_driver_read_path_gives_the_same_rows(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without the sqlite3 shell (or connectorx), rows come through the DB-API driver."""
+    """Without connectorx, rows come through the DB-API driver."""
     from cratedig.online import _sql
 
     S.fill(engine)
-    monkeypatch.setattr(_sql.shutil, "which", lambda _name: None)
     monkeypatch.setattr(_sql, "_connectorx_uri", lambda _engine: None)
+    refresh(engine, full=True, now_ms=S.NOW)
+    assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS
+
+
+def test_a_failing_sqlite_reader_process_falls_back_to_the_driver(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQLite reader process exits with an error: the driver reads instead."""
+    from cratedig.online import _sql
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the reader process is for SQLite")
+    S.fill(engine)
+    monkeypatch.setattr(_sql, "_SQLITE_READER", "raise SystemExit(3)")
+    assert _sql._read_sqlite_child(_sql._connectorx_uri(engine) or "", [("SELECT 1", {})]) is None
     refresh(engine, full=True, now_ms=S.NOW)
     assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS

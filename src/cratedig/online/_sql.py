@@ -1,20 +1,27 @@
 """The SQL of online measurement: reading rows into polars frames, writing rollups.
 
-Reads from PostgreSQL go through connectorx (Arrow, no Python row objects); reads
-from SQLite through the ``sqlite3`` shell as CSV when it is installed, else through
-the standard driver in large batches, each turned into a frame.
+Reads go through connectorx (Arrow; no Python object per value). On PostgreSQL it
+runs in this process. On SQLite it runs in a **child process** that streams Arrow
+record batches back over a pipe: connectorx carries its own copy of the SQLite
+library, and two copies in one process share the file's POSIX locks (closing one's
+file handle drops the other's locks), so it must not open the file here. Each batch
+is turned into a frame (ids as categoricals) as it arrives, so the child and this
+process work at the same time. When connectorx is unusable (an in-memory SQLite
+store, no connectorx) the standard driver reads in large batches.
+
 Rollups are written with the driver's fastest bulk path: ``executemany`` on SQLite
-and ``COPY`` on PostgreSQL.
+and ``COPY`` of CSV text on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import polars as pl
 from sqlalchemy import (
@@ -27,7 +34,6 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
 )
 
 from cratedig.clock import now_ms
@@ -39,49 +45,76 @@ ID_BATCH = 5_000
 #: rows per DB-API fetch when reading SQLite
 FETCH_ROWS = 200_000
 
+CAT = pl.Categorical
 IMPRESSION_SCHEMA = {
     "impression_id": pl.Int64,
-    "list_id": pl.String,
-    "user_id": pl.String,
-    "list_type": pl.String,
-    "model_version": pl.String,
-    "variant": pl.String,
+    "list_id": CAT,
+    "user_id": CAT,
+    "list_type": CAT,
+    "model_version": CAT,
+    "variant": CAT,
     "artist_ids": pl.String,
     "n_items": pl.Int64,
     "shown_at_ms": pl.Int64,
 }
 EVENT_SCHEMA = {
-    "user_id": pl.String,
-    "event_type": pl.String,
+    "user_id": CAT,
+    "event_type": CAT,
     "occurred_at_ms": pl.Int64,
-    "artist_id": pl.String,
+    "artist_id": CAT,
     "duration_ms": pl.Int64,
-    "source": pl.String,
+    "source": CAT,
 }
 FEEDBACK_SCHEMA = {
-    "user_id": pl.String,
-    "list_id": pl.String,
-    "artist_id": pl.String,
-    "kind": pl.String,
+    "user_id": CAT,
+    "list_id": CAT,
+    "artist_id": CAT,
+    "kind": CAT,
     "value": pl.Int64,
     "created_at_ms": pl.Int64,
 }
 
 
-def _connectorx_uri(engine: Engine) -> str | None:
-    """The connectorx address of a PostgreSQL store (``None`` for SQLite).
+#: rows from which replacing a whole rollup table rebuilds its indexes after the load
+REBUILD_ROWS = 100_000
+#: rows per Arrow record batch streamed from the SQLite reader process
+STREAM_ROWS = 200_000
 
-    SQLite is read with the standard library's driver instead: a second copy of the
-    SQLite library in the process (connectorx's, ADBC's) shares the file's POSIX
-    locks with the first, and closing one releases the other's locks.
-    """
-    if engine.url.get_backend_name() != "postgresql":
-        return None
+#: The SQLite reader process: each query's rows as an Arrow IPC stream on stdout,
+#: one stream after the other.
+_SQLITE_READER = """
+import sys
+import connectorx as cx
+import pyarrow as pa
+for sql in sys.argv[3:]:
+    reader = cx.read_sql(sys.argv[1], sql, return_type="arrow_stream",
+                         batch_size=int(sys.argv[2]))
+    writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema)
+    for batch in reader:
+        writer.write_batch(batch)
+    writer.close()
+sys.stdout.buffer.flush()
+"""
+
+
+def _connectorx_uri(engine: Engine) -> str | None:
+    """The connectorx address of the store (``None`` when connectorx cannot read it)."""
     try:
         import connectorx  # noqa: F401
     except ImportError:  # pragma: no cover - a dependency
         return None
-    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    if engine.url.get_backend_name() == "postgresql":
+        return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None
+    return "sqlite://" + quote(str(Path(database).resolve()))
+
+
+def _typed(frame: pl.DataFrame, schema: Mapping[str, Any]) -> pl.DataFrame:
+    """``frame``'s columns (in ``schema``'s order) cast to ``schema``."""
+    frame.columns = list(schema)
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
 
 
 def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -91,37 +124,40 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
     with engine.connect() as conn:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(sql)
-        while rows := cursor.fetchmany(FETCH_ROWS):
-            columns = list(zip(*rows, strict=True))
-            frames.append(
-                pl.DataFrame(
-                    {
-                        n: pl.Series(n, col, dtype=schema[n])
-                        for n, col in zip(names, columns, strict=True)
-                    }
-                )
-            )
+        while rows := cursor.fetchmany(STREAM_ROWS):
+            frames.append(_typed(pl.DataFrame(rows, schema=names, orient="row"), schema))
         cursor.close()
     return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
-def _read_sqlite_cli(path: str, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame | None:
-    """Read through the ``sqlite3`` command-line shell as CSV (about 2.5 times less
-    CPU than Python row objects); ``None`` when the shell is not installed.
+def _read_sqlite_child(
+    uri: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[pl.DataFrame] | None:
+    """Read ``queries`` (sql, schema) through connectorx in one child process (see the
+    module docstring); ``None`` when it fails (the caller falls back to the driver)."""
+    import pyarrow as pa
 
-    A separate process has its own file locks, so this is as safe as any other reader.
-    """
-    shell = shutil.which("sqlite3")
-    if shell is None:
-        return None
-    out = subprocess.run(
-        [shell, "-readonly", "-csv", "-bail", path, sql], capture_output=True, check=False
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SQLITE_READER, uri, str(STREAM_ROWS), *(q for q, _ in queries)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
-    if out.returncode != 0:
-        return None
-    if not out.stdout:
-        return pl.DataFrame(schema=dict(schema))
-    return pl.read_csv(out.stdout, has_header=False, new_columns=list(schema), schema=dict(schema))
+    assert proc.stdout is not None
+    out: list[pl.DataFrame] = []
+    try:
+        for _, schema in queries:
+            frames = [
+                _typed(pl.from_arrow(batch), schema)  # type: ignore[arg-type]
+                for batch in pa.ipc.open_stream(proc.stdout)
+            ]
+            out.append(pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema)))
+            del frames
+    except (pa.ArrowInvalid, OSError):
+        out = []
+    finally:
+        proc.stdout.close()
+        code = proc.wait()
+    return out if code == 0 and len(out) == len(queries) else None
 
 
 def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFrame:
@@ -131,18 +167,26 @@ def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFram
     The query's columns must be those of ``schema``, in order. Nullable strings are
     selected as ``COALESCE(x, '')`` and :func:`_nulls` puts the NULLs back.
     """
+    return read_many(engine, [(sql, schema)])[0]
+
+
+def read_many(
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[pl.DataFrame]:
+    """:func:`read_sql` of several queries (on SQLite, through one reader process)."""
     uri = _connectorx_uri(engine)
+    if uri is not None and engine.url.get_backend_name() != "postgresql":
+        frames = _read_sqlite_child(uri, queries)
+        if frames is not None:
+            return frames
+        uri = None
     if uri is None:
-        database = engine.url.database
-        if database and database != ":memory:":
-            frame = _read_sqlite_cli(str(Path(database).resolve()), sql, schema)
-            if frame is not None:
-                return frame
-        return _read_dbapi(engine, sql, schema)
-    frame = pl.read_database_uri(sql, uri, engine="connectorx")
-    if frame.is_empty():
-        return pl.DataFrame(schema=dict(schema))
-    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+        return [_read_dbapi(engine, sql, schema) for sql, schema in queries]
+    out = []
+    for sql, schema in queries:
+        frame = pl.read_database_uri(sql, uri, engine="connectorx")
+        out.append(pl.DataFrame(schema=dict(schema)) if frame.is_empty() else _typed(frame, schema))
+    return out
 
 
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -156,33 +200,80 @@ def _since(column: str, since_ms: int | None) -> str:
     return "" if since_ms is None else f" WHERE {column} >= {int(since_ms)}"
 
 
-def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Impressions shown at or after ``since_ms`` (all when ``None``)."""
-    sql = (
+def _impressions_sql(since_ms: int | None) -> str:
+    return (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
         " artist_ids, n_items, shown_at_ms FROM impressions"
     ) + _since("shown_at_ms", since_ms)
-    return read_sql(engine, sql, IMPRESSION_SCHEMA)
+
+
+def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
+    """The events from ``since_ms`` on.
+
+    On SQLite the table is read in rowid order from the first rowid of such an event
+    (found on ``ix_events_time``) to the end, keeping the rows from ``since_ms`` on:
+    a sequential read of the tail when events are stored roughly in time order, and
+    never worse than one pass over the table otherwise; fetching each row through
+    the time index costs a random page read per row.
+    """
+    where = _since("occurred_at_ms", since_ms)
+    if sqlite and since_ms is not None:
+        where = (
+            " WHERE rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM user_events"
+            f" INDEXED BY ix_events_time{where}) AND +occurred_at_ms >= {int(since_ms)}"
+        )
+    return (
+        "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
+        " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"
+        " FROM user_events"
+    ) + where
+
+
+def _feedback_sql(since_ms: int | None) -> str:
+    """Feedback on the lists served at or after ``since_ms`` (whenever it was given)."""
+    lists = (
+        ""
+        if since_ms is None
+        else " AND f.list_id IN (SELECT list_id FROM impressions"
+        f" WHERE shown_at_ms >= {int(since_ms)})"
+    )
+    return (
+        "SELECT f.user_id, f.list_id, COALESCE(f.artist_id, '') AS artist_id, f.kind,"
+        " f.value, f.created_at_ms FROM feedback f WHERE f.list_id IS NOT NULL" + lists
+    )
+
+
+def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
+    """Impressions shown at or after ``since_ms`` (all when ``None``)."""
+    return read_sql(engine, _impressions_sql(since_ms), IMPRESSION_SCHEMA)
 
 
 def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
     """The columns of the events that attribution needs, at or after ``since_ms``."""
-    sql = (
-        "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
-        " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"
-        " FROM user_events"
-    ) + _since("occurred_at_ms", since_ms)
+    sql = _events_sql(since_ms, engine.dialect.name == "sqlite")
     return _nulls(read_sql(engine, sql, EVENT_SCHEMA), "artist_id")
 
 
 def read_feedback(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Feedback rows created at or after ``since_ms`` that name a list."""
-    sql = (
-        "SELECT user_id, list_id, COALESCE(artist_id, '') AS artist_id, kind, value,"
-        " created_at_ms FROM feedback WHERE list_id IS NOT NULL"
-    ) + ("" if since_ms is None else f" AND created_at_ms >= {int(since_ms)}")
-    return _nulls(read_sql(engine, sql, FEEDBACK_SCHEMA), "artist_id")
+    """Feedback rows on the lists served at or after ``since_ms``."""
+    return _nulls(read_sql(engine, _feedback_sql(since_ms), FEEDBACK_SCHEMA), "artist_id")
+
+
+def read_inputs(
+    engine: Engine, since_ms: int | None
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Impressions, events and feedback from ``since_ms`` on, read at the same time
+    (ids as categoricals)."""
+    imps, events, fb = read_many(
+        engine,
+        [
+            (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
+            (_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA),
+            (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
+        ],
+    )
+    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id")
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:
@@ -223,31 +314,27 @@ def pairs_seen_before(
     out = pl.DataFrame(schema={"user_id": pl.String, "artist_id": pl.String})
     if pairs.is_empty():
         return out
-    type_clause = "" if event_type is None else " AND e.event_type = :etype"
-    found: list[tuple[str, str]] = []
+    mark = "%s" if engine.dialect.name == "postgresql" else "?"
+    type_clause = "" if event_type is None else f" AND e.event_type = {mark}"
+    rows = zip(
+        pairs.get_column("user_id").cast(pl.String).to_list(),
+        pairs.get_column("artist_id").cast(pl.String).to_list(),
+        strict=True,
+    )
     with engine.begin() as conn:
-        conn.execute(
-            text("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
-        )
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
         try:
-            rows = pairs.select("user_id", "artist_id").rows()
-            conn.exec_driver_sql(
-                "INSERT INTO tmp_online_pairs (u, a) VALUES (%s, %s)"
-                if conn.dialect.name == "postgresql"
-                else "INSERT INTO tmp_online_pairs (u, a) VALUES (?, ?)",
-                rows,
+            cursor.executemany(f"INSERT INTO tmp_online_pairs (u, a) VALUES ({mark}, {mark})", rows)
+            cursor.execute(
+                "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
+                "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
+                f" AND e.occurred_at_ms < {int(before_ms)}{type_clause})",
+                () if event_type is None else (event_type,),
             )
-            result = conn.execute(
-                text(
-                    "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
-                    "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
-                    f" AND e.occurred_at_ms < :before{type_clause})"
-                ),
-                {"before": int(before_ms), "etype": event_type},
-            )
-            found = [(r[0], r[1]) for r in result]
+            found = cursor.fetchall()
         finally:
-            conn.execute(text("DROP TABLE tmp_online_pairs"))
+            cursor.execute("DROP TABLE tmp_online_pairs")
     if not found:
         return out
     return pl.DataFrame(found, schema={"user_id": pl.String, "artist_id": pl.String}, orient="row")
@@ -261,22 +348,37 @@ def replace_rows(
     day_column: str = "day",
 ) -> None:
     """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
-    bulk-insert ``frame`` (its columns named as the table's)."""
+    bulk-insert ``frame`` (its columns named as the table's).
+
+    Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
+    indexes first and builds them after the load (one sort instead of a B-tree insert
+    per row); it is all one transaction, so readers never see the table without them.
+    """
     stmt = delete(table)
     if from_day is not None:
         stmt = stmt.where(table.c[day_column] >= from_day)
     conn.execute(stmt)
     if frame.is_empty():
         return
+    rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
+    for index in rebuild:
+        index.drop(conn, checkfirst=True)
+    _insert(conn, table, frame)
+    for index in rebuild:
+        index.create(conn)
+
+
+def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
     cols = [c.name for c in table.columns]
     frame = frame.select(cols)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         cursor = dbapi.cursor()  # type: ignore[union-attr]
         names = ", ".join(f'"{c}"' for c in cols)
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-            for row in frame.iter_rows():
-                copy.write_row(row)
+        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
+        data = frame.write_csv(include_header=False, quote_style="non_numeric")
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(data)
     else:
         marks = ", ".join("?" for _ in cols)
         cursor = dbapi.cursor()  # type: ignore[union-attr]

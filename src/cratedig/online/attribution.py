@@ -7,45 +7,76 @@ the same rows twice gives the same answer, whatever order the events arrived in.
   the same user;
 * **view-through** (events without a source, ``source = 'organic'``): the last list
   that showed the event's artist to the user at most the attribution window before
-  the event (last touch); a ``subscribe`` event (it names no artist) goes to the last
-  list of any kind served to the user within the window;
+  the event (last touch); a ``subscribe`` event goes to the last list of any kind
+  served to the user within the window;
 * an event whose ``source`` names no stored list (or a list of another user) is kept
   and counted as ``unknown_list``; every other event is ``unattributed``.
 
-Each attributed event carries the list's id, type, model version, variant, day and
-the position of the event's artist in the list (``null`` when the artist was not in
-it, e.g. a click-through ``visit``).
+Lists are numbered ``li`` in the order they were served (``shown_at_ms``, then
+``impression_id``), so "the last touch" is the largest ``li`` within the window, and
+the columns of a list are a ``gather`` by ``li``, not a join. Users and artists are
+polars categoricals; a (user, artist) pair is one 64-bit integer made of their two
+32-bit codes (:func:`pair_key`), so the as-of join groups by an integer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 
 import polars as pl
 
 from cratedig.online._sql import DAY_MS
 
 ORGANIC = "organic"
+CLICK, VIEW = "click", "view"
 
-LIST_COLUMNS = ["list_id", "user_id", "list_type", "model_version", "variant", "shown_at_ms"]
+#: The columns of an attributed event (see :class:`Attribution`).
+CREDITED_COLUMNS = [
+    "user_id",
+    "event_type",
+    "occurred_at_ms",
+    "artist_id",
+    "duration_ms",
+    "mode",
+    "li",
+    "position",
+]
+
+
+def pair_key(user: str = "user_id", artist: str = "artist_id") -> pl.Expr:
+    """One ``UInt64`` per (user, artist): the two categorical codes side by side."""
+    return (
+        pl.col(user).to_physical().cast(pl.UInt64) * (1 << 32)
+        + pl.col(artist).to_physical().cast(pl.UInt64)
+    ).alias("pk")
 
 
 def lists_frame(impressions: pl.DataFrame) -> pl.DataFrame:
-    """One row per served list, with its UTC ``day`` and ``""`` for missing version/variant."""
-    return impressions.with_columns(
-        pl.col("model_version").fill_null(""),
-        pl.col("variant").fill_null(""),
-        (pl.col("shown_at_ms") // DAY_MS).cast(pl.Int32).alias("day"),
+    """One row per served list in serving order, numbered ``li`` (``UInt32``), with its
+    UTC ``day`` and ``""`` for a missing model version or variant."""
+    return (
+        impressions.sort("shown_at_ms", "impression_id")
+        .with_columns(
+            pl.col("model_version").fill_null(""),
+            pl.col("variant").fill_null(""),
+            (pl.col("shown_at_ms") // DAY_MS).cast(pl.Int32).alias("day"),
+        )
+        .with_row_index("li")
     )
 
 
+#: lists decoded at a time (the JSON lists of strings are the transient peak)
+ITEM_SLICE = 100_000
+
+
 def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
-    """One row per item shown: the lists exploded into (position, artist_id)."""
-    return (
-        lists.select(
-            "impression_id",
-            *LIST_COLUMNS,
-            "day",
+    """One row per item shown (``li``, ``position`` from 1, ``artist_id``, ``first``:
+    the artist's first position in the list), in ``li`` order and position order
+    within a list."""
+    parts = [
+        part.select(
+            "li",
             pl.col("artist_ids")
             .str.json_decode(pl.List(pl.String))
             .cast(pl.List(pl.Categorical))
@@ -56,12 +87,56 @@ def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
         )
         .explode("artist_id", "position")
         .filter(pl.col("artist_id").is_not_null())
-    )
+        .with_columns(_first_in_list().alias("first"))
+        for part in lists.select("li", "artist_ids").iter_slices(ITEM_SLICE)
+    ]
+    if not parts:
+        return pl.DataFrame(
+            schema={
+                "li": pl.UInt32,
+                "artist_id": pl.Categorical,
+                "position": pl.Int32,
+                "first": pl.Boolean,
+            }
+        )
+    return pl.concat(parts)
+
+
+def _first_in_list() -> pl.Expr:
+    """Whether an item is its artist's first appearance in its list (a slice of
+    :func:`items_frame` holds whole lists, so this is decided slice by slice)."""
+    key = pl.col("li").cast(pl.UInt64) * (1 << 32) + pl.col("artist_id").to_physical()
+    return key.is_first_distinct()
 
 
 def is_sourced() -> pl.Expr:
     """Whether an event names a list in its ``source``."""
     return pl.col("source").is_not_null() & ~pl.col("source").is_in([ORGANIC, ""])
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What :func:`attribute` found.
+
+    Attributes
+    ----------
+    credited
+        One row per event attributed to a list (columns :data:`CREDITED_COLUMNS`):
+        ``mode`` is ``click`` or ``view``, ``li`` the list, ``position`` the first
+        position of the event's artist in that list (``null`` when the event names no
+        artist of the list, e.g. a click-through ``visit`` or a ``subscribe``).
+    outcomes
+        Per UTC event day: ``day, events, click_through, view_through, unknown_list,
+        unattributed`` (the columns of ``online_event_daily``).
+    """
+
+    credited: pl.DataFrame
+    outcomes: pl.DataFrame
+
+
+def _first_positions(items: pl.DataFrame) -> pl.DataFrame:
+    """``li, artist_id, position``: the first position of each artist in each list."""
+    return items.filter("first").select("li", "artist_id", "position")
 
 
 def attribute(
@@ -70,13 +145,13 @@ def attribute(
     items: pl.DataFrame,
     window_ms: int,
     lists_elsewhere: Collection[str] = (),
-) -> pl.DataFrame:
-    """Attribute ``events`` to ``lists``; returns every event with its attribution.
+) -> Attribution:
+    """Attribute ``events`` to ``lists`` (see the module docstring).
 
     Parameters
     ----------
     events
-        Columns of :data:`cratedig.online._sql.EVENT_SCHEMA`.
+        Columns of :data:`cratedig.online._sql.EVENT_SCHEMA`, ids as categoricals.
     lists, items
         From :func:`lists_frame` and :func:`items_frame`.
     window_ms
@@ -84,83 +159,69 @@ def attribute(
     lists_elsewhere
         Stored list ids that are not in ``lists`` (served before the range being
         recomputed): events citing them count as click-through, not unknown.
-
-    Returns
-    -------
-    polars.DataFrame
-        The events' columns plus ``eid`` (row number), ``mode`` (``click``, ``view``,
-        ``unknown_list``, ``elsewhere`` or ``none``) and, when attributed, the list's
-        ``list_id``, ``list_user``, ``list_type``, ``model_version``, ``variant``,
-        ``shown_at_ms``, ``day`` and the artist's ``position``.
     """
-    events = events.with_row_index("eid")
-    list_cols = lists.select(
-        pl.col("list_id"),
-        pl.col("user_id").alias("list_user"),
-        "list_type",
-        "model_version",
-        "variant",
-        "shown_at_ms",
-        "day",
-    )
-    positions = items.group_by("list_id", "artist_id").agg(pl.col("position").min()).lazy()
+    sourced = events.lazy().filter(is_sourced())
+    organic = events.lazy().filter(~is_sourced())
+    firsts = _first_positions(items)
 
     # click-through: the source is a list of this user
-    sourced = events.lazy().filter(is_sourced())
+    by_list = lists.lazy().select(
+        pl.col("list_id").alias("source"), "li", pl.col("user_id").alias("list_user")
+    )
     clicks = (
-        sourced.join(list_cols.lazy(), left_on="source", right_on="list_id", how="left")
-        .with_columns(pl.col("source").alias("list_id"))
+        sourced.join(by_list, on="source", how="left")
         .with_columns(
             pl.when(pl.col("list_user") == pl.col("user_id"))
-            .then(pl.lit("click"))
-            .when(pl.col("list_user").is_null() & pl.col("source").is_in(list(lists_elsewhere)))
+            .then(pl.lit(CLICK))
+            .when(
+                pl.col("list_user").is_null()
+                & pl.col("source").cast(pl.String).is_in(list(lists_elsewhere))
+                if lists_elsewhere
+                else pl.lit(False)
+            )
             .then(pl.lit("elsewhere"))
             .otherwise(pl.lit("unknown_list"))
             .alias("mode")
         )
-        .join(positions, on=["list_id", "artist_id"], how="left")
+        .collect()
+    )
+    credited_clicks = clicks.filter(pl.col("mode") == CLICK).join(
+        firsts, on=["li", "artist_id"], how="left"
     )
 
-    # view-through: the last list that showed this artist to this user (within window)
-    organic = events.lazy().filter(~is_sourced())
-    # one integer per (user, artist) shown: the as-of join groups by it, not by strings
-    pairs = items.lazy().select("user_id", "artist_id").unique().with_row_index("pk")
-    shown = (
-        items.lazy()
-        .join(pairs, on=["user_id", "artist_id"])
-        .select(
-            "pk", pl.col("shown_at_ms").alias("touch_ms"), "impression_id", "list_id", "position"
+    # view-through: the last list that showed this artist to this user (within window).
+    # The items are in serving order already (li order), which the as-of join needs;
+    # among touches at the same millisecond it takes the last, the later-stored list.
+    li = firsts.get_column("li")
+    users = lists.get_column("user_id").to_physical().gather(li).cast(pl.UInt64)
+    touches = (
+        pl.DataFrame(
+            {
+                "pk": users * (1 << 32) + firsts.get_column("artist_id").to_physical(),
+                "touch_ms": lists.get_column("shown_at_ms").gather(li),
+                "li": li,
+                "position": firsts.get_column("position"),
+            }
         )
-        .sort("touch_ms", "impression_id")
+        .set_sorted("touch_ms")
+        .lazy()
     )
-    with_artist = organic.filter(pl.col("artist_id").is_not_null()).join(
-        pairs, on=["user_id", "artist_id"]
-    )
-    views = (
-        with_artist.sort("occurred_at_ms")
-        .join_asof(
-            shown,
-            left_on="occurred_at_ms",
-            right_on="touch_ms",
-            by="pk",
-            strategy="backward",
-            tolerance=window_ms,
-            check_sortedness=False,
-        )
-        .filter(pl.col("list_id").is_not_null())
-        .drop("touch_ms", "impression_id", "pk")
-    )
-    # subscribe: last list of any kind served to the user within the window
-    user_lists = (
+    del users
+    wanted = organic.filter(
+        pl.col("artist_id").is_not_null() & (pl.col("event_type") != "subscribe")
+    ).select(*CREDITED_COLUMNS[:5], pair_key())
+    views = _views(wanted, touches, window_ms)
+    # subscribe: the last list of any kind served to the user within the window
+    user_touches = (
         lists.lazy()
-        .select("user_id", pl.col("shown_at_ms").alias("touch_ms"), "impression_id", "list_id")
-        .sort("touch_ms", "impression_id")
+        .select("user_id", pl.col("shown_at_ms").alias("touch_ms"), "li")
+        .set_sorted("touch_ms")
     )
     subs = (
         organic.filter(pl.col("event_type") == "subscribe")
         .sort("occurred_at_ms")
         .join_asof(
-            user_lists,
+            user_touches,
             left_on="occurred_at_ms",
             right_on="touch_ms",
             by="user_id",
@@ -168,27 +229,110 @@ def attribute(
             tolerance=window_ms,
             check_sortedness=False,
         )
-        .filter(pl.col("list_id").is_not_null())
-        .drop("touch_ms", "impression_id")
+        .filter(pl.col("li").is_not_null())
         .with_columns(pl.lit(None, dtype=pl.Int32).alias("position"))
     )
-    touched = (
-        pl.concat([views, subs], how="diagonal_relaxed")
-        .join(list_cols.lazy(), on="list_id", how="left")
-        .with_columns(pl.lit("view").alias("mode"))
+    touched_columns = [*CREDITED_COLUMNS[:5], "li", "position"]
+    # stacked eagerly: a lazy concat of the two loses the event columns of the as-of
+    # join's rows (polars 2.1)
+    touched_rows = pl.concat(
+        [views.select(touched_columns), subs.select(touched_columns).collect()]
     )
-    attributed = pl.concat([clicks, touched], how="diagonal_relaxed").collect()
-    rest = events.join(attributed.select("eid"), on="eid", how="anti").with_columns(
-        pl.lit("none").alias("mode")
-    )
-    out = pl.concat([attributed, rest], how="diagonal_relaxed")
-    # a list of another user or no stored list: keep the event, but credit no list
-    unattributed = ~pl.col("mode").is_in(["click", "view"])
-    credited = ["list_id", "list_user", "list_type", "model_version", "variant"]
-    return out.with_columns(
-        [pl.when(unattributed).then(None).otherwise(pl.col(c)).alias(c) for c in credited]
-        + [
-            pl.when(unattributed).then(None).otherwise(pl.col(c)).alias(c)
-            for c in ("shown_at_ms", "day", "position")
+    credited = pl.concat(
+        [
+            credited_clicks.select(CREDITED_COLUMNS),
+            touched_rows.with_columns(pl.lit(VIEW).alias("mode")).select(CREDITED_COLUMNS),
         ]
-    ).sort("eid")
+    )
+    click_modes = clicks.group_by(_eday(), "mode").agg(pl.len().alias("n"))
+    viewed = touched_rows.group_by(_eday()).agg(pl.len().alias("n"))
+    return Attribution(
+        credited.with_columns(pl.col("li").cast(pl.UInt32)),
+        _outcomes(events, click_modes, viewed),
+    )
+
+
+#: events per part of the view-through join (parts split by pair, see :func:`_views`);
+#: at 10M events parts of 2M did not lower the measured peak (3.3 GB either way: the
+#: peak is elsewhere in attribution), so one part is the default up to 20M events
+VIEW_PART_ROWS = 20_000_000
+
+
+def _views(events: pl.LazyFrame, touches: pl.LazyFrame, window_ms: int) -> pl.DataFrame:
+    """The view-through as-of join of ``events`` (with ``pk``) on ``touches``.
+
+    Done in parts that split the pairs (``pk`` modulo the number of parts): a pair's
+    events and touches are all in one part, so the answer is the same, and the join's
+    intermediate frames are a part's size, not the whole store's.
+    """
+    total = events.select(pl.len()).collect().item()
+    parts = max(1, -(-total // VIEW_PART_ROWS))
+    out = []
+    for part in range(parts):
+
+        def mine(frame: pl.LazyFrame, part: int = part) -> pl.LazyFrame:
+            return frame if parts == 1 else frame.filter(pl.col("pk") % parts == part)
+
+        shown = mine(touches)
+        out.append(
+            mine(events)
+            .join(shown.select("pk").unique(), on="pk", how="semi")
+            .sort("occurred_at_ms")
+            .join_asof(
+                shown,
+                left_on="occurred_at_ms",
+                right_on="touch_ms",
+                by="pk",
+                strategy="backward",
+                tolerance=window_ms,
+                check_sortedness=False,
+            )
+            .filter(pl.col("li").is_not_null())
+            .drop("pk", "touch_ms")
+            .collect()
+        )
+    return pl.concat(out)
+
+
+def _eday() -> pl.Expr:
+    return (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("day")
+
+
+def _outcomes(
+    events: pl.DataFrame, click_modes: pl.DataFrame, viewed: pl.DataFrame
+) -> pl.DataFrame:
+    """Events per day by attribution outcome (``online_event_daily``)."""
+
+    def mode_count(*modes: str) -> pl.Expr:
+        return pl.col("n").filter(pl.col("mode").is_in(list(modes))).sum()
+
+    sourced = click_modes.group_by("day").agg(
+        mode_count(CLICK, "elsewhere").alias("click_through"),
+        mode_count("unknown_list").alias("unknown_list"),
+    )
+    out = (
+        events.select(_eday())
+        .group_by("day")
+        .agg(pl.len().alias("events"))
+        .join(sourced, on="day", how="left")
+        .join(viewed.rename({"n": "view_through"}), on="day", how="left")
+        .with_columns(
+            [
+                pl.col(c).fill_null(0).cast(pl.Int64)
+                for c in ("click_through", "view_through", "unknown_list")
+            ]
+        )
+        .with_columns(pl.col("events").cast(pl.Int64))
+    )
+    return (
+        out.with_columns(
+            (
+                pl.col("events")
+                - pl.col("click_through")
+                - pl.col("view_through")
+                - pl.col("unknown_list")
+            ).alias("unattributed")
+        )
+        .select("day", "events", "click_through", "view_through", "unknown_list", "unattributed")
+        .sort("day")
+    )

@@ -13,6 +13,8 @@ day (one row per day x user x list type x model version x variant):
 * ``new_followers``: shown artists followed for the first time by the user;
   ``new_longtail_listeners``: long-tail artists played by a user new to them;
 * ``returned`` is 1 when the user visited on one of the 7 days after the day.
+
+Lists are addressed by their number ``li`` (:func:`cratedig.online.attribution.lists_frame`).
 """
 
 from __future__ import annotations
@@ -27,19 +29,18 @@ RETURN_DAYS = 7
 SHARE_TYPES = ["share_artist", "share_track"]
 
 
-def _credited(attributed: pl.DataFrame) -> pl.DataFrame:
-    return attributed.filter(pl.col("mode").is_in(["click", "view"])).with_columns(
+def _credited(credited: pl.DataFrame) -> pl.DataFrame:
+    return credited.with_columns(
         ((pl.col("event_type") == "recommendation_click") | (pl.col("mode") == "click")).alias(
             "is_click"
-        ),
-        pl.col("list_user").alias("user_id"),
+        )
     )
 
 
 def user_daily(
     lists: pl.DataFrame,
     items: pl.DataFrame,
-    attributed: pl.DataFrame,
+    credited: pl.DataFrame,
     feedback: pl.DataFrame,
     newness: pl.DataFrame,
     head: pl.DataFrame,
@@ -49,27 +50,33 @@ def user_daily(
 
     Parameters
     ----------
+    lists, items, credited
+        From :mod:`cratedig.online.attribution` (``credited`` of its ``Attribution``).
+    feedback
+        Feedback rows with the ``li`` of their list.
     newness
-        One row per attributed event (``eid``) with ``is_new`` (the artist was new to
-        the user when the list was shown) and ``first_follow`` (no earlier follow).
+        ``is_new`` (the artist was new to the user when the list was shown) and
+        ``first_follow`` (no earlier follow), one per row of ``credited`` (null where
+        it does not apply).
     head
         ``artist_id`` of the short-head artists (every other artist is long tail).
     visit_days
         Distinct (``user_id``, ``vday``) of visits.
     """
-    credited = _credited(attributed).join(newness, on="eid", how="left")
-    item = pl.col("position").is_not_null()
-    head_ids = head.get_column("artist_id").implode()
-    ev = credited.with_columns(
-        pl.col("is_new").fill_null(False),
-        pl.col("first_follow").fill_null(False),
-        (~pl.col("artist_id").is_in(head_ids)).alias("is_tail"),
+    # membership by categorical code: an integer hash set, no string compared
+    head_codes = head.get_column("artist_id").to_physical().implode()
+    ev = _credited(credited).with_columns(
+        newness.get_column("is_new").fill_null(False),
+        newness.get_column("first_follow").fill_null(False),
+        (~pl.col("artist_id").to_physical().is_in(head_codes)).alias("is_tail"),
         pl.col("duration_ms").fill_null(0),
     )
+    item = pl.col("position").is_not_null()
     play = item & (pl.col("event_type") == "play_track")
     follow = item & (pl.col("event_type") == "follow_artist")
     share = item & pl.col("event_type").is_in(SHARE_TYPES)
-    per_list = ev.group_by("list_id").agg(
+    keys = lists.select(USER_KEY)
+    per_list = ev.group_by("li").agg(
         pl.col("is_click").sum().alias("clicks"),
         pl.col("position").filter(pl.col("is_click") & item).n_unique().alias("clicked_items"),
         pl.col("is_click").any().cast(pl.Int64).alias("clicked_lists"),
@@ -80,31 +87,44 @@ def user_daily(
         pl.col("duration_ms").filter(play & pl.col("is_new")).sum().alias("new_play_ms"),
         (pl.col("event_type") == "subscribe").sum().alias("subscriptions"),
     )
-    per_user = ev.group_by(USER_KEY).agg(
-        pl.col("artist_id").filter(play & pl.col("is_new")).n_unique().alias("new_artists"),
-        pl.col("artist_id")
-        .filter(follow & pl.col("first_follow"))
-        .n_unique()
-        .alias("new_followers"),
-        pl.col("artist_id")
-        .filter(play & pl.col("is_new") & pl.col("is_tail"))
-        .n_unique()
-        .alias("new_longtail_listeners"),
+    wanted = (
+        ev.filter(play | follow)
+        .select(
+            "li",
+            "artist_id",
+            "is_tail",
+            (play & pl.col("is_new")).alias("new_play"),
+            (follow & pl.col("first_follow")).alias("new_follow"),
+        )
+        .filter(pl.col("new_play") | pl.col("new_follow"))
     )
-    fb = _feedback_per_list(feedback, lists)
+    li = wanted.get_column("li")
+    per_user = (
+        wanted.with_columns([keys.get_column(c).gather(li) for c in USER_KEY])
+        .group_by(USER_KEY)
+        .agg(
+            pl.col("artist_id").filter("new_play").n_unique().alias("new_artists"),
+            pl.col("artist_id").filter("new_follow").n_unique().alias("new_followers"),
+            pl.col("artist_id")
+            .filter(pl.col("new_play") & pl.col("is_tail"))
+            .n_unique()
+            .alias("new_longtail_listeners"),
+        )
+    )
+    fb = _feedback_per_list(feedback)
     tail_items = (
-        items.filter(~pl.col("artist_id").is_in(head_ids))
-        .group_by("list_id")
+        items.filter(~pl.col("artist_id").to_physical().is_in(head_codes))
+        .group_by("li")
         .agg(pl.len().alias("longtail_items"))
     )
     rows = (
-        lists.select("list_id", *USER_KEY, pl.col("n_items").alias("items"))
-        .join(per_list, on="list_id", how="left")
-        .join(fb, on="list_id", how="left")
-        .join(tail_items, on="list_id", how="left")
+        lists.select("li", *USER_KEY, pl.col("n_items").alias("items"))
+        .join(per_list, on="li", how="left")
+        .join(fb, on="li", how="left")
+        .join(tail_items, on="li", how="left")
         .with_columns(pl.lit(1).alias("lists"))
     )
-    sums = [c for c in OUTCOME_COLUMNS if c in rows.columns and c != "list_id"]
+    sums = [c for c in OUTCOME_COLUMNS if c in rows.columns]
     table = (
         rows.group_by(USER_KEY)
         .agg([pl.col(c).fill_null(0).sum().cast(pl.Int64) for c in sums])
@@ -129,11 +149,10 @@ def user_daily(
     )
 
 
-def _feedback_per_list(feedback: pl.DataFrame, lists: pl.DataFrame) -> pl.DataFrame:
-    fb = feedback.join(lists.select("list_id"), on="list_id", how="semi")
+def _feedback_per_list(feedback: pl.DataFrame) -> pl.DataFrame:
     thumb = pl.col("kind") == "thumb"
     rating = (pl.col("kind") == "rating") & pl.col("value").is_between(1, 5)
-    return fb.group_by("list_id").agg(
+    return feedback.group_by("li").agg(
         (thumb & (pl.col("value") > 0)).sum().alias("thumbs_up"),
         (thumb & (pl.col("value") < 0)).sum().alias("thumbs_down"),
         rating.sum().alias("ratings"),
@@ -156,11 +175,11 @@ def daily(user_table: pl.DataFrame) -> pl.DataFrame:
 
 
 def position_daily(
-    items: pl.DataFrame, attributed: pl.DataFrame, feedback: pl.DataFrame
+    lists: pl.DataFrame, items: pl.DataFrame, credited: pl.DataFrame, feedback: pl.DataFrame
 ) -> pl.DataFrame:
     """The position curve (columns of ``online_position_daily``)."""
-    ev = _credited(attributed).filter(pl.col("position").is_not_null())
-    per_item = ev.group_by("list_id", "position").agg(
+    ev = _credited(credited).filter(pl.col("position").is_not_null())
+    per_item = ev.group_by("li", "position").agg(
         pl.col("is_click").any().cast(pl.Int64).alias("clicked_items"),
         (pl.col("event_type") == "follow_artist").any().cast(pl.Int64).alias("follows"),
         pl.col("event_type").is_in(SHARE_TYPES).any().cast(pl.Int64).alias("shares"),
@@ -168,42 +187,44 @@ def position_daily(
     )
     thumbs = (
         feedback.filter(pl.col("kind") == "thumb")
-        .join(items.select("list_id", "artist_id", "position"), on=["list_id", "artist_id"])
-        .group_by("list_id", "position")
+        .join(items.select("li", "artist_id", "position"), on=["li", "artist_id"])
+        .group_by("li", "position")
         .agg(
             (pl.col("value") > 0).sum().cast(pl.Int64).alias("thumbs_up"),
             (pl.col("value") < 0).sum().cast(pl.Int64).alias("thumbs_down"),
         )
     )
     counts = ["clicked_items", "follows", "shares", "plays", "thumbs_up", "thumbs_down"]
+    # the key of each list as one small integer, so that the items (one row per item
+    # shown) are counted by two integer columns; outcomes come from the few items
+    # that have one, and both are added up by key
+    keys = lists.select(KEY).with_columns(pl.struct(KEY).rank("dense").cast(pl.UInt32).alias("kid"))
+    kid = keys.get_column("kid")
+    names = keys.unique("kid").select("kid", *KEY)
+    shown_counts = (
+        pl.DataFrame({"kid": kid.gather(items.get_column("li")), "position": items["position"]})
+        .group_by("kid", "position")
+        .agg(pl.len().cast(pl.Int64).alias("items"))
+    )
+    outcome = per_item.join(thumbs, on=["li", "position"], how="full", coalesce=True)
+    outcome_sums = (
+        outcome.with_columns(kid.gather(outcome.get_column("li")))
+        .group_by("kid", "position")
+        .agg([pl.col(c).fill_null(0).sum().cast(pl.Int64) for c in counts])
+    )
     return (
-        items.select("list_id", "position", *KEY)
-        .join(per_item, on=["list_id", "position"], how="left")
-        .join(thumbs, on=["list_id", "position"], how="left")
-        .group_by(*KEY, "position")
-        .agg(
-            pl.len().cast(pl.Int64).alias("items"),
-            *[pl.col(c).fill_null(0).sum().cast(pl.Int64) for c in counts],
-        )
+        shown_counts.join(outcome_sums, on=["kid", "position"], how="left")
+        .join(names, on="kid")
+        .with_columns([pl.col(c).fill_null(0) for c in counts])
+        .select(*KEY, "position", "items", *counts)
         .sort(*KEY, "position")
     )
 
 
-def event_daily(attributed: pl.DataFrame) -> pl.DataFrame:
-    """Attribution outcome per event day (columns of ``online_event_daily``)."""
-    mode = pl.col("mode")
+def visit_days(events: pl.DataFrame) -> pl.DataFrame:
+    """Distinct (``user_id``, ``vday``) of the ``visit`` events."""
     return (
-        attributed.with_columns(
-            (pl.col("occurred_at_ms") // 86_400_000).cast(pl.Int32).alias("eday")
-        )
-        .group_by("eday")
-        .agg(
-            pl.len().cast(pl.Int64).alias("events"),
-            mode.is_in(["click", "elsewhere"]).sum().cast(pl.Int64).alias("click_through"),
-            (mode == "view").sum().cast(pl.Int64).alias("view_through"),
-            (mode == "unknown_list").sum().cast(pl.Int64).alias("unknown_list"),
-            (mode == "none").sum().cast(pl.Int64).alias("unattributed"),
-        )
-        .rename({"eday": "day"})
-        .sort("day")
+        events.filter(pl.col("event_type") == "visit")
+        .select("user_id", (pl.col("occurred_at_ms") // 86_400_000).cast(pl.Int32).alias("vday"))
+        .unique()
     )

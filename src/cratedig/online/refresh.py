@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,8 +21,9 @@ from sqlalchemy import Engine
 
 from cratedig.online import _sql
 from cratedig.online._sql import DAY_MS
-from cratedig.online.attribution import attribute, items_frame, lists_frame
-from cratedig.online.metrics import RETURN_DAYS, daily, event_daily, position_daily, user_daily
+from cratedig.online.attribution import attribute, is_sourced, items_frame, lists_frame
+from cratedig.online.metrics import RETURN_DAYS, daily, position_daily, user_daily, visit_days
+from cratedig.online.newness import newness
 from cratedig.store.schema.rollups import (
     online_artist_tail,
     online_daily,
@@ -62,8 +64,10 @@ def long_tail_split(plays: pl.DataFrame) -> pl.DataFrame:
     (ties broken by artist id); every other artist, and any artist never played, is
     in the long tail.
     """
-    ranked = plays.filter(pl.col("plays") > 0).sort(
-        ["plays", "artist_id"], descending=[True, False]
+    ranked = (
+        plays.with_columns(pl.col("artist_id").cast(pl.String))
+        .filter(pl.col("plays") > 0)
+        .sort(["plays", "artist_id"], descending=[True, False])
     )
     head = math.ceil(HEAD_SHARE * ranked.height)
     return ranked.with_columns(
@@ -96,73 +100,6 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
     return split
 
 
-def _newness(
-    engine: Engine,
-    attributed: pl.DataFrame,
-    events: pl.DataFrame,
-    events_from_ms: int | None,
-) -> pl.DataFrame:
-    """``eid``, ``is_new``, ``first_follow`` for the credited play and follow events."""
-    credited = attributed.filter(
-        pl.col("mode").is_in(["click", "view"])
-        & pl.col("position").is_not_null()
-        & pl.col("event_type").is_in(["play_track", "follow_artist"])
-    ).select("eid", "user_id", "artist_id", "event_type", "occurred_at_ms", "shown_at_ms")
-    pairs = credited.select("user_id", "artist_id").unique()
-    known = events.filter(pl.col("artist_id").is_not_null()).join(
-        pairs, on=["user_id", "artist_id"], how="semi"
-    )
-    first_any = known.group_by("user_id", "artist_id").agg(
-        pl.col("occurred_at_ms").min().alias("first_ms")
-    )
-    first_follow = (
-        known.filter(pl.col("event_type") == "follow_artist")
-        .group_by("user_id", "artist_id")
-        .agg(pl.col("occurred_at_ms").min().alias("first_follow_ms"))
-    )
-    out = credited.join(first_any, on=["user_id", "artist_id"], how="left").join(
-        first_follow, on=["user_id", "artist_id"], how="left"
-    )
-    out = out.with_columns(
-        (pl.col("first_ms").is_null() | (pl.col("first_ms") >= pl.col("shown_at_ms"))).alias(
-            "is_new"
-        ),
-        (
-            pl.col("first_follow_ms").is_null()
-            | (pl.col("first_follow_ms") >= pl.col("occurred_at_ms"))
-        ).alias("first_follow"),
-    )
-    if events_from_ms is not None:  # history before the loaded events: index probes
-        seen = _categorical(
-            _sql.pairs_seen_before(engine, pairs, events_from_ms), "user_id", "artist_id"
-        ).with_columns(pl.lit(True).alias("seen"))
-        followed = _categorical(
-            _sql.pairs_seen_before(
-                engine,
-                credited.filter(pl.col("event_type") == "follow_artist")
-                .select("user_id", "artist_id")
-                .unique(),
-                events_from_ms,
-                "follow_artist",
-            ),
-            "user_id",
-            "artist_id",
-        ).with_columns(pl.lit(True).alias("followed"))
-        out = (
-            out.join(seen, on=["user_id", "artist_id"], how="left")
-            .join(followed, on=["user_id", "artist_id"], how="left")
-            .with_columns(
-                (pl.col("is_new") & pl.col("seen").is_null()).alias("is_new"),
-                (pl.col("first_follow") & pl.col("followed").is_null()).alias("first_follow"),
-            )
-        )
-    return out.select("eid", "is_new", "first_follow")
-
-
-def _categorical(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    return frame.with_columns([pl.col(c).cast(pl.Categorical) for c in columns])
-
-
 def refresh(
     engine: Engine,
     *,
@@ -189,53 +126,48 @@ def refresh(
     window_ms = window_days * DAY_MS
     if full:
         from_day: int | None = None
+        event_from_day: int | None = None
         load_from_ms: int | None = None
     else:
+        # impression days whose rows events of the last days_back days can change
         from_day = now_ms // DAY_MS - days_back - max(window_days, RETURN_DAYS)
-        load_from_ms = (from_day - window_days - 1) * DAY_MS
-    impressions = _sql.read_impressions(engine, load_from_ms)
-    events = _sql.read_events(engine, load_from_ms)
-    feedback = _sql.read_feedback(engine, load_from_ms)
-    # ids as categoricals: u32 codes over one dictionary, so joins and group-bys
-    # hash integers and each distinct string is held once (a third of the memory)
-    events = _categorical(events, "user_id", "event_type", "artist_id", "source")
-    impressions = _categorical(
-        impressions, "list_id", "user_id", "list_type", "model_version", "variant"
-    )
-    feedback = _categorical(feedback, "user_id", "list_id", "artist_id", "kind")
+        # event days whose outcome is recomputed: their candidate lists are all loaded
+        event_from_day = from_day + window_days
+        load_from_ms = from_day * DAY_MS
+    impressions, events, feedback = _sql.read_inputs(engine, load_from_ms)
     lists = lists_frame(impressions)
+    del impressions
     items = items_frame(lists)
-    sourced = events.filter(
-        pl.col("source").is_not_null() & ~pl.col("source").is_in(["organic", ""])
+    sources = events.filter(is_sourced()).get_column("source").unique().cast(pl.String)
+    missing = sources.filter(~sources.is_in(lists.get_column("list_id").cast(pl.String).implode()))
+    elsewhere = (
+        _sql.existing_list_ids(engine, missing.to_list()) if (not full and missing.len()) else set()
     )
-    missing = (
-        sourced.join(lists.select("list_id"), left_on="source", right_on="list_id", how="anti")
-        .get_column("source")
-        .unique()
-        .to_list()
+    found = attribute(events, lists, items, window_ms, elsewhere)
+    head = (
+        _long_tail(engine, events if full else None, now_ms)
+        .filter(pl.col("is_long_tail") == 0)
+        .select(pl.col("artist_id").cast(pl.Categorical))
     )
-    elsewhere = _sql.existing_list_ids(engine, missing) if (missing and not full) else set()
-    attributed = attribute(events, lists, items, window_ms, elsewhere)
-    head = _long_tail(engine, events if full else None, now_ms).filter(pl.col("is_long_tail") == 0)
-    newness = _newness(engine, attributed, events, load_from_ms)
-    visit_days = (
-        events.filter(pl.col("event_type") == "visit")
-        .select("user_id", (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("vday"))
-        .unique()
-    )
-    users = user_daily(lists, items, attributed, feedback, newness, head, visit_days)
+    new = newness(engine, found.credited, lists, events, load_from_ms)
+    visits = visit_days(events)
+    events_read = events.height
+    del events
+    fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
+    users = user_daily(lists, items, found.credited, fb, new, head, visits)
     days = daily(users)
-    positions = position_daily(items, attributed, feedback)
-    per_event_day = event_daily(attributed)
+    positions = position_daily(lists, items, found.credited, fb)
+    per_event_day = found.outcomes
     if from_day is not None:
         keep = pl.col("day") >= from_day
-        users, days = users.filter(keep), days.filter(keep)
-        positions, per_event_day = positions.filter(keep), per_event_day.filter(keep)
+        users, days, positions = users.filter(keep), days.filter(keep), positions.filter(keep)
+    if event_from_day is not None:
+        per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
     with engine.begin() as conn:
         _sql.replace_rows(conn, online_user_daily, users, from_day)
         _sql.replace_rows(conn, online_daily, days, from_day)
         _sql.replace_rows(conn, online_position_daily, positions, from_day)
-        _sql.replace_rows(conn, online_event_daily, per_event_day, from_day)
+        _sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
         result = RefreshResult(
             full=full,
             from_day=from_day,
@@ -243,9 +175,11 @@ def refresh(
             daily_rows=days.height,
             position_rows=positions.height,
             event_days=per_event_day.height,
-            events_read=events.height,
-            impressions_read=impressions.height,
+            events_read=events_read,
+            impressions_read=lists.height,
             seconds=round(time.perf_counter() - started, 3),
         )
-        _sql.write_last_refresh(conn, {**result.as_dict(), "now_ms": now_ms})
+        _sql.write_last_refresh(
+            conn, {**result.as_dict(), "now_ms": now_ms, "refresh_id": uuid.uuid4().hex}
+        )
     return result

@@ -5,12 +5,20 @@ Rates are ratios of sums (``clicked_items / items``), never means of daily rates
 ``user_days`` counts exposed users per day (a user shown lists on three days counts
 three times), so "per user" figures are per exposed user-day; distinct users over a
 range are in ``online_user_daily`` for analyses that need them.
+
+Summaries are cached per process and per store, keyed by the range, the grouping and
+the ``last_refresh`` record (which every refresh rewrites, with a fresh
+``refresh_id``): a page view after the first costs one primary-key read until the
+next refresh.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -125,13 +133,20 @@ def _groups(frame: pl.DataFrame, group_by: Sequence[str]) -> list[dict[str, Any]
     return out
 
 
+#: summaries kept per process (most recently used last)
+CACHE_SIZE = 64
+_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def online_summary(
     engine: Engine,
     since_day: int | None = None,
     until_day: int | None = None,
     group_by: Sequence[str] = ("list_type", "model_version"),
 ) -> dict[str, Any]:
-    """Every online number over a range of impression days, from the rollups.
+    """Every online number over a range of impression days, from the rollups
+    (cached until the next refresh; see the module docstring).
 
     Returns
     -------
@@ -141,6 +156,34 @@ def online_summary(
         curve), ``attribution`` (events by how they were attributed) and
         ``last_refresh``.
     """
+    last = _sql.read_state(engine, "last_refresh")
+    key = (
+        engine.url.render_as_string(hide_password=False),
+        since_day,
+        until_day,
+        tuple(group_by),
+        last,
+    )
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return copy.deepcopy(hit)
+    summary = _summary(engine, since_day, until_day, group_by, last)
+    with _cache_lock:
+        _cache[key] = copy.deepcopy(summary)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return summary
+
+
+def _summary(
+    engine: Engine,
+    since_day: int | None,
+    until_day: int | None,
+    group_by: Sequence[str],
+    last: str | None,
+) -> dict[str, Any]:
     total = _sql.rollup_sums(engine, online_daily, since_day, until_day, [], DAILY_COUNTS)
     empty = dict.fromkeys(DAILY_COUNTS, 0)
     totals = derive(total.row(0, named=True) if total.height else empty)
@@ -151,7 +194,6 @@ def online_summary(
         engine, online_position_daily, since_day, until_day, ["position"], POSITION_COUNTS
     )
     events = _sql.rollup_sums(engine, online_event_daily, since_day, until_day, [], EVENT_COUNTS)
-    last = _sql.read_state(engine, "last_refresh")
     return {
         "since": None if since_day is None else iso_day(since_day),
         "until": None if until_day is None else iso_day(until_day),
