@@ -160,6 +160,21 @@ class EASE(Recommender):
             return out
         return super()._similar_scores(artist)
 
+    def _similar_block(self, artists: IntArray) -> FloatArray:
+        """Rows of ``B`` for the modelled artists; the listener-set cosine for the others."""
+        position = np.minimum(np.searchsorted(self.artists_, artists), len(self.artists_) - 1)
+        modelled = self.artists_[position] == artists
+        out = np.full((len(artists), self.n_artists_), -np.inf, dtype=np.float32)
+        rows = np.flatnonzero(modelled)
+        if len(rows):
+            modelled_rows = np.full((len(rows), self.n_artists_), -np.inf, dtype=np.float32)
+            modelled_rows[:, self.artists_] = self.B_[position[rows]]
+            out[rows] = modelled_rows
+        others = np.flatnonzero(~modelled)
+        if len(others):
+            out[others] = self._cosine_block(artists[others])
+        return out
+
     def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
         """A history artist ``h`` adds ``x_uh * B[h, i]`` to candidate ``i`` (one slice of B
         per user); candidates outside the modelled artists use the base class's terms."""

@@ -139,22 +139,45 @@ class Hybrid(Recommender):
         self.validation_ndcg_ = best
         return best_weights.astype(np.float32)
 
+    def _normalised(self, users: IntArray, scorer: str) -> list[FloatArray | None]:
+        """Each weighted component's normalised ``scorer`` block (None: weight 0)."""
+        return [
+            None
+            if weight == 0
+            else normalise_rows(getattr(model, scorer)(users), self.normalisation)[0]
+            for weight, model in zip(self.weights_, self.models_, strict=True)
+        ]
+
     def _blend(self, users: IntArray, scorer: str) -> FloatArray:
         total = np.zeros((len(users), self.n_artists_), dtype=np.float32)
         candidates = np.zeros_like(total, dtype=bool)
+        blocks: list[FloatArray | None] = []
         for weight, model in zip(self.weights_, self.models_, strict=True):
             if weight == 0:
+                blocks.append(None)
                 continue
             normalised, finite = normalise_rows(getattr(model, scorer)(users), self.normalisation)
             total += weight * normalised
             candidates |= finite
-        return np.where(candidates, total, -np.inf).astype(np.float32)
+            blocks.append(normalised)
+        if scorer == "scores":
+            # the precomputation explains the lists of the users it just ranked: keep
+            # their normalised blocks for _explain_batch (same values, not recomputed)
+            self._last_blocks: tuple[IntArray, list[FloatArray | None]] | None = (
+                users.copy(),
+                blocks,
+            )
+        np.copyto(total, -np.inf, where=~candidates)
+        return total
 
     def _score(self, users: IntArray) -> FloatArray:
         return self._blend(users, "scores")
 
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.models_[int(np.argmax(self.weights_))]._similar_scores(artist)
+
+    def _similar_block(self, artists: IntArray) -> FloatArray:
+        return self.models_[int(np.argmax(self.weights_))]._similar_block(artists)
 
     def _blend_rows(self, blocks: list[FloatArray]) -> FloatArray:
         total = np.zeros_like(blocks[0], dtype=np.float32)
@@ -203,13 +226,21 @@ class Hybrid(Recommender):
         """Each item explained by the component that added most to its blended score."""
         valid = items >= 0
         safe = np.where(valid, items, 0)
+        last = getattr(self, "_last_blocks", None)
+        if last is not None and np.array_equal(last[0], users):
+            blocks = last[1]
+        else:
+            blocks = self._normalised(users, "scores")
+        self._last_blocks = None
         shares = np.stack(
             [
                 weight
-                * np.take_along_axis(
-                    normalise_rows(model.scores(users), self.normalisation)[0], safe, axis=1
+                * (
+                    np.zeros(items.shape, np.float32)
+                    if block is None
+                    else np.take_along_axis(block, safe, axis=1)
                 )
-                for weight, model in zip(self.weights_, self.models_, strict=True)
+                for weight, block in zip(self.weights_, blocks, strict=True)
             ]
         )
         choice = np.argmax(shares, axis=0)
