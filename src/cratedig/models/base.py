@@ -190,6 +190,16 @@ class Recommender(FromHistory):
             out[~warm] = self._cold_scores(users[~warm])
         return out
 
+    def candidate_scores(self, users: IntArray) -> tuple[IntArray | None, FloatArray]:
+        """:meth:`scores` restricted to the columns that can be finite, for blending.
+
+        Returns ``(columns, block)``: ``block[:, j]`` is the score of artist
+        ``columns[j]`` and every other artist scores ``-inf``; ``columns`` None means
+        ``block`` is :meth:`scores` itself. By default all columns (models with a
+        catalogue cap, such as EASE, return only theirs).
+        """
+        return None, self.scores(users)
+
     def recommend(
         self,
         user_idx: ArrayLike,

@@ -152,6 +152,17 @@ class EASE(Recommender):
         out[:, self.artists_] = scores * self.artist_scale_ if self.popularity_exponent else scores
         return out
 
+    def candidate_scores(self, users: IntArray) -> tuple[IntArray | None, FloatArray]:
+        """The modelled artists' columns of :meth:`_score` (every user warm), else all."""
+        self._check_fitted()
+        users = self._check_indices(users, "user_idx", self.n_users_)
+        if not (np.diff(self.X_.indptr)[users] > 0).all():
+            return None, self.scores(users)
+        scores = np.asarray(self.weighted_[users] @ self.B_, dtype=np.float32)
+        if self.popularity_exponent:
+            scores = (scores * self.artist_scale_).astype(np.float32, copy=False)
+        return self.artists_, scores
+
     def _similar_scores(self, artist: int) -> FloatArray:
         out = np.full(self.n_artists_, -np.inf, dtype=np.float32)
         position = np.searchsorted(self.artists_, artist)
