@@ -37,17 +37,18 @@ Checkpoint = Callable[[str, str], None]
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-#: BLAS threads while training (EASE's inversion, ALS's scoring products). One: on a
-#: 2-core machine shared with the service, OpenBLAS's second thread mostly spins
-#: (measured on HetRec: an EASE inversion took 0.5 s of CPU with one thread and 2.3 s
-#: with two on a loaded machine), and training beside gunicorn should leave it a core.
+#: BLAS and OpenMP threads while training (EASE's inversion, scoring products,
+#: scikit-learn's K-means). One: on a 2-core machine shared with the service, the second
+#: thread mostly spins (measured on HetRec: an EASE inversion took 0.5 s of CPU with one
+#: OpenBLAS thread and 2.3 s with two on a loaded machine), and training beside gunicorn
+#: should leave it a core.
 BLAS_THREADS = 1
 
 
 def _blas_limited(func: Callable[_P, _R]) -> Callable[_P, _R]:
     @functools.wraps(func)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        with threadpool_limits(limits=BLAS_THREADS):
             return func(*args, **kwargs)
 
     return wrapper
@@ -217,6 +218,7 @@ class _Stages:
     def __init__(self) -> None:
         self.bar: Any = None
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         #: called with a stage's name as it starts (the scheduler's checkpoint)
         self.on_start: Callable[[str], None] | None = None
 
@@ -227,7 +229,7 @@ class _Stages:
             self.on_start(name)
         bar = self.bar
         task = None if bar is None else bar.add_task(name, total=total)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
 
         def advance(n: int) -> None:
             if task is not None:
@@ -237,12 +239,17 @@ class _Stages:
             yield advance
         finally:
             self.seconds[name] = round(time.perf_counter() - started, 3)
+            self.cpu_seconds[name] = round(time.process_time() - cpu_started, 3)
             if task is not None:
                 bar.update(task, total=total or 1, completed=total or 1)
 
     def metrics(self) -> dict[str, float]:
-        """``seconds_<stage>`` for every stage timed so far."""
-        return {f"seconds_{name.replace(' ', '_')}": value for name, value in self.seconds.items()}
+        """``seconds_<stage>`` (wall) and ``cpu_seconds_<stage>`` (the process's CPU time,
+        all threads) for every stage timed so far."""
+        out = {f"seconds_{name.replace(' ', '_')}": value for name, value in self.seconds.items()}
+        for name, value in self.cpu_seconds.items():
+            out[f"cpu_seconds_{name.replace(' ', '_')}"] = value
+        return out
 
 
 def _say(enabled: bool, message: str) -> None:
@@ -333,7 +340,7 @@ def train(
         Whatever made the run fail; the version is then marked ``failed`` and the
         served version is unchanged.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     ensure_schema(engine)
     _check_findings(engine, require_reviewed)
     cleaned = cleanup.cleanup_abandoned(engine, settings.artifacts_dir)
@@ -433,6 +440,7 @@ def train(
             **metrics,
             **stages.metrics(),
             "train_seconds": round(time.perf_counter() - started, 3),
+            "train_cpu_seconds": round(time.process_time() - cpu_started, 3),
         }
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
         return registry.finish_version(engine, version_id, settings.promotion_margin, guard)
