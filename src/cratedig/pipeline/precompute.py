@@ -7,7 +7,7 @@ a run killed midway leaves only rows of a version that nothing serves.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,9 @@ from cratedig.store.schema import (
 )
 
 Progress = Callable[[int], None]
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def items_json(items: Sequence[dict[str, Any]]) -> str:
@@ -81,7 +84,7 @@ def precompute_user_lists(
     extra = 0
     if blocked is not None and blocked.nnz:
         extra = int(np.diff(blocked.indptr).max())
-    artist_ids = artists.ids
+    artist_json = [json.dumps(a) for a in artists.ids]
     user_ids = users.ids
     for chunk in _chunks(len(users), chunk_users):
         rows = []
@@ -95,7 +98,7 @@ def precompute_user_lists(
                 model,
                 idx,
                 user_ids,
-                artist_ids,
+                artist_json,
                 k,
                 extra,
                 blocked,
@@ -114,7 +117,7 @@ def _user_rows(
     model: RecommenderLike,
     idx: npt.NDArray[np.int64],
     user_ids: list[str],
-    artist_ids: list[str],
+    artist_json: list[str],
     k: int,
     extra: int,
     blocked: sp.csr_matrix | None,
@@ -136,22 +139,35 @@ def _user_rows(
     texts = model.explain_batch(idx, explained) if explained.size else []
     rows = []
     for row, u in enumerate(idx.tolist()):
-        entries: list[dict[str, Any]] = []
         pairs = zip(kept[row].tolist(), kept_scores[row].tolist(), strict=True)
-        for col, (a, s) in enumerate(pairs):
-            item: dict[str, Any] = {"artist_id": artist_ids[a], "score": round(float(s), 6)}
-            if col < explained.shape[1]:
-                item["explanation"] = texts[row][col]
-            entries.append(item)
         rows.append(
             {
                 "version_id": version_id,
                 "list_type": list_type,
                 "user_id": user_ids[u],
-                "entries": items_json(entries),
+                "entries": entries_json(artist_json, pairs, texts[row] if texts else []),
             }
         )
     return rows
+
+
+def entries_json(
+    artist_json: Sequence[str],
+    pairs: Iterable[tuple[int, float]],
+    texts: Sequence[str | None],
+) -> str:
+    """:func:`items_json` of ``{"artist_id", "score" (6 decimals), "explanation"}``
+    entries (an explanation for the first ``len(texts)``), written straight as text:
+    the same string, without building a dict per entry. ``artist_json`` holds each
+    artist id already JSON-encoded."""
+    parts = []
+    for col, (a, s) in enumerate(pairs):
+        head = f'{{"artist_id":{artist_json[a]},"score":{round(s, 6)!r}'
+        if col < len(texts):
+            parts.append(f'{head},"explanation":{_dumps(texts[col])}}}')
+        else:
+            parts.append(head + "}")
+    return "[" + ",".join(parts) + "]"
 
 
 def precompute_similar_artists(
