@@ -175,8 +175,12 @@ def tune_and_test(
     seed: int = 0,
     progress: bool = True,
     label: str = "tuning",
+    users: npt.ArrayLike | None = None,
 ) -> tuple[TuningResult, dict[str, float]]:
     """Tune on validation, refit the best on train + validation, evaluate on test.
+
+    ``users`` restricts the validation scoring of the candidates (see :func:`tune`);
+    the test evaluation uses every user with a test item.
 
     Returns
     -------
@@ -196,6 +200,7 @@ def tune_and_test(
         seed=seed,
         progress=progress,
         label=label,
+        users=users,
     )
     combined = (sp.csr_matrix(train) + sp.csr_matrix(validation)).tocsr()
     start = time.perf_counter()

@@ -152,6 +152,17 @@ class EASE(Recommender):
         out[:, self.artists_] = scores * self.artist_scale_ if self.popularity_exponent else scores
         return out
 
+    def candidate_scores(self, users: IntArray) -> tuple[IntArray | None, FloatArray]:
+        """The modelled artists' columns of :meth:`_score` (every user warm), else all."""
+        self._check_fitted()
+        users = self._check_indices(users, "user_idx", self.n_users_)
+        if not (np.diff(self.X_.indptr)[users] > 0).all():
+            return None, self.scores(users)
+        scores = np.asarray(self.weighted_[users] @ self.B_, dtype=np.float32)
+        if self.popularity_exponent:
+            scores = (scores * self.artist_scale_).astype(np.float32, copy=False)
+        return self.artists_, scores
+
     def _similar_scores(self, artist: int) -> FloatArray:
         out = np.full(self.n_artists_, -np.inf, dtype=np.float32)
         position = np.searchsorted(self.artists_, artist)
@@ -159,6 +170,21 @@ class EASE(Recommender):
             out[self.artists_] = self.B_[position]
             return out
         return super()._similar_scores(artist)
+
+    def _similar_block(self, artists: IntArray) -> FloatArray:
+        """Rows of ``B`` for the modelled artists; the listener-set cosine for the others."""
+        position = np.minimum(np.searchsorted(self.artists_, artists), len(self.artists_) - 1)
+        modelled = self.artists_[position] == artists
+        out = np.full((len(artists), self.n_artists_), -np.inf, dtype=np.float32)
+        rows = np.flatnonzero(modelled)
+        if len(rows):
+            modelled_rows = np.full((len(rows), self.n_artists_), -np.inf, dtype=np.float32)
+            modelled_rows[:, self.artists_] = self.B_[position[rows]]
+            out[rows] = modelled_rows
+        others = np.flatnonzero(~modelled)
+        if len(others):
+            out[others] = self._cosine_block(artists[others])
+        return out
 
     def _reasons(self, users: IntArray, items: IntArray) -> IntArray:
         """A history artist ``h`` adds ``x_uh * B[h, i]`` to candidate ``i`` (one slice of B

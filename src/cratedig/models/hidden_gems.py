@@ -64,6 +64,9 @@ class _Wrapper(Recommender):
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.base_model_._similar_scores(artist)
 
+    def _similar_block(self, artists: IntArray) -> FloatArray:
+        return self.base_model_._similar_block(artists)
+
     def _save_extra(self, folder: Path) -> None:
         self.base_model_.save(folder / "base_model", with_data=False)
 

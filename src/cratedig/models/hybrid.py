@@ -28,6 +28,22 @@ DEFAULT_COMPONENTS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+def _at(
+    block: tuple[IntArray | None, FloatArray] | None, items: IntArray, n_artists: int
+) -> FloatArray:
+    """Values of a ``(columns, values)`` block at ``items`` (n x m); 0 off its columns."""
+    if block is None:
+        return np.zeros(items.shape, dtype=np.float32)
+    columns, values = block
+    if columns is None:
+        return np.take_along_axis(values, items, axis=1)
+    position = np.full(n_artists, -1, dtype=np.int64)
+    position[columns] = np.arange(len(columns))
+    at = position[items]
+    found = np.take_along_axis(values, np.maximum(at, 0), axis=1)
+    return np.where(at >= 0, found, np.float32(0.0)).astype(np.float32, copy=False)
+
+
 class Hybrid(Recommender):
     """Weighted sum of component models' normalised scores.
 
@@ -139,22 +155,61 @@ class Hybrid(Recommender):
         self.validation_ndcg_ = best
         return best_weights.astype(np.float32)
 
-    def _blend(self, users: IntArray, scorer: str) -> FloatArray:
-        total = np.zeros((len(users), self.n_artists_), dtype=np.float32)
-        candidates = np.zeros_like(total, dtype=bool)
+    def _normalised(self, users: IntArray) -> list[tuple[IntArray | None, FloatArray] | None]:
+        """Each weighted component's normalised candidate block (None: weight 0).
+
+        A block is ``(columns, values)`` as :meth:`Recommender.candidate_scores` gives
+        (``columns`` None: every artist); artists outside ``columns`` count 0.
+        """
+        out: list[tuple[IntArray | None, FloatArray] | None] = []
         for weight, model in zip(self.weights_, self.models_, strict=True):
             if weight == 0:
+                out.append(None)
                 continue
-            normalised, finite = normalise_rows(getattr(model, scorer)(users), self.normalisation)
-            total += weight * normalised
-            candidates |= finite
-        return np.where(candidates, total, -np.inf).astype(np.float32)
+            columns, block = model.candidate_scores(users)
+            out.append((columns, normalise_rows(block, self.normalisation)[0]))
+        return out
+
+    def _blend(self, users: IntArray, scorer: str) -> FloatArray:
+        """The weighted sum of the components' normalised scores (``-inf``: no component
+        has the artist as a candidate). A component scoring only some columns (EASE's
+        modelled artists) is normalised and added over those columns alone: the same
+        values as over the full row, where the others would be 0 and not candidates."""
+        total = np.zeros((len(users), self.n_artists_), dtype=np.float32)
+        candidates = np.zeros_like(total, dtype=bool)
+        blocks: list[tuple[IntArray | None, FloatArray] | None] = []
+        for weight, model in zip(self.weights_, self.models_, strict=True):
+            if weight == 0:
+                blocks.append(None)
+                continue
+            columns, scores = (
+                model.candidate_scores(users)
+                if scorer == "scores"
+                else (None, getattr(model, scorer)(users))
+            )
+            normalised, finite = normalise_rows(scores, self.normalisation)
+            if columns is None:
+                total += weight * normalised
+                candidates |= finite
+            else:
+                total[:, columns] += weight * normalised
+                candidates[:, columns] |= finite
+            blocks.append((columns, normalised))
+        if scorer == "scores":
+            # the precomputation explains the lists of the users it just ranked: keep
+            # their normalised blocks for _explain_batch (same values, not recomputed)
+            self._last_blocks: tuple[IntArray, list[Any]] | None = (users.copy(), blocks)
+        np.copyto(total, -np.inf, where=~candidates)
+        return total
 
     def _score(self, users: IntArray) -> FloatArray:
         return self._blend(users, "scores")
 
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.models_[int(np.argmax(self.weights_))]._similar_scores(artist)
+
+    def _similar_block(self, artists: IntArray) -> FloatArray:
+        return self.models_[int(np.argmax(self.weights_))]._similar_block(artists)
 
     def _blend_rows(self, blocks: list[FloatArray]) -> FloatArray:
         total = np.zeros_like(blocks[0], dtype=np.float32)
@@ -203,13 +258,16 @@ class Hybrid(Recommender):
         """Each item explained by the component that added most to its blended score."""
         valid = items >= 0
         safe = np.where(valid, items, 0)
+        last = getattr(self, "_last_blocks", None)
+        if last is not None and np.array_equal(last[0], users):
+            blocks = last[1]
+        else:
+            blocks = self._normalised(users)
+        self._last_blocks = None
         shares = np.stack(
             [
-                weight
-                * np.take_along_axis(
-                    normalise_rows(model.scores(users), self.normalisation)[0], safe, axis=1
-                )
-                for weight, model in zip(self.weights_, self.models_, strict=True)
+                weight * _at(block, safe, self.n_artists_)
+                for weight, block in zip(self.weights_, blocks, strict=True)
             ]
         )
         choice = np.argmax(shares, axis=0)

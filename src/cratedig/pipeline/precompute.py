@@ -7,7 +7,7 @@ a run killed midway leaves only rows of a version that nothing serves.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from sqlalchemy import Engine, Table
 
 from cratedig.matrix.idmap import IdMap
+from cratedig.models.base import BATCH_USERS
 from cratedig.models.clusters import country_clusters
 from cratedig.models.contract import RecommenderLike
 from cratedig.store.schema import (
@@ -25,6 +26,9 @@ from cratedig.store.schema import (
 )
 
 Progress = Callable[[int], None]
+
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def items_json(items: Sequence[dict[str, Any]]) -> str:
@@ -80,43 +84,90 @@ def precompute_user_lists(
     extra = 0
     if blocked is not None and blocked.nnz:
         extra = int(np.diff(blocked.indptr).max())
-    artist_ids = artists.ids
+    artist_json = [json.dumps(a) for a in artists.ids]
     user_ids = users.ids
-    for idx in _chunks(len(users), chunk_users):
-        top, scores = model.recommend(idx, k=k + extra, exclude_seen=True)
-        top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
-        keep = (top >= 0) & np.isfinite(scores)
-        if extra and blocked is not None:
-            banned = sp.csr_matrix(blocked[idx] != 0).toarray()
-            keep &= ~np.take_along_axis(banned, np.maximum(top, 0), axis=1)
-        kept = [top[row][keep[row]][:k] for row in range(len(idx))]
-        kept_scores = [scores[row][keep[row]][:k] for row in range(len(idx))]
-        explained = np.full((len(idx), min(k, explain_top)), -1, dtype=np.int64)
-        for row, items in enumerate(kept):
-            explained[row, : min(len(items), explained.shape[1])] = items[: explained.shape[1]]
-        texts = model.explain_batch(idx, explained) if explained.size else []
+    for chunk in _chunks(len(users), chunk_users):
         rows = []
-        for row, u in enumerate(idx.tolist()):
-            entries: list[dict[str, Any]] = []
-            pairs = zip(kept[row].tolist(), kept_scores[row].tolist(), strict=True)
-            for col, (a, s) in enumerate(pairs):
-                item: dict[str, Any] = {"artist_id": artist_ids[a], "score": round(float(s), 6)}
-                if col < explained.shape[1]:
-                    item["explanation"] = texts[row][col]
-                entries.append(item)
-            rows.append(
-                {
-                    "version_id": version_id,
-                    "list_type": list_type,
-                    "user_id": user_ids[u],
-                    "entries": items_json(entries),
-                }
+        # rank and explain a model batch at a time: the hybrid explains with the blocks
+        # it has just ranked (models.hybrid), and small blocks stay in the CPU cache
+        for start in range(0, len(chunk), BATCH_USERS):
+            idx = chunk[start : start + BATCH_USERS]
+            rows += _user_rows(
+                version_id,
+                list_type,
+                model,
+                idx,
+                user_ids,
+                artist_json,
+                k,
+                extra,
+                blocked,
+                explain_top,
             )
         _write(engine, precomputed_lists, rows)
         written += len(rows)
         if progress is not None:
             progress(len(rows))
     return written
+
+
+def _user_rows(
+    version_id: str,
+    list_type: str,
+    model: RecommenderLike,
+    idx: npt.NDArray[np.int64],
+    user_ids: list[str],
+    artist_json: list[str],
+    k: int,
+    extra: int,
+    blocked: sp.csr_matrix | None,
+    explain_top: int,
+) -> list[dict[str, Any]]:
+    """The rows of one batch of users' lists (top ``k``, the first ``explain_top``
+    explained)."""
+    top, scores = model.recommend(idx, k=k + extra, exclude_seen=True)
+    top, scores = _as_2d(top, len(idx)), _as_2d(scores, len(idx))
+    keep = (top >= 0) & np.isfinite(scores)
+    if extra and blocked is not None:
+        banned = sp.csr_matrix(blocked[idx] != 0).toarray()
+        keep &= ~np.take_along_axis(banned, np.maximum(top, 0), axis=1)
+    kept = [top[row][keep[row]][:k] for row in range(len(idx))]
+    kept_scores = [scores[row][keep[row]][:k] for row in range(len(idx))]
+    explained = np.full((len(idx), min(k, explain_top)), -1, dtype=np.int64)
+    for row, items in enumerate(kept):
+        explained[row, : min(len(items), explained.shape[1])] = items[: explained.shape[1]]
+    texts = model.explain_batch(idx, explained) if explained.size else []
+    rows = []
+    for row, u in enumerate(idx.tolist()):
+        pairs = zip(kept[row].tolist(), kept_scores[row].tolist(), strict=True)
+        rows.append(
+            {
+                "version_id": version_id,
+                "list_type": list_type,
+                "user_id": user_ids[u],
+                "entries": entries_json(artist_json, pairs, texts[row] if texts else []),
+            }
+        )
+    return rows
+
+
+def entries_json(
+    artist_json: Sequence[str],
+    pairs: Iterable[tuple[int, float]],
+    texts: Sequence[str | None],
+) -> str:
+    """:func:`items_json` of ``{"artist_id", "score" (6 decimals), "explanation"}``
+    entries (an explanation for the first ``len(texts)``), written straight as text:
+    the same string, without building a dict per entry. ``artist_json`` holds each
+    artist id already JSON-encoded."""
+    parts = []
+    for col, (a, s) in enumerate(pairs):
+        head = f'{{"artist_id":{artist_json[a]},"score":{round(s, 6)!r}'
+        if col < len(texts):
+            parts.append(f'{head},"explanation":{_dumps(texts[col])}}}')
+        else:
+            parts.append(head + "}")
+    return "[" + ",".join(parts) + "]"
 
 
 def precompute_similar_artists(
