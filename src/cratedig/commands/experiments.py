@@ -12,9 +12,7 @@ from rich.table import Table
 from cratedig.clock import now_ms
 from cratedig.commands.common import CliContext, pass_cli
 from cratedig.exceptions import ValidationError
-from cratedig.experiments import manage, planning
-from cratedig.experiments.analysis import analyse
-from cratedig.experiments.report import to_json, write_report
+from cratedig.experiments import manage
 from cratedig.store import experiments as experiment_sql
 
 DAY_MS = 86_400_000
@@ -150,6 +148,9 @@ def report_cmd(
 ) -> None:  # fmt: skip
     """Analyse NAME: SRM, metrics with intervals, CUPED, sequential path, decision."""
     engine = cli.engine()
+    from cratedig.experiments.analysis import analyse  # statsmodels: see power_cmd
+    from cratedig.experiments.report import to_json, write_report
+
     result = analyse(
         engine, manage.load(engine, name), correction=correction,  # type: ignore[arg-type]
         bootstrap_resamples=resamples,
@@ -197,6 +198,8 @@ def report_cmd(
 def conclude_cmd(cli: CliContext, name: str, promote_winner: bool) -> None:
     """Record NAME's decision (stopping it); optionally promote the winner's version."""
     engine = cli.engine()
+    from cratedig.experiments.analysis import analyse  # statsmodels: see power_cmd
+
     result = analyse(engine, manage.load(engine, name))
     decision = result["decision"]
     exp, promoted = manage.record_conclusion(engine, name, decision, promote_winner)
@@ -221,6 +224,10 @@ def power_cmd(
     traffic: float,
 ) -> None:  # fmt: skip
     """Users per arm to detect MDE at BASELINE, and the days at this site's traffic."""
+    # Imported here, as analyse and the report are in their commands: statsmodels,
+    # scipy.stats and matplotlib cost every other cratedig command ~1.5 s of start-up.
+    from cratedig.experiments import planning
+
     n = planning.users_per_arm_proportion(baseline, mde, alpha, power_)
     click.echo(f"Users per arm: {n:,} ({n * arms:,} in all) for a {mde:+.1%} relative lift "
                f"of {baseline:g} at alpha {alpha:g} and power {power_:.0%}.")  # fmt: skip
