@@ -133,7 +133,7 @@ def test_a_simulated_month_over_gunicorn(
     try:
         output = invoke(
             [*db, "simulate-traffic", "--base-url", base, "--api-key", KEY, "--days", "28",
-             "--users", "300", "--seed", "11", "--log", str(tmp_path / "log.jsonl"), *SITE_ARGS]
+             "--users", "150", "--seed", "11", "--log", str(tmp_path / "log.jsonl"), *SITE_ARGS]
         )  # fmt: skip
     finally:
         server.send_signal(signal.SIGTERM)  # the workers write their impressions on exit
@@ -157,7 +157,7 @@ def test_a_simulated_month_over_gunicorn(
     print("ctr", json.dumps(ctr["fixed"]), "holm p", ctr["adjusted_p"], "boot", ctr["bootstrap"])
     print("decision:", report["decision"]["text"])
     assert report["srm"]["mismatch"] is False and report["srm"]["p_value"] > 0.001
-    assert sum(report["users"].values()) > 200
+    assert sum(report["users"].values()) > 100  # of 150 listeners
     assert ctr["fixed"]["lift"] > 0 and ctr["fixed"]["p_value"] < 0.01
     assert ctr["adjusted_p"] < 0.01
     assert report["decision"]["verdict"] == "ship"
@@ -167,7 +167,7 @@ def test_a_simulated_month_over_gunicorn(
     aa_ctr = next(m for m in aa["metrics"] if m["metric"] == "ctr")
     print("a-a users", aa["users"], "srm p", aa["srm"]["p_value"], "ctr", json.dumps(aa_ctr))
     print("a-a decision:", aa["decision"]["text"])
-    assert sum(aa["users"].values()) > 200
+    assert sum(aa["users"].values()) > 100
     assert aa["srm"]["mismatch"] is False
     assert aa_ctr["fixed"]["lift_ci"][0] < 0 < aa_ctr["fixed"]["lift_ci"][1]
     assert aa_ctr["fixed"]["p_value"] >= 0.05
