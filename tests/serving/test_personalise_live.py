@@ -113,6 +113,33 @@ def test_score_current_names_only_recent_contributors() -> None:
             assert recent and set(recent) <= {"b0", "b1"}
 
 
+def test_popularity_is_not_personalised_by_live_rescoring() -> None:
+    """A popularity version keeps its own ranking from a current history, minus the
+    artists the user knows now: no neighbours of what they played, no tag content."""
+    from cratedig.models import make_model
+
+    # a0 is the most popular, then a1, a2...; u0 knows a0 (only), now plays a5 and has
+    # unfollowed a3
+    X = sp.lil_matrix((8, 8), dtype=np.float32)
+    for u in range(8):
+        for j in range(8 - u):
+            X[u, j] = 1.0
+    X[7, 6] = 1.0
+    model = make_model("popularity").fit(sp.csr_matrix(X))
+    assert model.uses_history is False
+    live = type("Live", (), {})()
+    artists = [f"a{i}" for i in range(8)]
+    live.model, live.users, live.artists = model, _Ids([f"u{i}" for i in range(8)]), _Ids(artists)
+    live.content = None
+    X[0] = 0.0
+    X[0, 0] = 1.0
+    model.X_ = sp.csr_matrix(X)
+    scored = score_current(live, "u0", {"a5": 5.0}, {"a3"}, k=8, transform=None)
+    assert scored is not None
+    assert scored.artist_ids == ["a1", "a2", "a4", "a6", "a7"]
+    assert scored.recent_reasons == [[]] * 5 and scored.other_reasons == [[]] * 5
+
+
 def test_a_version_without_artifacts_is_remembered_as_none(tmp_path: Path) -> None:
     models = LiveModels()
     assert models.get("v1", str(tmp_path / "missing")) is None

@@ -67,6 +67,10 @@ class Recommender(FromHistory):
     name: ClassVar[str] = "base"
     #: What a user with no history gets, in words (for documentation and reports).
     fallback: ClassVar[str] = "global popularity (most listeners first)"
+    #: Whether scores depend on the user's own history. A model that does not
+    #: (popularity) is never re-scored from a current history at request time: serving
+    #: keeps its ranking and only drops the artists the user knows now.
+    uses_history: ClassVar[bool] = True
 
     # ------------------------------------------------------------------ params
     @classmethod

@@ -37,6 +37,7 @@ class Popularity(Recommender):
 
     name = "popularity"
     fallback = "the same global popularity list"
+    uses_history = False
 
     def __init__(self, *, by: str = "listeners") -> None:
         self.by = by
@@ -49,6 +50,10 @@ class Popularity(Recommender):
 
     def _cold_scores(self, users: IntArray) -> FloatArray:
         return self._score(users)
+
+    def _score_history(self, row: sp.csr_matrix) -> FloatArray:
+        """Global popularity whatever the history (as :meth:`_score`)."""
+        return self.scores_.copy()
 
     def _explain(self, user: int, artist: int) -> str:
         return "one of the most popular artists with listeners on the site"
@@ -75,6 +80,7 @@ class CountryPopularity(Recommender):
 
     name = "popularity_country"
     fallback = "the popularity list of the user's country, else global popularity"
+    uses_history = False
 
     def __init__(self, *, by: str = "listeners", min_country_users: int = 5) -> None:
         self.by = by

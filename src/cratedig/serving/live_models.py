@@ -116,7 +116,12 @@ def _load(artifact_path: str | None) -> LiveModel | None:
         log.warning("no usable model artifacts at %s", folder, exc_info=True)
         return None
     side = getattr(model, "side_", None)
-    if side is not None and side.artist_tags is not None and side.artist_tags.nnz:
+    if (
+        getattr(model, "uses_history", True)
+        and side is not None
+        and side.artist_tags is not None
+        and side.artist_tags.nnz
+    ):
         live.content = make_model("tag_content").fit(model.X_, side)
     return live
 
@@ -188,6 +193,8 @@ def score_current(
     for idx in gone:
         values.pop(int(idx), None)
     current = _row(values, n)
+    if not getattr(model, "uses_history", True):
+        return _unpersonalised(live, user, values, gone, k)
     scores = model.history_scores(current)
     recent_row = _row({i: values[i] for i in recent}, n)
     if recent and recent_share > 0:
@@ -220,6 +227,33 @@ def score_current(
         scores=[float(s) for s in scores[order]],
         recent_reasons=recent_reasons,
         other_reasons=other_reasons,
+    )
+
+
+def _unpersonalised(
+    live: LiveModel, user: int, values: Mapping[int, float], gone: list[int], k: int
+) -> Scored:
+    """A model whose scores ignore the history (popularity): its own ranking for the
+    user, without the artists the user knows now (nor unfollowed ones), no reasons.
+
+    Neither the model's similar artists nor the tag content are added: that would
+    personalise a baseline that is meant not to be (an experiment's popularity arm).
+    """
+    model = live.model
+    if user >= 0:
+        scores = model.scores(np.array([user]))[0].astype(np.float64)
+    else:
+        scores = model.history_scores(_row({}, model.n_artists_)).astype(np.float64)
+    known = np.fromiter(values, dtype=np.int64, count=len(values))
+    scores[known] = -np.inf
+    scores[np.asarray(gone, dtype=np.int64)] = -np.inf
+    order = np.argsort(-scores, kind="stable")[:k]
+    order = order[np.isfinite(scores[order])]
+    return Scored(
+        artist_ids=live.artists.to_ids(order),
+        scores=[float(s) for s in scores[order]],
+        recent_reasons=[[] for _ in order],
+        other_reasons=[[] for _ in order],
     )
 
 
