@@ -29,10 +29,9 @@ from sqlalchemy import Engine
 
 from cratedig.clock import now_ms
 from cratedig.events import Event
-from cratedig.exceptions import ConfigError, CratedigError, ValidationError
+from cratedig.exceptions import ConfigError, CratedigError
 from cratedig.fields import FUTURE_TOLERANCE_MS
-from cratedig.ingest.lookups import TrackArtists
-from cratedig.ingest.write_path import MAX_BATCH, BatchResult, tracks_lacking_artist, validate_batch
+from cratedig.ingest.write_path import BatchResult, validate_posted
 
 #: The most events one stream entry holds.
 ENTRY_EVENTS = 500
@@ -169,14 +168,7 @@ def queue_events(
     StreamUnavailableError
         When the stream did not acknowledge the events.
     """
-    if len(raws) > MAX_BATCH:
-        raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
-    artists_of = TrackArtists()
-    wanted = tracks_lacking_artist(raws)
-    if wanted:
-        with engine.connect() as conn:
-            artists_of.prefetch(conn, wanted)
-    events, result = validate_batch(raws, artists_of.get, future_tolerance_ms)
+    events, result = validate_posted(engine, raws, future_tolerance_ms)
     if events:
         payloads = [
             encode_events(events[i : i + ENTRY_EVENTS]) for i in range(0, len(events), ENTRY_EVENTS)

@@ -195,6 +195,28 @@ def _add_conflict(result: BatchResult, index: int, exc: ValidationError) -> None
     result.errors.append(error)
 
 
+def validate_posted(
+    engine: Engine, raws: Sequence[Any], future_tolerance_ms: int = FUTURE_TOLERANCE_MS
+) -> tuple[list[Event], BatchResult]:
+    """:func:`validate_batch` for a posted batch: its length checked, and the artists of
+    its tracks read from the store (what :func:`store_events` and the stream mode's
+    :func:`cratedig.ingest.stream.queue_events` both do before their writes).
+
+    Raises
+    ------
+    ValidationError
+        When the batch is longer than ``MAX_BATCH``.
+    """
+    if len(raws) > MAX_BATCH:
+        raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
+    artists_of = TrackArtists()
+    wanted = tracks_lacking_artist(raws)
+    if wanted:
+        with engine.connect() as conn:
+            artists_of.prefetch(conn, wanted)
+    return validate_batch(raws, artists_of.get, future_tolerance_ms)
+
+
 def store_events(
     engine: Engine,
     raws: Sequence[Any],
@@ -212,16 +234,9 @@ def store_events(
     ValidationError
         When the batch is longer than ``MAX_BATCH``.
     """
-    if len(raws) > MAX_BATCH:
-        raise ValidationError("events", f"{len(raws)} events", f"at most {MAX_BATCH} per request")
     # Validation needs no write lock: only the inserts below hold it, so that one
     # worker validates its batch while another writes.
-    artists_of = TrackArtists()
-    wanted = tracks_lacking_artist(raws)
-    if wanted:
-        with engine.connect() as conn:
-            artists_of.prefetch(conn, wanted)
-    events, result = validate_batch(raws, artists_of.get, future_tolerance_ms)
+    events, result = validate_posted(engine, raws, future_tolerance_ms)
     if not events:
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
