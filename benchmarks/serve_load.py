@@ -233,13 +233,15 @@ function init(args)
 end
 request = function()
   counter = counter + 1
+  -- dated now: the service refuses events later than its future tolerance (1 day)
+  local now = os.time() * 1000
   local parts = {{}}
   for j = 1, {BATCH} do
     parts[j] = string.format(
       '{{"event_id":"bench-%d-%d-%d","user_id":"%s","event_type":"play_track",' ..
       '"artist_id":"%s","duration_ms":%d,"occurred_at":%d}}',
       tid, counter, j, users[math.random(#users)], artists[math.random(#artists)],
-      math.random(1000, 300000), 1900000000000 + counter * 1000 + j)
+      math.random(1000, 300000), now + j)
   end
   return wrk.format(nil, nil, nil, "[" .. table.concat(parts, ",") .. "]")
 end
