@@ -24,7 +24,7 @@ DOC = ROOT / "docs" / "architecture.md"
 #: The layers, upstream first. A module may import its own layer and the layers above
 #: it, never one below. Names are the first component under ``cratedig``.
 LAYERS: list[set[str]] = [
-    {"events", "config", "exceptions", "fields", "clock"},
+    {"events", "config", "settings_engagement", "exceptions", "fields", "clock"},
     {"store"},
     {"ingest", "datasets", "simulator"},
     {"analytics", "matrix"},

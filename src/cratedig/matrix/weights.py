@@ -24,17 +24,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, not_, or_
 
-from cratedig.config import (
-    TRANSFORMS,
-    UNFOLLOW_POLICIES,
-    EngagementSettings,
-    Settings,
-    Transform,
-    UnfollowPolicy,
-)
+from cratedig.config import Settings
 from cratedig.events import DEFAULT_WEIGHTS, EVENT_TYPES
 from cratedig.exceptions import ValidationError
 from cratedig.matrix import rules
+from cratedig.settings_engagement import (
+    TRANSFORMS,
+    UNFOLLOW_POLICIES,
+    EngagementSettings,
+    Transform,
+    UnfollowPolicy,
+)
 from cratedig.store.schema import user_events
 
 DAY_MS = 86_400_000
