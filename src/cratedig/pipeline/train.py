@@ -12,20 +12,19 @@ import functools
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 from rich.console import Console
-from rich.progress import Progress
 from sqlalchemy import Engine
 from threadpoolctl import threadpool_limits
 
 from cratedig.config import Settings
 from cratedig.pipeline import cleanup, precompute, registry
+from cratedig.pipeline.stages import Stages, stage_progress
 from cratedig.store import ensure_schema
 
 ModelFactory = Callable[[], Any]
@@ -204,54 +203,6 @@ def _tune_default(
     return result.best_params, metrics
 
 
-def _progress(enabled: bool) -> AbstractContextManager[Any]:
-    return Progress(transient=False) if enabled else nullcontext(None)
-
-
-class _Stages:
-    """Times each stage of a run (for the version's metrics) and shows it as a bar.
-
-    ``bar`` is a rich Progress (None: no display); stages run before it exists (tuning
-    shows its own bar) are timed all the same.
-    """
-
-    def __init__(self) -> None:
-        self.bar: Any = None
-        self.seconds: dict[str, float] = {}
-        self.cpu_seconds: dict[str, float] = {}
-        #: called with a stage's name as it starts (the scheduler's checkpoint)
-        self.on_start: Callable[[str], None] | None = None
-
-    @contextmanager
-    def stage(self, name: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        """Time the block as stage ``name``; yields ``advance(n)`` for its progress."""
-        if self.on_start is not None:
-            self.on_start(name)
-        bar = self.bar
-        task = None if bar is None else bar.add_task(name, total=total)
-        started, cpu_started = time.perf_counter(), time.process_time()
-
-        def advance(n: int) -> None:
-            if task is not None:
-                bar.advance(task, n)
-
-        try:
-            yield advance
-        finally:
-            self.seconds[name] = round(time.perf_counter() - started, 3)
-            self.cpu_seconds[name] = round(time.process_time() - cpu_started, 3)
-            if task is not None:
-                bar.update(task, total=total or 1, completed=total or 1)
-
-    def metrics(self) -> dict[str, float]:
-        """``seconds_<stage>`` (wall) and ``cpu_seconds_<stage>`` (the process's CPU time,
-        all threads) for every stage timed so far."""
-        out = {f"seconds_{name.replace(' ', '_')}": value for name, value in self.seconds.items()}
-        for name, value in self.cpu_seconds.items():
-            out[f"cpu_seconds_{name.replace(' ', '_')}"] = value
-        return out
-
-
 def _say(enabled: bool, message: str) -> None:
     if enabled:
         Console(stderr=True).log(message)
@@ -351,7 +302,7 @@ def train(
     params = dict(model_params or {})
     factory = model_factory or _default_factory(model_name, params)
     make_gems = gems_factory or _default_gems_factory(model_name, params)
-    stages = _Stages()
+    stages = Stages()
     _say(progress, "building the engagement matrix")
     with stages.stage("engagement"):
         eng = engagement if engagement is not None else _build_engagement(engine, settings)
@@ -393,7 +344,7 @@ def train(
                 metrics = (evaluate or _evaluate)(factory, eng.X, side_info, seed)
         registry.record_metrics(engine, version_id, metrics, len(eng.users), len(eng.artists))
         blocked = getattr(eng, "blocked", None)
-        with _progress(progress) as bar:
+        with stage_progress(progress) as bar:
             stages.bar = bar
             with stages.stage("fitting"):  # the model and Hidden Gems
                 model = factory().fit(eng.X, side_info)
