@@ -219,17 +219,7 @@ def attribute(
     )
     subs = (
         organic.filter(pl.col("event_type") == "subscribe")
-        .sort("occurred_at_ms")
-        .join_asof(
-            user_touches,
-            left_on="occurred_at_ms",
-            right_on="touch_ms",
-            by="user_id",
-            strategy="backward",
-            tolerance=window_ms,
-            check_sortedness=False,
-        )
-        .filter(pl.col("li").is_not_null())
+        .pipe(_last_touch, user_touches, "user_id", window_ms)
         .with_columns(pl.lit(None, dtype=pl.Int32).alias("position"))
     )
     touched_columns = [*CREDITED_COLUMNS[:5], "li", "position"]
@@ -277,21 +267,31 @@ def _views(events: pl.LazyFrame, touches: pl.LazyFrame, window_ms: int) -> pl.Da
         out.append(
             mine(events)
             .join(shown.select("pk").unique(), on="pk", how="semi")
-            .sort("occurred_at_ms")
-            .join_asof(
-                shown,
-                left_on="occurred_at_ms",
-                right_on="touch_ms",
-                by="pk",
-                strategy="backward",
-                tolerance=window_ms,
-                check_sortedness=False,
-            )
-            .filter(pl.col("li").is_not_null())
+            .pipe(_last_touch, shown, "pk", window_ms)
             .drop("pk", "touch_ms")
             .collect()
         )
     return pl.concat(out)
+
+
+def _last_touch(
+    events: pl.LazyFrame, touches: pl.LazyFrame, by: str, window_ms: int
+) -> pl.LazyFrame:
+    """``events`` joined to their last touch (``touch_ms``, ``li``) of the same ``by`` key
+    at or before them and within the window; events with none are dropped."""
+    return (
+        events.sort("occurred_at_ms")
+        .join_asof(
+            touches,
+            left_on="occurred_at_ms",
+            right_on="touch_ms",
+            by=by,
+            strategy="backward",
+            tolerance=window_ms,
+            check_sortedness=False,
+        )
+        .filter(pl.col("li").is_not_null())
+    )
 
 
 def _eday() -> pl.Expr:
