@@ -25,19 +25,17 @@ from cratedig.config import Settings
 from cratedig.experiments import manage
 from cratedig.experiments.analysis import analyse
 from cratedig.pipeline import registry
-from cratedig.pipeline.train import train
 from cratedig.serving import create_app
 from cratedig.simulator.client import TestClientAdapter
-from cratedig.simulator.site import SimulationConfig, simulate_to_store
 from cratedig.simulator.traffic import TrafficConfig, simulate_traffic
-from cratedig.store import init_db, make_engine
+from cratedig.store import make_engine
+from tests.experiments.sites import SITE, default_and_popularity
 from tests.simulator.conftest import KEY, start_after_store
 
 DAY_MS = 86_400_000
 #: Listeners (of the site's 300 users): the default's CTR lift over popularity (+130%)
 #: is far beyond what 150 need for p < 0.01, and the month costs half the CPU of 300.
 LISTENERS = 150
-SITE = SimulationConfig(n_users=300, n_artists=200, n_events=24_000, days=30, seed=5)
 
 
 def run_month(
@@ -77,16 +75,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
     Both are trained as ``cratedig train --no-tune`` does (the default: ``cratedig train
     --no-tune``; popularity: ``--model popularity``).
     """
-    folder = tmp_path_factory.mktemp("e2e")
-    engine = make_engine(f"sqlite:///{folder / 'store.sqlite'}")
-    init_db(engine)
-    simulate_to_store(engine, SITE)
-    settings = Settings(artifacts_dir=str(folder / "artifacts"))
-    good = train(engine, settings, tune=False)
-    popular = train(engine, settings, model_name="popularity", tune=False)
-    registry.promote(engine, popular.version_id)
-    engine.dispose()
-    return folder / "store.sqlite", folder / "artifacts", good.version_id, popular.version_id
+    return default_and_popularity(tmp_path_factory.mktemp("e2e"))
 
 
 @pytest.fixture

@@ -41,16 +41,13 @@ from click.testing import CliRunner
 import cratedig
 from cratedig.cli import cli
 from cratedig.clock import now_ms
-from cratedig.config import Settings
 from cratedig.experiments import manage
 from cratedig.experiments.analysis import analyse
 from cratedig.pipeline import registry
-from cratedig.pipeline.train import train
-from cratedig.simulator.site import SimulationConfig, simulate_to_store
-from cratedig.store import init_db, make_engine
+from cratedig.store import make_engine
+from tests.experiments.sites import default_and_popularity
 
 KEY = "e2e-http-key"
-SITE = SimulationConfig(n_users=300, n_artists=200, n_events=24_000, days=30, seed=5)
 SITE_ARGS = ["--site-users", "300", "--site-artists", "200", "--site-events", "24000",
              "--site-days", "30", "--site-seed", "5"]  # fmt: skip
 
@@ -58,16 +55,7 @@ SITE_ARGS = ["--site-users", "300", "--site-artists", "200", "--site-events", "2
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str]:
     """The site, the default model and ``popularity`` (promoted: being served)."""
-    folder = tmp_path_factory.mktemp("e2e-http")
-    engine = make_engine(f"sqlite:///{folder / 'store.sqlite'}")
-    init_db(engine)
-    simulate_to_store(engine, SITE)
-    settings = Settings(artifacts_dir=str(folder / "artifacts"))
-    good = train(engine, settings, tune=False)
-    popular = train(engine, settings, model_name="popularity", tune=False)
-    registry.promote(engine, popular.version_id)
-    engine.dispose()  # (SQLite in WAL mode: the file is complete once closed)
-    return folder / "store.sqlite", folder / "artifacts", good.version_id, popular.version_id
+    return default_and_popularity(tmp_path_factory.mktemp("e2e-http"))
 
 
 def free_port() -> int:
