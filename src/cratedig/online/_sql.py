@@ -244,11 +244,6 @@ def _feedback_sql(since_ms: int | None) -> str:
     )
 
 
-def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Impressions shown at or after ``since_ms`` (all when ``None``)."""
-    return read_sql(engine, _impressions_sql(since_ms), IMPRESSION_SCHEMA)
-
-
 def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
     """The columns of the events that attribution needs, at or after ``since_ms``."""
     sql = _events_sql(since_ms, engine.dialect.name == "sqlite")
