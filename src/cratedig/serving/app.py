@@ -7,10 +7,11 @@
 
 Recognised keys: ``SETTINGS`` (a whole :class:`~cratedig.config.Settings`),
 ``DATABASE_URL``, ``REDIS_URL``, ``API_KEYS``, ``READ_REQUIRES_KEY``, ``ENGINE`` (an
-existing engine), ``CACHE_TTL_SECONDS`` and ``SECRET_KEY`` (signs the page sessions;
-default ``Settings.secret_key`` (``$CRATEDIG_SECRET_KEY``), else the random secret
-``cratedig init-db`` keeps in the store, generated here if it is missing). Any other
-key goes to ``app.config``.
+existing engine), ``CACHE_TTL_SECONDS``, ``HOT_PATH`` (``False`` turns off the
+cached lists' fast path, :mod:`cratedig.serving.hot_path`) and ``SECRET_KEY`` (signs
+the page sessions; default ``Settings.secret_key`` (``$CRATEDIG_SECRET_KEY``), else
+the random secret ``cratedig init-db`` keeps in the store, generated here if it is
+missing). Any other key goes to ``app.config``.
 
 Every response carries the security headers of :data:`SECURITY_HEADERS` (and a
 Content-Security-Policy that fits the pages: nothing but this site's own scripts,
@@ -30,6 +31,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cratedig.config import Settings, load_settings
 from cratedig.serving.errors import register_error_handlers
+from cratedig.serving.hot_path import HotLists
 from cratedig.serving.http import IdConverter
 from cratedig.serving.limits import Guard
 from cratedig.serving.service import Service
@@ -126,6 +128,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SECRET_KEY=secret, JSON_SORT_KEYS=False, MAX_CONTENT_LENGTH=settings.max_request_bytes
     )
     ttl = float(config.pop("CACHE_TTL_SECONDS", 60.0))
+    hot_path = bool(config.pop("HOT_PATH", True))
     for key in ("SETTINGS", *_SETTING_KEYS):
         config.pop(key, None)
     app.config.update(config)
@@ -133,6 +136,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = NoSessions()
     app.extensions["cratedig"] = Service(engine, settings, cache_ttl_seconds=ttl)
     app.extensions["cratedig_guard"] = Guard(settings)
+    if hot_path:
+        hot = HotLists(app.wsgi_app, app.extensions["cratedig"])
+        app.wsgi_app = hot  # type: ignore[method-assign]
     app.wsgi_app = SecurityHeaders(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         n = settings.trusted_proxies

@@ -36,7 +36,7 @@ from cratedig.serving.cache_sync import CacheSync
 from cratedig.serving.catalogue import Catalogue
 from cratedig.serving.impressions import ImpressionWriter
 from cratedig.serving.lists import LIST_TYPES, ListAssembler
-from cratedig.serving.versions import Versions
+from cratedig.serving.versions import Route, Versions
 from cratedig.store.feedback import served_list
 
 #: The shape of the list ids :func:`new_list_id` makes.
@@ -280,8 +280,7 @@ class Service:
         check_list_type(list_type)
         route = self.versions.for_user(user_id, list_type)
         k = self._resolve_k(k, self.k_limits(route.version)[0], "items per list")
-        self.sync_cache()
-        field = f"{route.cache_key}:{list_type}:{k}"
+        field = self._cache_field(route, list_type, k)
         cached = self.user_cache.get(user_id, field)
         if cached is not None:
             return dict(cached)
@@ -305,6 +304,31 @@ class Service:
             self.user_cache.set(user_id, field, payload)
         return dict(payload)
 
+    def _cache_field(self, route: Route, list_type: str, k: int) -> str:
+        """The per-user cache's field of a list (after applying other workers'
+        invalidations, so that a cached entry read next is current)."""
+        self.sync_cache()
+        return f"{route.cache_key}:{list_type}:{k}"
+
+    def cached_list(self, user_id: str, list_type: str, k: int | None) -> dict[str, Any] | None:
+        """:meth:`serve_list` for a list in the per-user cache, else ``None``.
+
+        The fast path of :mod:`cratedig.serving.hot_path`: ``list_type`` must be valid
+        and ``k`` in ``1..MAX_K``; a ``k`` above the version's list length also gives
+        ``None`` (the full path answers its 400). Only known users' lists are cached,
+        so a hit is served and logged exactly as :meth:`serve_list` would.
+        """
+        route = self.versions.for_user(user_id, list_type)
+        limit = self.k_limits(route.version)[0]
+        if k is None:
+            k = min(DEFAULT_K, limit)
+        elif k > limit:
+            return None
+        cached = self.user_cache.get(user_id, self._cache_field(route, list_type, k))
+        if cached is None:
+            return None
+        return self._issue(dict(cached), user_id, list_type, log=True)
+
     def user_known(self, user_id: str) -> bool:
         """Whether the store knows the user (a ``users`` row: imported, or created by an
         earlier event). Only known users' lists are logged as impressions."""
@@ -319,6 +343,12 @@ class Service:
         list), so requests for made-up ids leave nothing behind.
         """
         payload = self.recommendations(user_id, list_type, k, cache=log)
+        return self._issue(payload, user_id, list_type, log)
+
+    def _issue(
+        self, payload: dict[str, Any], user_id: str, list_type: str, log: bool
+    ) -> dict[str, Any]:
+        """``payload`` (a copy of a list) with a fresh ``list_id``, logged when ``log``."""
         payload["list_id"] = new_list_id()
         teams = payload.pop("teams", None)
         if log:
