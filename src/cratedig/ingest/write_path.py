@@ -32,7 +32,7 @@ from cratedig.clock import now_ms
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.fields import FUTURE_TOLERANCE_MS, is_blank, latest_allowed_ms, read_text
-from cratedig.ingest.lookups import TrackArtists
+from cratedig.ingest.lookups import TrackArtists, stored_records
 from cratedig.store.event_writes import (
     differing_fields,
     event_row,
@@ -247,9 +247,12 @@ def store_events(
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
     rows = [_row(e) for e in events]
+    # references already stored need no insert-or-ignore inside the write lock
+    stored = stored_records(engine)
+    new_users, new_artists, new_tracks = stored.unknown(users, artists, tracks)
 
     def write(conn: Connection) -> tuple[int, int, list[tuple[int, list[str]]]]:
-        stubs = insert_stubs(conn, users, artists, tracks)
+        stubs = insert_stubs(conn, new_users, new_artists, new_tracks)
         inserted = insert_event_rows(conn, rows)
         conflicts = find_conflicts(conn, rows) if inserted < len(rows) else []
         if in_transaction is not None:
@@ -258,6 +261,7 @@ def store_events(
 
     # concurrent batches of this process share one transaction (one commit)
     result.stubs_created, inserted, conflicts = grouped_write(engine, write)
+    stored.remember(users, artists, tracks)
     for k, fields in conflicts:
         event_id = events[k].event_id
         _add_conflict(result, result.indices[event_id], conflict_error(event_id, fields))
