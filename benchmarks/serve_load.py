@@ -413,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         sim_paths = [f"/api/v1/artists/{a}/similar" for a in artists]
         results: dict[str, dict[str, float]] = {}
+        events_cpu, events_load = 0.0, [0.0, 0.0]
 
         # Both servers run side by side, and the endpoints are measured in interleaved
         # rounds after a warm-up: this machine's speed drifts by tens of percent within
@@ -450,9 +451,12 @@ def main(argv: list[str] | None = None) -> int:
                 r["cpu_us"] = 1e6 * cpu[name] / max(r["requests"], 1.0)
             if not args.skip_events:
                 before = _count_events(url)
+                before_cpu, events_load = server_cpu(app), [os.getloadavg()[0]]
                 results["events"] = run_wrk(
                     f"{base}/api/v1/events", _lua_events(users, artists, folder / "ev.lua"), args
                 )
+                events_cpu = server_cpu(app) - before_cpu
+                events_load.append(os.getloadavg()[0])
         finally:
             stop(trivial)
             stop(app)
@@ -497,6 +501,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"(batches of {BATCH}; {int(ev.get('requests', 0))} requests, "
                 f"{int(ev['errors'])} errors; p50 {ev.get('p50', 0):.1f} ms, "
                 f"p99 {ev.get('p99', 0):.1f} ms)"
+            )
+            print(
+                f"events: server CPU {1000 * events_cpu / max(ev.get('requests', 0), 1):.1f} ms "
+                f"per batch of {BATCH} (gunicorn master + workers, user + sys); load average "
+                f"(1 min) {events_load[0]:.1f} before, {events_load[1]:.1f} after"
             )
             lost = max(0, answered - stored)
             print(

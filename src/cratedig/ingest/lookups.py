@@ -1,14 +1,17 @@
 """Caches of what the store already holds: known ids and tracks' artists.
 
 One per import (or per API batch), so that a million events ask the store about each
-id once. The queries themselves are in :mod:`cratedig.store`.
+id once; :class:`StoredRecords` is kept per process, across API batches. The queries
+themselves are in :mod:`cratedig.store`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Engine, Table
 
 from cratedig.store.catalogue import track_artists
 from cratedig.store.event_writes import existing_ids
@@ -59,3 +62,49 @@ class TrackArtists:
     def learn(self, rows: Iterable[tuple[str, str]]) -> None:
         """Remember real tracks that were just imported."""
         self.cache.update(rows)
+
+
+class StoredRecords:
+    """The users, artists and tracks this process has seen stored, across API batches.
+
+    cratedig never deletes a user, artist or track, so an id seen in the store (or
+    written by a committed batch) stays there: a batch need not insert-or-ignore its
+    stub again. Each set is cleared when it reaches ``limit`` ids (memory stays
+    bounded; the ids are then looked up again by the insert-or-ignore).
+    """
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self.users: set[str] = set()
+        self.artists: set[str] = set()
+        self.tracks: set[str] = set()
+
+    def unknown(
+        self, users: set[str], artists: set[str], tracks: Mapping[str, str]
+    ) -> tuple[set[str], set[str], dict[str, str]]:
+        """The references not known to be stored (the stubs a batch may need)."""
+        return (
+            users - self.users,
+            artists - self.artists,
+            {t: a for t, a in tracks.items() if t not in self.tracks},
+        )
+
+    def remember(self, users: set[str], artists: set[str], tracks: Iterable[str]) -> None:
+        """Remember references stored by a committed transaction."""
+        for known, ids in ((self.users, users), (self.artists, artists), (self.tracks, tracks)):
+            if len(known) >= self.limit:
+                known.clear()
+            known.update(ids)
+
+
+_STORED: weakref.WeakKeyDictionary[Engine, StoredRecords] = weakref.WeakKeyDictionary()
+_STORED_GUARD = threading.Lock()
+
+
+def stored_records(engine: Engine) -> StoredRecords:
+    """The :class:`StoredRecords` of a store (one per engine in this process)."""
+    with _STORED_GUARD:
+        records = _STORED.get(engine)
+        if records is None:
+            records = _STORED[engine] = StoredRecords()
+        return records

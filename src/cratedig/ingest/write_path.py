@@ -32,14 +32,15 @@ from cratedig.clock import now_ms
 from cratedig.events import Event, validate_event
 from cratedig.exceptions import ValidationError
 from cratedig.fields import FUTURE_TOLERANCE_MS, is_blank, latest_allowed_ms, read_text
-from cratedig.ingest.lookups import TrackArtists
-from cratedig.store.engine import write_lock
+from cratedig.ingest.lookups import TrackArtists, stored_records
 from cratedig.store.event_writes import (
     differing_fields,
-    insert_events,
+    event_row,
+    insert_event_rows,
     insert_stubs,
     stored_events,
 )
+from cratedig.store.write_groups import grouped_write
 
 #: The most events one API request may post.
 MAX_BATCH = 10_000
@@ -185,7 +186,7 @@ def validate_batch(
 
 
 def _row(event: Event) -> tuple[Any, ...]:
-    return tuple(event.as_row().values())
+    return event_row(event)
 
 
 def _add_conflict(result: BatchResult, index: int, exc: ValidationError) -> None:
@@ -225,9 +226,14 @@ def store_events(
 ) -> BatchResult:
     """Validate and store a batch of raw events (dicts), as the API posts them.
 
-    ``in_transaction(conn, user_ids)`` runs inside the events' own transaction (the
-    service records cache invalidations there: one commit per request, not two).
-    Events later than now plus ``future_tolerance_ms`` are rejected.
+    ``in_transaction(conn, user_ids)`` runs inside the transaction that stores the
+    events (the service records cache invalidations there: one commit, not two). On a
+    SQLite file, batches posted at the same time by one process share that transaction
+    and its commit (:func:`cratedig.store.write_groups.grouped_write`); each batch's
+    result is what a transaction of its own would have given, and if the shared
+    transaction fails each batch is written again alone, so ``in_transaction`` must
+    write nothing but the store. Events later than now plus ``future_tolerance_ms``
+    are rejected.
 
     Raises
     ------
@@ -240,14 +246,22 @@ def store_events(
     if not events:
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
-    with write_lock(engine), engine.begin() as conn:
-        result.stubs_created = insert_stubs(conn, users, artists, tracks)
-        inserted = insert_events(conn, events)
-        conflicts = []
-        if inserted < len(events):
-            conflicts = find_conflicts(conn, [_row(e) for e in events])
+    rows = [_row(e) for e in events]
+    # references already stored need no insert-or-ignore inside the write lock
+    stored = stored_records(engine)
+    new_users, new_artists, new_tracks = stored.unknown(users, artists, tracks)
+
+    def write(conn: Connection) -> tuple[int, int, list[tuple[int, list[str]]]]:
+        stubs = insert_stubs(conn, new_users, new_artists, new_tracks)
+        inserted = insert_event_rows(conn, rows)
+        conflicts = find_conflicts(conn, rows) if inserted < len(rows) else []
         if in_transaction is not None:
             in_transaction(conn, users)
+        return stubs, inserted, conflicts
+
+    # concurrent batches of this process share one transaction (one commit)
+    result.stubs_created, inserted, conflicts = grouped_write(engine, write)
+    stored.remember(users, artists, tracks)
     for k, fields in conflicts:
         event_id = events[k].event_id
         _add_conflict(result, result.indices[event_id], conflict_error(event_id, fields))

@@ -68,8 +68,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-_WRITE_LOCKS: dict[tuple[int, str], tuple[threading.Lock, int]] = {}
+class FileLock:
+    """One process's hold on a SQLite file's write lock: a thread lock (``flock`` is per
+    process) and the open ``<db>-writelock`` file, plus the writes queued by
+    :func:`cratedig.store.write_groups.grouped_write` (guarded by ``queue_guard``)."""
+
+    def __init__(self, fd: int) -> None:
+        self.thread_lock = threading.Lock()
+        self.fd = fd
+        self.queue_guard = threading.Lock()
+        self.queue: list[Any] = []
+
+    @contextmanager
+    def file_held(self) -> Iterator[None]:
+        """Hold the ``flock`` (the caller holds ``thread_lock``)."""
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
+_WRITE_LOCKS: dict[tuple[int, str], FileLock] = {}
 _WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def file_lock(engine: Engine) -> FileLock | None:
+    """This process's :class:`FileLock` of a SQLite file store (``None`` for other
+    databases and in-memory SQLite, which need none)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    key = (os.getpid(), database)
+    with _WRITE_LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(key)
+        if lock is None:
+            fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT, 0o644)
+            lock = _WRITE_LOCKS[key] = FileLock(fd)
+    return lock
 
 
 @contextmanager
@@ -82,19 +118,9 @@ def write_lock(engine: Engine) -> Iterator[None]:
     thread lock, since ``flock`` is per process) hands the lock over at once.
     Other databases need nothing: the context does nothing there.
     """
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+    lock = file_lock(engine)
+    if lock is None:
         yield
         return
-    key = (os.getpid(), database)
-    with _WRITE_LOCKS_GUARD:
-        if key not in _WRITE_LOCKS:
-            fd = os.open(database + "-writelock", os.O_RDWR | os.O_CREAT, 0o644)
-            _WRITE_LOCKS[key] = (threading.Lock(), fd)
-        thread_lock, fd = _WRITE_LOCKS[key]
-    with thread_lock:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+    with lock.thread_lock, lock.file_held():
+        yield

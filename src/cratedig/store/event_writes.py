@@ -14,7 +14,8 @@ from cratedig.store.reads import id_batches
 from cratedig.store.schema import artists, tracks, user_events, users
 from cratedig.store.writes import insert_ignore_arrow, insert_ignore_rows
 
-_row = operator.attrgetter(*EVENT_FIELDS)  # Event -> tuple in column order
+#: An event's values as a tuple in the order of ``EVENT_FIELDS`` (the columns).
+event_row = operator.attrgetter(*EVENT_FIELDS)
 
 
 def existing_ids(conn: Connection, table: Table, ids: Iterable[str]) -> set[str]:
@@ -76,7 +77,12 @@ def insert_stubs(
 def insert_events(conn: Connection, events: Sequence[Event]) -> int:
     """Insert validated events, skipping those whose ``event_id`` is stored; how many
     were new."""
-    return insert_ignore_rows(conn, user_events, EVENT_FIELDS, [_row(e) for e in events])
+    return insert_event_rows(conn, [event_row(e) for e in events])
+
+
+def insert_event_rows(conn: Connection, rows: Sequence[tuple]) -> int:
+    """:func:`insert_events` for rows already made by :data:`event_row`."""
+    return insert_ignore_rows(conn, user_events, EVENT_FIELDS, rows)
 
 
 def insert_event_table(conn: Connection, data: pa.Table) -> int:
