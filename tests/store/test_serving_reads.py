@@ -136,6 +136,12 @@ def test_invalidations_record_poll_and_prune(engine: Engine) -> None:
         assert prune_invalidations(conn, 2_000) == 1
     with engine.connect() as conn:
         assert invalidations_since(conn, 0) == [("u2", 5_000)]
+    # another write in the same millisecond, or with a clock behind: still a new mark
+    for at in (5_000, 4_000):
+        with engine.begin() as conn:
+            record_invalidations(conn, ["u2"], at)
+    with engine.connect() as conn:
+        assert invalidations_since(conn, 0) == [("u2", 5_002)]
 
 
 def test_insert_feedback_returns_new_ids(engine: Engine) -> None:

@@ -15,13 +15,20 @@ from cratedig.store.writes import upsert_rows
 
 
 def record_invalidations(conn: Connection, user_ids: Iterable[str], at_ms: int) -> None:
-    """Mark users' cached lists stale as of ``at_ms`` (a later mark replaces an earlier)."""
+    """Mark users' cached lists stale as of ``at_ms``.
+
+    A later mark replaces an earlier one; a mark at or before the stored one becomes
+    the stored one + 1 ms. Every mark thus moves the user's time forward, and a worker
+    that applied the stored mark (it re-drops a user only for a later time) still sees
+    a second write to the same user within one millisecond, from another worker.
+    """
     upsert_rows(
         conn,
         cache_invalidations,
         ("user_id", "invalidated_at_ms"),
         [(u, at_ms) for u in sorted(set(user_ids))],
         ("invalidated_at_ms",),
+        advancing=("invalidated_at_ms",),
     )
 
 

@@ -186,18 +186,28 @@ def upsert_rows(
     columns: Sequence[str],
     rows: Sequence[tuple[Any, ...]],
     update_columns: Sequence[str],
+    advancing: Sequence[str] = (),
 ) -> None:
     """Insert plain tuples, overwriting ``update_columns`` where the key exists.
 
     A prepared ``INSERT ... ON CONFLICT (key) DO UPDATE`` run by ``executemany``: for
     the few hundred rows of an API request, SQLAlchemy's per-row parameter handling
-    cost more than the statement itself.
+    cost more than the statement itself. A column of ``advancing`` (integers) only
+    moves forward: where the stored value is at or after the new one, it becomes the
+    stored value + 1, so every update of a row changes it.
     """
     if not rows:
         return
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     keys = ", ".join(_quote(c.name) for c in table.primary_key.columns)
-    sets = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in update_columns)
+
+    def assign(column: str) -> str:
+        new, old = f"excluded.{_quote(column)}", f"{_quote(table.name)}.{_quote(column)}"
+        if column in advancing:
+            return f"{_quote(column)} = CASE WHEN {new} > {old} THEN {new} ELSE {old} + 1 END"
+        return f"{_quote(column)} = {new}"
+
+    sets = ", ".join(assign(c) for c in update_columns)
     _executemany(conn, _insert_sql(table, columns, mark, f"({keys}) DO UPDATE SET {sets}"), rows)
 
 
