@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Engine
 
 from cratedig.clock import now_ms
+from cratedig.store.engine import write_lock
 from cratedig.store.schema import impressions
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,9 @@ class ImpressionWriter:
         if not rows:
             return True
         try:
-            with self._write_lock, self.engine.begin() as conn:
+            # the store's write lock too: on SQLite, waiting on the events' writers in
+            # SQLite's busy handler sleeps in steps of up to 100 ms (store/engine.py)
+            with self._write_lock, write_lock(self.engine), self.engine.begin() as conn:
                 # A plain DBAPI executemany: SQLAlchemy's per-row parameter processing
                 # cost ~40 us a row, as much as the whole request that served the list.
                 mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
