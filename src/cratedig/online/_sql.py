@@ -81,17 +81,34 @@ REBUILD_ROWS = 100_000
 STREAM_ROWS = 200_000
 
 #: The SQLite reader process: each query's rows as an Arrow IPC stream on stdout,
-#: one stream after the other.
+#: one stream after the other (``argv[3]``: JSON ``[[sql, [column, ...]], ...]``). The
+#: named columns (the ones read as categoricals) are sent dictionary-encoded, each batch
+#: with its own dictionary (polars reads them as categoricals, so the ids are hashed
+#: here, in parallel with the parent's work), and the stream is LZ4-compressed: the
+#: parent then decompresses every buffer into its own allocation, so the integer
+#: columns it keeps do not pin the whole message body (strings included) of a batch.
 _SQLITE_READER = """
-import sys
+import json, sys
 import connectorx as cx
 import pyarrow as pa
-for sql in sys.argv[3:]:
+import pyarrow.compute as pc
+options = pa.ipc.IpcWriteOptions(compression="lz4")
+def encoded(batch, names):
+    cols = [pc.dictionary_encode(c) if name in names and (pa.types.is_string(c.type)
+            or pa.types.is_large_string(c.type)) else c
+            for name, c in zip(batch.schema.names, batch.columns)]
+    return pa.record_batch(cols, names=batch.schema.names)
+for sql, names in json.loads(sys.argv[3]):
     reader = cx.read_sql(sys.argv[1], sql, return_type="arrow_stream",
                          batch_size=int(sys.argv[2]))
-    writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema)
+    writer = None
     for batch in reader:
+        batch = encoded(batch, set(names))
+        if writer is None:
+            writer = pa.ipc.new_stream(sys.stdout.buffer, batch.schema, options=options)
         writer.write_batch(batch)
+    if writer is None:
+        writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema, options=options)
     writer.close()
 sys.stdout.buffer.flush()
 """
@@ -130,6 +147,12 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
     return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
+def _categoricals(schema: Mapping[str, Any]) -> list[str]:
+    """The columns of ``schema`` read as categoricals (after the query's own names,
+    which are ``schema``'s in order)."""
+    return [name for name, dtype in schema.items() if dtype == CAT]
+
+
 def _read_sqlite_child(
     uri: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[pl.DataFrame] | None:
@@ -138,7 +161,14 @@ def _read_sqlite_child(
     import pyarrow as pa
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SQLITE_READER, uri, str(STREAM_ROWS), *(q for q, _ in queries)],
+        [
+            sys.executable,
+            "-c",
+            _SQLITE_READER,
+            uri,
+            str(STREAM_ROWS),
+            json.dumps([[sql, _categoricals(schema)] for sql, schema in queries]),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
