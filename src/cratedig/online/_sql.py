@@ -104,12 +104,9 @@ for sql, names in json.loads(sys.argv[3]):
     writer = None
     for batch in reader:
         batch = encoded(batch, set(names))
-        if writer is None:
-            writer = pa.ipc.new_stream(sys.stdout.buffer, batch.schema, options=options)
+        writer = writer or pa.ipc.new_stream(sys.stdout.buffer, batch.schema, options=options)
         writer.write_batch(batch)
-    if writer is None:
-        writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema, options=options)
-    writer.close()
+    (writer or pa.ipc.new_stream(sys.stdout.buffer, reader.schema, options=options)).close()
 sys.stdout.buffer.flush()
 """
 
@@ -147,12 +144,6 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
     return pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema))
 
 
-def _categoricals(schema: Mapping[str, Any]) -> list[str]:
-    """The columns of ``schema`` read as categoricals (after the query's own names,
-    which are ``schema``'s in order)."""
-    return [name for name, dtype in schema.items() if dtype == CAT]
-
-
 def _read_sqlite_child(
     uri: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[pl.DataFrame] | None:
@@ -167,7 +158,7 @@ def _read_sqlite_child(
             _SQLITE_READER,
             uri,
             str(STREAM_ROWS),
-            json.dumps([[sql, _categoricals(schema)] for sql, schema in queries]),
+            json.dumps([[q, [c for c, t in schema.items() if t == CAT]] for q, schema in queries]),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -272,17 +263,6 @@ def _feedback_sql(since_ms: int | None) -> str:
         "SELECT f.user_id, f.list_id, COALESCE(f.artist_id, '') AS artist_id, f.kind,"
         " f.value, f.created_at_ms FROM feedback f WHERE f.list_id IS NOT NULL" + lists
     )
-
-
-def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """The columns of the events that attribution needs, at or after ``since_ms``."""
-    sql = _events_sql(since_ms, engine.dialect.name == "sqlite")
-    return _nulls(read_sql(engine, sql, EVENT_SCHEMA), "artist_id")
-
-
-def read_feedback(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Feedback rows on the lists served at or after ``since_ms``."""
-    return _nulls(read_sql(engine, _feedback_sql(since_ms), FEEDBACK_SCHEMA), "artist_id")
 
 
 def read_inputs(

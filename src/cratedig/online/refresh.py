@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,7 +23,15 @@ from sqlalchemy import Engine
 from cratedig.online import _sql
 from cratedig.online._sql import DAY_MS
 from cratedig.online.attribution import attribute, is_sourced, items_frame, lists_frame
-from cratedig.online.metrics import RETURN_DAYS, daily, position_daily, user_daily, visit_days
+from cratedig.online.metrics import (
+    KEY,
+    RETURN_DAYS,
+    USER_KEY,
+    daily,
+    position_daily,
+    user_daily,
+    visit_days,
+)
 from cratedig.online.newness import newness
 from cratedig.store.schema.rollups import (
     online_artist_tail,
@@ -37,6 +46,9 @@ from cratedig.store.schema.rollups import (
 #: 2010, ch. 4; Abdollahpouri et al., "Managing Popularity Bias", RecSys 2017).
 HEAD_SHARE = 0.2
 DEFAULT_DAYS_BACK = 3
+#: events per part: the store's users are split into parts of about this many events,
+#: measured one after the other, so the working frames are a part's size
+PART_EVENTS = 1_250_000
 
 
 @dataclass(frozen=True)
@@ -84,11 +96,11 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
         split = long_tail_split(_sql.read_play_counts(engine))
     else:
         split = long_tail_split(
-            events.filter(
-                (pl.col("event_type") == "play_track") & pl.col("artist_id").is_not_null()
-            )
+            events.lazy()
+            .filter((pl.col("event_type") == "play_track") & pl.col("artist_id").is_not_null())
             .group_by("artist_id")
             .agg(pl.len().cast(pl.Int64).alias("plays"))
+            .collect()
         )
     with engine.begin() as conn:
         _sql.replace_rows(
@@ -98,6 +110,76 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
             None,
         )
     return split
+
+
+def _by_user(pieces: list[pl.DataFrame], n_parts: int) -> dict[int, pl.DataFrame]:
+    """The rows of ``pieces`` split into ``n_parts`` by the categorical code of their
+    ``user_id`` (every part present, possibly empty).
+
+    ``pieces`` is emptied as it is split, so that each piece can be freed once split:
+    the rows are held about once, not twice.
+    """
+    empty = pieces[0].clear()
+    if n_parts == 1:
+        return {0: pl.concat(pieces) if len(pieces) > 1 else pieces.pop()}
+    out: dict[int, list[pl.DataFrame]] = {k: [] for k in range(n_parts)}
+    part = (pl.col("user_id").to_physical() % n_parts).alias("_part")
+    pieces.reverse()
+    while pieces:
+        split = pieces.pop().with_columns(part).partition_by("_part", as_dict=True)
+        for (k,), frame in split.items():
+            out[int(k)].append(frame.drop("_part"))
+    return {k: pl.concat(frames) if frames else empty for k, frames in out.items()}
+
+
+def _pieces(frame: pl.DataFrame, rows: int = 500_000) -> list[pl.DataFrame]:
+    """``frame`` as slices of ``rows`` (views of its chunks)."""
+    return [frame.slice(start, rows) for start in range(0, max(frame.height, 1), rows)]
+
+
+def _measure(
+    engine: Engine,
+    events: pl.DataFrame,
+    impressions: pl.DataFrame,
+    feedback: pl.DataFrame,
+    head: pl.DataFrame,
+    window_ms: int,
+    elsewhere: Collection[str],
+    load_from_ms: int | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The ``online_user_daily`` rows, position counts and event-day outcomes of the
+    users of one part (their events and lists; ``feedback`` on any list, of which the
+    feedback on their lists is used).
+
+    Everything measured is a function of one user's rows (a list credits only events
+    of its user; an event citing another user's list is ``unknown_list`` whichever
+    part holds that list), so parts add up to the whole store.
+    """
+    lists = lists_frame(impressions.drop("day"))
+    del impressions
+    items = items_frame(lists)
+    found = attribute(events, lists, items, window_ms, elsewhere)
+    new = newness(engine, found.credited, lists, events, load_from_ms)
+    visits = visit_days(events)
+    del events
+    fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
+    users = user_daily(lists, items, found.credited, fb, new, head, visits)
+    positions = position_daily(lists, items, found.credited, fb)
+    return users, positions, found.outcomes
+
+
+def _summed(frames: list[pl.DataFrame], key: list[str]) -> pl.DataFrame:
+    """Parts' counts added up per ``key`` (their other columns)."""
+    if len(frames) == 1:
+        return frames[0]
+    stacked = pl.concat(frames)
+    counts = [c for c in stacked.columns if c not in key]
+    return (
+        stacked.group_by(key)
+        .agg([pl.col(c).sum() for c in counts])
+        .select(stacked.columns)
+        .sort(key)
+    )
 
 
 def refresh(
@@ -137,27 +219,50 @@ def refresh(
     impressions, events, feedback = _sql.read_inputs(engine, load_from_ms)
     lists = lists_frame(impressions)
     del impressions
-    items = items_frame(lists)
-    sources = events.filter(is_sourced()).get_column("source").unique().cast(pl.String)
-    missing = sources.filter(~sources.is_in(lists.get_column("list_id").cast(pl.String).implode()))
-    elsewhere = (
-        _sql.existing_list_ids(engine, missing.to_list()) if (not full and missing.len()) else set()
-    )
-    found = attribute(events, lists, items, window_ms, elsewhere)
+    elsewhere: Collection[str] = set()
+    if not full:  # stored lists cited by events that were served before the range
+        sources = (
+            events.lazy()
+            .select(pl.col("source").filter(is_sourced()).unique().cast(pl.String))
+            .collect()
+            .to_series()
+        )
+        known = lists.get_column("list_id").cast(pl.String).implode()
+        missing = sources.filter(~sources.is_in(known))
+        if missing.len():
+            elsewhere = _sql.existing_list_ids(engine, missing.to_list())
     head = (
         _long_tail(engine, events if full else None, now_ms)
         .filter(pl.col("is_long_tail") == 0)
         .select(pl.col("artist_id").cast(pl.Categorical))
     )
-    new = newness(engine, found.credited, lists, events, load_from_ms)
-    visits = visit_days(events)
-    events_read = events.height
+    events_read, impressions_read = events.height, lists.height
+    n_parts = max(1, -(-events_read // PART_EVENTS))
+    pieces = _pieces(events)
     del events
-    fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
-    users = user_daily(lists, items, found.credited, fb, new, head, visits)
+    event_parts = _by_user(pieces, n_parts)
+    pieces = _pieces(lists.drop("li"))
+    del lists
+    list_parts = _by_user(pieces, n_parts)
+    parts = []
+    for part in range(n_parts):
+        parts.append(
+            _measure(
+                engine,
+                event_parts.pop(part),
+                list_parts.pop(part),
+                feedback,
+                head,
+                window_ms,
+                elsewhere,
+                load_from_ms,
+            )
+        )
+    users = pl.concat([p[0] for p in parts]).sort(USER_KEY)
     days = daily(users)
-    positions = position_daily(lists, items, found.credited, fb)
-    per_event_day = found.outcomes
+    positions = _summed([p[1] for p in parts], [*KEY, "position"])
+    per_event_day = _summed([p[2] for p in parts], ["day"])
+    del parts
     if from_day is not None:
         keep = pl.col("day") >= from_day
         users, days, positions = users.filter(keep), days.filter(keep), positions.filter(keep)
@@ -176,7 +281,7 @@ def refresh(
             position_rows=positions.height,
             event_days=per_event_day.height,
             events_read=events_read,
-            impressions_read=lists.height,
+            impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),
         )
         _sql.write_last_refresh(
