@@ -156,13 +156,13 @@ def test_a_full_refresh_that_rebuilds_the_indexes_writes_the_same_rows(
     """Above REBUILD_ROWS rows a full refresh drops and rebuilds the rollup indexes."""
     from sqlalchemy import inspect
 
-    from cratedig.online import _sql
+    from cratedig.online import _write_sql
 
     S.fill(engine)
     refresh(engine, full=True, now_ms=S.NOW)
     with engine.connect() as conn:
         expected = conn.execute(select(online_user_daily)).all()
-    monkeypatch.setattr(_sql, "REBUILD_ROWS", 1)
+    monkeypatch.setattr(_write_sql, "REBUILD_ROWS", 1)
     refresh(engine, full=True, now_ms=S.NOW)
     with engine.connect() as conn:
         assert conn.execute(select(online_user_daily)).all() == expected

@@ -9,8 +9,7 @@ is turned into a frame (ids as categoricals) as it arrives, so the child and thi
 process work at the same time. When connectorx is unusable (an in-memory SQLite
 store, no connectorx) the standard driver reads in large batches.
 
-Rollups are written with the driver's fastest bulk path: ``executemany`` on SQLite
-and ``COPY`` of CSV text on PostgreSQL.
+The rollups are written by :mod:`cratedig.online._write_sql`.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,17 +26,13 @@ from urllib.parse import quote
 import polars as pl
 from sqlalchemy import (
     BigInteger,
-    Connection,
     Engine,
     Table,
     cast,
-    delete,
     func,
-    insert,
     select,
 )
 
-from cratedig.clock import now_ms
 from cratedig.store.schema import impressions
 
 DAY_MS = 86_400_000
@@ -75,8 +71,6 @@ FEEDBACK_SCHEMA = {
 }
 
 
-#: rows from which replacing a whole rollup table rebuilds its indexes after the load
-REBUILD_ROWS = 100_000
 #: rows per Arrow record batch streamed from the SQLite reader process
 STREAM_ROWS = 200_000
 
@@ -192,12 +186,20 @@ def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFram
 
 
 def read_many(
-    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]], split: int | None = None
 ) -> list[pl.DataFrame]:
-    """:func:`read_sql` of several queries (on SQLite, through one reader process)."""
+    """:func:`read_sql` of several queries (on SQLite, through one reader process, or
+    two running at the same time: ``queries[:split]`` and ``queries[split:]``)."""
     uri = _connectorx_uri(engine)
     if uri is not None and engine.url.get_backend_name() != "postgresql":
-        frames = _read_sqlite_child(uri, queries)
+        if split is None or not 0 < split < len(queries):
+            frames = _read_sqlite_child(uri, queries)
+        else:
+            with ThreadPoolExecutor(1) as pool:  # drains the second reader's pipe
+                rest = pool.submit(_read_sqlite_child, uri, queries[split:])
+                first = _read_sqlite_child(uri, queries[:split])
+                second = rest.result()
+            frames = None if first is None or second is None else first + second
         if frames is not None:
             return frames
         uri = None
@@ -266,19 +268,26 @@ def _feedback_sql(since_ms: int | None) -> str:
 
 
 def read_inputs(
-    engine: Engine, since_ms: int | None
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Impressions, events and feedback from ``since_ms`` on, read at the same time
-    (ids as categoricals)."""
-    imps, events, fb = read_many(
+    engine: Engine,
+    since_ms: int | None,
+    events_since_ms: int | None,
+    extra: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]:
+    """Impressions (and the feedback on them) from ``since_ms`` on, events from
+    ``events_since_ms`` on and the ``extra`` queries, read at the same time (ids as
+    categoricals; on SQLite the ``extra`` queries by a second reader process)."""
+    sqlite = engine.dialect.name == "sqlite"
+    imps, events, fb, *more = read_many(
         engine,
         [
             (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
-            (_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA),
+            (_events_sql(events_since_ms, sqlite), EVENT_SCHEMA),
             (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
+            *extra,
         ],
+        split=3,
     )
-    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id")
+    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id"), more
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:
@@ -309,14 +318,16 @@ def existing_list_ids(engine: Engine, list_ids: Sequence[str]) -> set[str]:
 
 
 def pairs_seen_before(
-    engine: Engine, pairs: pl.DataFrame, before_ms: int, event_type: str | None = None
+    engine: Engine, pairs: pl.DataFrame, event_type: str | None = None
 ) -> pl.DataFrame:
-    """The (user_id, artist_id) pairs of ``pairs`` with an event before ``before_ms``.
+    """The rows (``user_id``, ``artist_id``, ``before_ms``) of ``pairs`` whose user has
+    an event (of ``event_type``) for the artist before ``before_ms``.
 
-    One index probe per pair (``ix_events_user_artist_time``) through a temporary
+    One index probe per row (``ix_events_user_artist_time``) through a temporary
     table, so the cost follows the number of pairs, not the size of the history.
     """
-    out = pl.DataFrame(schema={"user_id": pl.String, "artist_id": pl.String})
+    schema = {"user_id": pl.String, "artist_id": pl.String, "before_ms": pl.Int64}
+    out = pl.DataFrame(schema=schema)
     if pairs.is_empty():
         return out
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
@@ -324,17 +335,22 @@ def pairs_seen_before(
     rows = zip(
         pairs.get_column("user_id").cast(pl.String).to_list(),
         pairs.get_column("artist_id").cast(pl.String).to_list(),
+        pairs.get_column("before_ms").to_list(),
         strict=True,
     )
     with engine.begin() as conn:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128), t BIGINT)"
+        )
         try:
-            cursor.executemany(f"INSERT INTO tmp_online_pairs (u, a) VALUES ({mark}, {mark})", rows)
+            cursor.executemany(
+                f"INSERT INTO tmp_online_pairs (u, a, t) VALUES ({mark}, {mark}, {mark})", rows
+            )
             cursor.execute(
-                "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
+                "SELECT p.u, p.a, p.t FROM tmp_online_pairs p WHERE EXISTS ("
                 "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
-                f" AND e.occurred_at_ms < {int(before_ms)}{type_clause})",
+                f" AND e.occurred_at_ms < p.t{type_clause})",
                 () if event_type is None else (event_type,),
             )
             found = cursor.fetchall()
@@ -342,54 +358,7 @@ def pairs_seen_before(
             cursor.execute("DROP TABLE tmp_online_pairs")
     if not found:
         return out
-    return pl.DataFrame(found, schema={"user_id": pl.String, "artist_id": pl.String}, orient="row")
-
-
-def replace_rows(
-    conn: Connection,
-    table: Table,
-    frame: pl.DataFrame,
-    from_day: int | None,
-    day_column: str = "day",
-) -> None:
-    """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
-    bulk-insert ``frame`` (its columns named as the table's).
-
-    Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
-    indexes first and builds them after the load (one sort instead of a B-tree insert
-    per row); it is all one transaction, so readers never see the table without them.
-    """
-    stmt = delete(table)
-    if from_day is not None:
-        stmt = stmt.where(table.c[day_column] >= from_day)
-    conn.execute(stmt)
-    if frame.is_empty():
-        return
-    rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
-    for index in rebuild:
-        index.drop(conn, checkfirst=True)
-    _insert(conn, table, frame)
-    for index in rebuild:
-        index.create(conn)
-
-
-def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-    cols = [c.name for c in table.columns]
-    frame = frame.select(cols)
-    dbapi = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        names = ", ".join(f'"{c}"' for c in cols)
-        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
-        data = frame.write_csv(include_header=False, quote_style="non_numeric")
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(data)
-    else:
-        marks = ", ".join("?" for _ in cols)
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        cursor.executemany(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", frame.iter_rows()
-        )
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 def rollup_sums(
@@ -439,16 +408,4 @@ def read_long_tail(engine: Engine) -> pl.DataFrame:
         rows = conn.execute(select(t.artist_id, t.is_long_tail)).all()
     return pl.DataFrame(
         rows, schema={"artist_id": pl.String, "is_long_tail": pl.Int64}, orient="row"
-    )
-
-
-def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
-    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
-    from cratedig.store.schema.rollups import online_state
-
-    conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
-    conn.execute(
-        insert(online_state).values(
-            key="last_refresh", value=json.dumps(value), updated_at_ms=now_ms()
-        )
     )

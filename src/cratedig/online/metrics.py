@@ -162,13 +162,9 @@ def user_daily(
         .with_columns(pl.lit(1).alias("returned"))
     )
     table = table.join(returned, on=["user_id", "day"], how="left")
-    return (
-        table.with_columns(
-            [pl.col(c).fill_null(0).cast(pl.Int64) for c in (*OUTCOME_COLUMNS, "returned")]
-        )
-        .select(*USER_KEY, *OUTCOME_COLUMNS, "returned")
-        .sort(USER_KEY)
-    )
+    return table.with_columns(
+        [pl.col(c).fill_null(0).cast(pl.Int64) for c in (*OUTCOME_COLUMNS, "returned")]
+    ).select(*USER_KEY, *OUTCOME_COLUMNS, "returned")
 
 
 def _distinct(frame: pl.DataFrame, key: list[str], column: str, name: str) -> pl.DataFrame:

@@ -20,19 +20,16 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-from cratedig.online import _sql
+from cratedig.online import _sql, _state_sql, _write_sql
 from cratedig.online._sql import DAY_MS
-from cratedig.online.attribution import attribute, is_sourced, items_frame, lists_frame
+from cratedig.online.attribution import is_sourced, lists_frame
 from cratedig.online.metrics import (
     KEY,
     RETURN_DAYS,
     USER_KEY,
     daily,
-    position_daily,
-    user_daily,
-    visit_days,
 )
-from cratedig.online.newness import newness
+from cratedig.online.parts import Memory, by_user, measure, pieces, summed
 from cratedig.store.schema.rollups import (
     online_artist_tail,
     online_daily,
@@ -61,6 +58,7 @@ class RefreshResult:
     daily_rows: int
     position_rows: int
     event_days: int
+    reused_state: bool
     events_read: int
     impressions_read: int
     seconds: float
@@ -103,83 +101,13 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
             .collect()
         )
     with engine.begin() as conn:
-        _sql.replace_rows(
+        _write_sql.replace_rows(
             conn,
             online_artist_tail,
             split.with_columns(pl.lit(now_ms).alias("computed_at_ms")),
             None,
         )
     return split
-
-
-def _by_user(pieces: list[pl.DataFrame], n_parts: int) -> dict[int, pl.DataFrame]:
-    """The rows of ``pieces`` split into ``n_parts`` by the categorical code of their
-    ``user_id`` (every part present, possibly empty).
-
-    ``pieces`` is emptied as it is split, so that each piece can be freed once split:
-    the rows are held about once, not twice.
-    """
-    empty = pieces[0].clear()
-    if n_parts == 1:
-        return {0: pl.concat(pieces) if len(pieces) > 1 else pieces.pop()}
-    out: dict[int, list[pl.DataFrame]] = {k: [] for k in range(n_parts)}
-    part = (pl.col("user_id").to_physical() % n_parts).alias("_part")
-    pieces.reverse()
-    while pieces:
-        split = pieces.pop().with_columns(part).partition_by("_part", as_dict=True)
-        for (k,), frame in split.items():
-            out[int(k)].append(frame.drop("_part"))
-    return {k: pl.concat(frames) if frames else empty for k, frames in out.items()}
-
-
-def _pieces(frame: pl.DataFrame, rows: int = 500_000) -> list[pl.DataFrame]:
-    """``frame`` as slices of ``rows`` (views of its chunks)."""
-    return [frame.slice(start, rows) for start in range(0, max(frame.height, 1), rows)]
-
-
-def _measure(
-    engine: Engine,
-    events: pl.DataFrame,
-    impressions: pl.DataFrame,
-    feedback: pl.DataFrame,
-    head: pl.DataFrame,
-    window_ms: int,
-    elsewhere: Collection[str],
-    load_from_ms: int | None,
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The ``online_user_daily`` rows, position counts and event-day outcomes of the
-    users of one part (their events and lists; ``feedback`` on any list, of which the
-    feedback on their lists is used).
-
-    Everything measured is a function of one user's rows (a list credits only events
-    of its user; an event citing another user's list is ``unknown_list`` whichever
-    part holds that list), so parts add up to the whole store.
-    """
-    lists = lists_frame(impressions.drop("day"))
-    del impressions
-    items = items_frame(lists)
-    found = attribute(events, lists, items, window_ms, elsewhere)
-    new = newness(engine, found.credited, lists, events, load_from_ms)
-    visits = visit_days(events)
-    del events
-    fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
-    users = user_daily(lists, items, found.credited, fb, new, head, visits)
-    positions = position_daily(lists, items, found.credited, fb)
-    return users, positions, found.outcomes
-
-
-def _summed(frames: list[pl.DataFrame], key: list[str]) -> pl.DataFrame:
-    """Parts' counts added up per ``key`` (their other columns)."""
-    if len(frames) == 1:
-        return frames[0]
-    stacked = pl.concat(frames)
-    counts = [c for c in stacked.columns if c not in key]
-    return (
-        stacked.group_by(key)
-        .agg([pl.col(c).sum() for c in counts])
-        .select(stacked.columns)
-        .sort(key)
-    )
 
 
 def refresh(
@@ -206,17 +134,43 @@ def refresh(
     started = time.perf_counter()
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
     window_ms = window_days * DAY_MS
+    reach = max(window_days, RETURN_DAYS)
+    now_day = now_ms // DAY_MS
+    from_day: int | None = None  # the first impression day recomputed
+    event_from_day: int | None = None  # the first event day recomputed
+    load_from_ms: int | None = None  # the events read start here
+    cut_day: int | None = None  # set when the memory of the last refresh is used
     if full:
-        from_day: int | None = None
-        event_from_day: int | None = None
-        load_from_ms: int | None = None
+        # remembered for the incremental refreshes of the default range that follow
+        remember_from_day = now_day - DEFAULT_DAYS_BACK - reach
     else:
         # impression days whose rows events of the last days_back days can change
-        from_day = now_ms // DAY_MS - days_back - max(window_days, RETURN_DAYS)
+        from_day = remember_from_day = now_day - days_back - reach
+        cut_day = now_day - days_back
+        state = _state_sql.read_cache(engine)
+        if not (
+            state is not None
+            and state["window_days"] == window_days
+            and state["from_day"] <= from_day
+            and state["until_ms"] >= cut_day * DAY_MS
+        ):
+            cut_day = None
         # event days whose outcome is recomputed: their candidate lists are all loaded
-        event_from_day = from_day + window_days
-        load_from_ms = from_day * DAY_MS
-    impressions, events, feedback = _sql.read_inputs(engine, load_from_ms)
+        event_from_day = from_day + window_days if cut_day is None else cut_day
+        load_from_ms = (from_day if cut_day is None else cut_day) * DAY_MS
+    # an incremental refresh reads the user rows it recomputes (to write only the
+    # changed ones) and, when it uses it, the memory of the last refresh
+    extra = [] if from_day is None else [_write_sql.rows_sql(online_user_daily, from_day)]
+    if cut_day is not None and from_day is not None:
+        extra += [
+            (_state_sql.credit_sql(from_day, cut_day), _state_sql.CREDIT_SCHEMA),
+            (_state_sql.visit_sql(from_day, cut_day), _state_sql.VISIT_SCHEMA),
+        ]
+    impressions, events, feedback, more = _sql.read_inputs(
+        engine, None if from_day is None else from_day * DAY_MS, load_from_ms, extra
+    )
+    old_users = more.pop(0) if more else None
+    memory = Memory(_state_sql.cached_credit(more[0]), more[1]) if more else None
     lists = lists_frame(impressions)
     del impressions
     elsewhere: Collection[str] = set()
@@ -238,16 +192,16 @@ def refresh(
     )
     events_read, impressions_read = events.height, lists.height
     n_parts = max(1, -(-events_read // PART_EVENTS))
-    pieces = _pieces(events)
+    split = pieces(events)
     del events
-    event_parts = _by_user(pieces, n_parts)
-    pieces = _pieces(lists.drop("li"))
+    event_parts = by_user(split, n_parts)
+    split = pieces(lists.drop("li"))
     del lists
-    list_parts = _by_user(pieces, n_parts)
+    list_parts = by_user(split, n_parts)
     parts = []
     for part in range(n_parts):
         parts.append(
-            _measure(
+            measure(
                 engine,
                 event_parts.pop(part),
                 list_parts.pop(part),
@@ -256,12 +210,16 @@ def refresh(
                 window_ms,
                 elsewhere,
                 load_from_ms,
+                memory,
+                remember_from_day,
             )
         )
-    users = pl.concat([p[0] for p in parts]).sort(USER_KEY)
+    users = pl.concat([p.users for p in parts]).sort(USER_KEY)
     days = daily(users)
-    positions = _summed([p[1] for p in parts], [*KEY, "position"])
-    per_event_day = _summed([p[2] for p in parts], ["day"])
+    positions = summed([p.positions for p in parts], [*KEY, "position"])
+    per_event_day = summed([p.outcomes for p in parts], ["day"])
+    credit = pl.concat([p.credit for p in parts])
+    visits = pl.concat([p.visits for p in parts])
     del parts
     if from_day is not None:
         keep = pl.col("day") >= from_day
@@ -269,10 +227,16 @@ def refresh(
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
     with engine.begin() as conn:
-        _sql.replace_rows(conn, online_user_daily, users, from_day)
-        _sql.replace_rows(conn, online_daily, days, from_day)
-        _sql.replace_rows(conn, online_position_daily, positions, from_day)
-        _sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
+        if old_users is None:
+            _write_sql.replace_rows(conn, online_user_daily, users, from_day)
+        else:
+            _write_sql.update_rows(conn, online_user_daily, users, old_users, USER_KEY)
+        _write_sql.replace_rows(conn, online_daily, days, from_day)
+        _write_sql.replace_rows(conn, online_position_daily, positions, from_day)
+        _write_sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
+        _state_sql.write_cache(
+            conn, credit, visits, remember_from_day, cut_day, now_ms, window_days
+        )
         result = RefreshResult(
             full=full,
             from_day=from_day,
@@ -280,11 +244,12 @@ def refresh(
             daily_rows=days.height,
             position_rows=positions.height,
             event_days=per_event_day.height,
+            reused_state=cut_day is not None,
             events_read=events_read,
             impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),
         )
-        _sql.write_last_refresh(
+        _write_sql.write_last_refresh(
             conn, {**result.as_dict(), "now_ms": now_ms, "refresh_id": uuid.uuid4().hex}
         )
     return result
