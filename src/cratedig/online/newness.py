@@ -33,9 +33,11 @@ def newness(
     lists
         The lists (for the time each was shown).
     events
-        Every loaded event (the history the answers are read from).
+        Every loaded event (the history the answers are read from: ``user_id``,
+        ``artist_id``, ``occurred_at_ms``, ``event_type``), and possibly some earlier
+        ones (remembered by the last refresh).
     loaded_from_ms
-        The time the loaded events start at (``None``: all of them are loaded).
+        The time from which every event is in ``events`` (``None``: all of them).
     """
     plays = pl.col("event_type") == "play_track"
     follows = pl.col("event_type") == "follow_artist"

@@ -27,6 +27,9 @@ from cratedig.online.attribution import CREDITED_COLUMNS, attribute, items_frame
 from cratedig.online.metrics import position_daily, user_daily, visit_days
 from cratedig.online.newness import newness
 
+#: the columns of an event that newness reads
+HISTORY_COLUMNS = ["user_id", "artist_id", "occurred_at_ms", "event_type"]
+
 
 @dataclass(frozen=True)
 class Memory:
@@ -95,7 +98,16 @@ def measure(
     del impressions
     items = items_frame(lists)
     found = attribute(events, lists, items, window_ms, elsewhere)
-    new = newness(engine, found.credited, lists, events, load_from_ms)
+    old = None
+    history = events.select(HISTORY_COLUMNS)
+    if memory is not None:
+        old = memory.credit.join(
+            lists.select("impression_id", "li", "user_id"), on="impression_id", how="inner"
+        )
+        # remembered events are history too: a pair they show to be known needs no probe
+        history = pl.concat([history, old.select(HISTORY_COLUMNS)])
+    new = newness(engine, found.credited, lists, history, load_from_ms)
+    del history
     visits = visit_days(events)
     del events
     credited = found.credited
@@ -110,10 +122,7 @@ def measure(
         new.get_column("first_follow").fill_null(False).cast(pl.Int64),
     ).filter(pl.col("list_day") >= remember_from_day)
     remember_visits = visits.filter(pl.col("vday") >= remember_from_day).rename({"vday": "day"})
-    if memory is not None:
-        old = memory.credit.join(
-            lists.select("impression_id", "li", "user_id"), on="impression_id", how="inner"
-        )
+    if memory is not None and old is not None:
         credited = pl.concat([credited, old.select(CREDITED_COLUMNS)])
         new = pl.concat([new, old.select(pl.col("is_new", "first_follow").cast(pl.Boolean))])
         visits = pl.concat([visits, memory.visits]).unique()
