@@ -85,10 +85,9 @@ _SQLITE_READER = """
 import json, sys
 import connectorx as cx
 import pyarrow as pa
-import pyarrow.compute as pc
 options = pa.ipc.IpcWriteOptions(compression="lz4")
 def encoded(batch, names):
-    cols = [pc.dictionary_encode(c) if name in names and (pa.types.is_string(c.type)
+    cols = [c.dictionary_encode() if name in names and (pa.types.is_string(c.type)
             or pa.types.is_large_string(c.type)) else c
             for name, c in zip(batch.schema.names, batch.columns)]
     return pa.record_batch(cols, names=batch.schema.names)
@@ -223,12 +222,25 @@ def _since(column: str, since_ms: int | None) -> str:
     return "" if since_ms is None else f" WHERE {column} >= {int(since_ms)}"
 
 
-def _impressions_sql(since_ms: int | None) -> str:
+def _impressions_sql(since_ms: int | None, sqlite: bool = False) -> str:
+    """The impressions served from ``since_ms`` on.
+
+    On SQLite (where ``impression_id`` is the rowid, growing with serving time when
+    lists are stored as they are served) the table is read from the first id of such a
+    list, found by a scan of the narrow ``ix_impressions_user_time``, instead of whole:
+    the rows carry their artist lists and there is no index by time alone.
+    """
+    where = _since("shown_at_ms", since_ms)
+    if sqlite and since_ms is not None:
+        where = (
+            " WHERE impression_id >= (SELECT COALESCE(MIN(impression_id), 0) FROM impressions"
+            f" INDEXED BY ix_impressions_user_time{where}) AND +shown_at_ms >= {int(since_ms)}"
+        )
     return (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
         " artist_ids, n_items, shown_at_ms FROM impressions"
-    ) + _since("shown_at_ms", since_ms)
+    ) + where
 
 
 def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
@@ -280,7 +292,7 @@ def read_inputs(
     imps, events, fb, *more = read_many(
         engine,
         [
-            (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
+            (_impressions_sql(since_ms, sqlite), IMPRESSION_SCHEMA),
             (_events_sql(events_since_ms, sqlite), EVENT_SCHEMA),
             (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
             *extra,
@@ -332,12 +344,11 @@ def pairs_seen_before(
         return out
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
     type_clause = "" if event_type is None else f" AND e.event_type = {mark}"
-    rows = zip(
-        pairs.get_column("user_id").cast(pl.String).to_list(),
-        pairs.get_column("artist_id").cast(pl.String).to_list(),
-        pairs.get_column("before_ms").to_list(),
-        strict=True,
-    )
+    # in index order: the probes then walk the index instead of jumping about it
+    ordered = pairs.select(
+        pl.col("user_id").cast(pl.String), pl.col("artist_id").cast(pl.String), "before_ms"
+    ).sort("user_id", "artist_id")
+    rows = ordered.iter_rows()
     with engine.begin() as conn:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(
