@@ -211,3 +211,24 @@ def test_a_refresh_in_user_parts_writes_the_same_rows(
     assert _all(engine) == whole
     refresh(engine, days_back=3, now_ms=S.NOW)
     assert _all(engine) == whole_incremental
+
+
+def test_an_incremental_refresh_writes_back_every_row_that_differs(engine: Engine) -> None:
+    """Only changed rows of online_user_daily are written: a row that differs, a row
+    that should not be there and a missing row are all put right."""
+    from sqlalchemy import delete, update
+
+    from tests.online.test_refresh import _all
+
+    S.fill(engine)
+    refresh(engine, full=True, now_ms=S.NOW)
+    expected = _all(engine)
+    t = online_user_daily.c
+    row = _user_row(engine, S.D + 1, "u3")
+    with engine.begin() as conn:
+        conn.execute(update(online_user_daily).where(t.user_id == "u1").values(clicks=99))
+        conn.execute(delete(online_user_daily).where(t.user_id == "u2"))
+        conn.execute(insert(online_user_daily), [{**row, "user_id": "u-ghost"}])
+    result = refresh(engine, days_back=3, now_ms=S.NOW)
+    assert result.reused_state
+    assert _all(engine) == expected

@@ -74,16 +74,32 @@ def update_rows(
         ]
     )
     if not stale.is_empty():
-        mark = "%s" if conn.dialect.name == "postgresql" else "?"
-        where = " AND ".join(f"{k} = {mark}" for k in key)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(
-            f"DELETE FROM {table.name} WHERE {where}",
-            stale.with_columns(pl.col(pl.Categorical).cast(pl.String)).iter_rows(),
-        )
+        _delete_keys(conn, table, stale.with_columns(pl.col(pl.Categorical).cast(pl.String)))
     if not changed.is_empty():
         insert_rows(conn, table, changed)
     return changed.height
+
+
+def _delete_keys(conn: Connection, table: Table, keys: pl.DataFrame) -> None:
+    """Delete the rows of ``table`` whose key columns (``keys``' columns) are a row of
+    ``keys``: one statement per key on SQLite, a ``COPY`` into a temporary table and
+    one ``DELETE ... USING`` on PostgreSQL (where a statement per key is a round trip)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    if conn.dialect.name != "postgresql":
+        where = " AND ".join(f"{k} = ?" for k in keys.columns)
+        cursor.executemany(f"DELETE FROM {table.name} WHERE {where}", keys.iter_rows())
+        return
+    types = ", ".join(f"{k} {table.c[k].type.compile(dialect=conn.dialect)}" for k in keys.columns)
+    names = ", ".join(keys.columns)
+    cursor.execute(f"CREATE TEMPORARY TABLE tmp_online_keys ({types})")
+    try:
+        data = keys.write_csv(include_header=False, quote_style="non_numeric")
+        with cursor.copy(f"COPY tmp_online_keys ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(data)
+        match = " AND ".join(f"t.{k} = s.{k}" for k in keys.columns)
+        cursor.execute(f"DELETE FROM {table.name} t USING tmp_online_keys s WHERE {match}")
+    finally:
+        cursor.execute("DROP TABLE tmp_online_keys")
 
 
 def insert_rows(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
