@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -185,20 +185,12 @@ def read_sql(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataFram
 
 
 def read_many(
-    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]], split: int | None = None
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
 ) -> list[pl.DataFrame]:
-    """:func:`read_sql` of several queries (on SQLite, through one reader process, or
-    two running at the same time: ``queries[:split]`` and ``queries[split:]``)."""
+    """:func:`read_sql` of several queries (on SQLite, through one reader process)."""
     uri = _connectorx_uri(engine)
     if uri is not None and engine.url.get_backend_name() != "postgresql":
-        if split is None or not 0 < split < len(queries):
-            frames = _read_sqlite_child(uri, queries)
-        else:
-            with ThreadPoolExecutor(1) as pool:  # drains the second reader's pipe
-                rest = pool.submit(_read_sqlite_child, uri, queries[split:])
-                first = _read_sqlite_child(uri, queries[:split])
-                second = rest.result()
-            frames = None if first is None or second is None else first + second
+        frames = _read_sqlite_child(uri, queries)
         if frames is not None:
             return frames
         uri = None
@@ -209,6 +201,22 @@ def read_many(
         frame = pl.read_database_uri(sql, uri, engine="connectorx")
         out.append(pl.DataFrame(schema=dict(schema)) if frame.is_empty() else _typed(frame, schema))
     return out
+
+
+def read_later(
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> Callable[[], list[pl.DataFrame]]:
+    """:func:`read_many` of ``queries`` in a background thread (on SQLite it drives a
+    reader process of its own), so this process can work meanwhile; the function
+    returned waits for the frames. A store connectorx cannot read (an in-memory
+    SQLite store, whose connections are per thread) is read at once."""
+    if not queries or _connectorx_uri(engine) is None:
+        frames = read_many(engine, queries) if queries else []
+        return lambda: frames
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(read_many, engine, queries)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -284,22 +292,22 @@ def read_inputs(
     since_ms: int | None,
     events_since_ms: int | None,
     extra: Sequence[tuple[str, Mapping[str, Any]]] = (),
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[pl.DataFrame]]:
-    """Impressions (and the feedback on them) from ``since_ms`` on, events from
-    ``events_since_ms`` on and the ``extra`` queries, read at the same time (ids as
-    categoricals; on SQLite the ``extra`` queries by a second reader process)."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Callable[[], list[pl.DataFrame]]]:
+    """Impressions (and the feedback on them) from ``since_ms`` on and events from
+    ``events_since_ms`` on, read at the same time (ids as categoricals); the ``extra``
+    queries are read in the background (:func:`read_later`: the function returned
+    waits for them)."""
     sqlite = engine.dialect.name == "sqlite"
-    imps, events, fb, *more = read_many(
+    later = read_later(engine, extra)
+    imps, events, fb = read_many(
         engine,
         [
             (_impressions_sql(since_ms, sqlite), IMPRESSION_SCHEMA),
             (_events_sql(events_since_ms, sqlite), EVENT_SCHEMA),
             (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
-            *extra,
         ],
-        split=3,
     )
-    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id"), more
+    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id"), later
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:

@@ -76,7 +76,7 @@ def update_rows(
     if not stale.is_empty():
         _delete_keys(conn, table, stale.with_columns(pl.col(pl.Categorical).cast(pl.String)))
     if not changed.is_empty():
-        insert_rows(conn, table, changed)
+        insert_rows(conn, table, changed.sort(key))
     return changed.height
 
 

@@ -16,7 +16,7 @@ events before it, so events read later change none of the remembered rows.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import polars as pl
@@ -87,21 +87,23 @@ def measure(
     window_ms: int,
     elsewhere: Collection[str],
     load_from_ms: int | None,
-    memory: Memory | None,
+    memory: Callable[[], Memory | None],
     remember_from_day: int,
 ) -> Measured:
     """Measure the users of one part: their ``events`` (from ``load_from_ms`` on) and
     ``impressions``, the ``feedback`` on their lists (any feedback may be passed), and
-    what ``memory`` holds of their lists. The rows to remember are those of the lists
-    served from ``remember_from_day`` on."""
+    what ``memory()`` holds of their lists (called once the events are attributed, so
+    that a background read of the memory has that time). The rows to remember are
+    those of the lists served from ``remember_from_day`` on."""
     lists = lists_frame(impressions.drop("day"))
     del impressions
     items = items_frame(lists)
     found = attribute(events, lists, items, window_ms, elsewhere)
+    remembered = memory()  # called late: it may wait for the background read
     old = None
     history = events.select(HISTORY_COLUMNS)
-    if memory is not None:
-        old = memory.credit.join(
+    if remembered is not None:
+        old = remembered.credit.join(
             lists.select("impression_id", "li", "user_id"), on="impression_id", how="inner"
         )
         # remembered events are history too: a pair they show to be known needs no probe
@@ -122,10 +124,10 @@ def measure(
         new.get_column("first_follow").fill_null(False).cast(pl.Int64),
     ).filter(pl.col("list_day") >= remember_from_day)
     remember_visits = visits.filter(pl.col("vday") >= remember_from_day).rename({"vday": "day"})
-    if memory is not None and old is not None:
+    if remembered is not None and old is not None:
         credited = pl.concat([credited, old.select(CREDITED_COLUMNS)])
         new = pl.concat([new, old.select(pl.col("is_new", "first_follow").cast(pl.Boolean))])
-        visits = pl.concat([visits, memory.visits]).unique()
+        visits = pl.concat([visits, remembered.visits]).unique()
     fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
     return Measured(
         users=user_daily(lists, items, credited, fb, new, head, visits),

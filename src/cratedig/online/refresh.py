@@ -10,6 +10,7 @@ window or the 7-day return window before them. ``full`` recomputes everything.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
@@ -166,11 +167,17 @@ def refresh(
             (_state_sql.credit_sql(from_day, cut_day), _state_sql.CREDIT_SCHEMA),
             (_state_sql.visit_sql(from_day, cut_day), _state_sql.VISIT_SCHEMA),
         ]
-    impressions, events, feedback, more = _sql.read_inputs(
+    impressions, events, feedback, later = _sql.read_inputs(
         engine, None if from_day is None else from_day * DAY_MS, load_from_ms, extra
     )
-    old_users = more.pop(0) if more else None
-    memory = Memory(_state_sql.cached_credit(more[0]), more[1]) if more else None
+
+    @functools.cache
+    def memory() -> Memory | None:  # waits for the background read
+        if cut_day is None:
+            return None
+        _, credit, visits = later()
+        return Memory(_state_sql.cached_credit(credit), visits)
+
     lists = lists_frame(impressions)
     del impressions
     elsewhere: Collection[str] = set()
@@ -214,7 +221,7 @@ def refresh(
                 remember_from_day,
             )
         )
-    users = pl.concat([p.users for p in parts]).sort(USER_KEY)
+    users = pl.concat([p.users for p in parts])
     days = daily(users)
     positions = summed([p.positions for p in parts], [*KEY, "position"])
     per_event_day = summed([p.outcomes for p in parts], ["day"])
@@ -227,10 +234,10 @@ def refresh(
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
     with engine.begin() as conn:
-        if old_users is None:
-            _write_sql.replace_rows(conn, online_user_daily, users, from_day)
+        if from_day is None:  # in key order: appended to the table's B-tree
+            _write_sql.replace_rows(conn, online_user_daily, users.sort(USER_KEY), from_day)
         else:
-            _write_sql.update_rows(conn, online_user_daily, users, old_users, USER_KEY)
+            _write_sql.update_rows(conn, online_user_daily, users, later()[0], USER_KEY)
         _write_sql.replace_rows(conn, online_daily, days, from_day)
         _write_sql.replace_rows(conn, online_position_daily, positions, from_day)
         _write_sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
