@@ -17,6 +17,7 @@ events before it, so events read later change none of the remembered rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import polars as pl
@@ -108,34 +109,39 @@ def measure(
         )
         # remembered events are history too: a pair they show to be known needs no probe
         history = pl.concat([history, old.select(HISTORY_COLUMNS)])
-    new = newness(engine, found.credited, lists, history, load_from_ms)
-    del history
-    visits = visit_days(events)
-    del events
     credited = found.credited
-    li = credited.get_column("li")
-    remember = credited.select(
-        lists.get_column("impression_id").gather(li),
-        lists.get_column("day").gather(li).alias("list_day"),
-        (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("event_day"),
-        *CREDITED_COLUMNS[1:6],
-        "position",
-        new.get_column("is_new").fill_null(False).cast(pl.Int64),
-        new.get_column("first_follow").fill_null(False).cast(pl.Int64),
-    ).filter(pl.col("list_day") >= remember_from_day)
-    remember_visits = visits.filter(pl.col("vday") >= remember_from_day).rename({"vday": "day"})
-    if remembered is not None and old is not None:
-        credited = pl.concat([credited, old.select(CREDITED_COLUMNS)])
-        new = pl.concat([new, old.select(pl.col("is_new", "first_follow").cast(pl.Boolean))])
-        visits = pl.concat([visits, remembered.visits]).unique()
+    every = credited if old is None else pl.concat([credited, old.select(CREDITED_COLUMNS)])
     fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
-    return Measured(
-        users=user_daily(lists, items, credited, fb, new, head, visits),
-        positions=position_daily(lists, items, credited, fb),
-        outcomes=found.outcomes,
-        credit=remember,
-        visits=remember_visits,
-    )
+    # the position curve needs no newness: worked out while the history is probed
+    # (polars and the SQLite driver both release the GIL)
+    with ThreadPoolExecutor(1) as pool:
+        positions = pool.submit(position_daily, lists, items, every, fb)
+        new = newness(engine, credited, lists, history, load_from_ms)
+        del history
+        visits = visit_days(events)
+        del events
+        li = credited.get_column("li")
+        remember = credited.select(
+            lists.get_column("impression_id").gather(li),
+            lists.get_column("day").gather(li).alias("list_day"),
+            (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("event_day"),
+            *CREDITED_COLUMNS[1:6],
+            "position",
+            new.get_column("is_new").fill_null(False).cast(pl.Int64),
+            new.get_column("first_follow").fill_null(False).cast(pl.Int64),
+        ).filter(pl.col("list_day") >= remember_from_day)
+        remember_visits = visits.filter(pl.col("vday") >= remember_from_day).rename({"vday": "day"})
+        if remembered is not None and old is not None:
+            new = pl.concat([new, old.select(pl.col("is_new", "first_follow").cast(pl.Boolean))])
+            visits = pl.concat([visits, remembered.visits]).unique()
+        users = user_daily(lists, items, every, fb, new, head, visits)
+        return Measured(
+            users=users,
+            positions=positions.result(),
+            outcomes=found.outcomes,
+            credit=remember,
+            visits=remember_visits,
+        )
 
 
 def summed(frames: list[pl.DataFrame], key: list[str]) -> pl.DataFrame:
