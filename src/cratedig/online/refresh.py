@@ -6,6 +6,11 @@ late or out-of-order event is picked up by the next refresh whose range covers t
 days it changes. An incremental refresh (``days_back``) recomputes the impression days
 that events of the last ``days_back`` days can change: those within the attribution
 window or the 7-day return window before them. ``full`` recomputes everything.
+
+Every refresh also remembers what it attributed (:mod:`cratedig.online.parts`,
+``docs/online.md`` "Incremental state"); an incremental refresh whose range the memory
+covers reads only the events of its last ``days_back`` days and takes the rest from
+it. Its ``online_user_daily`` rows are written only where they changed.
 """
 
 from __future__ import annotations
