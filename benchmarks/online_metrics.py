@@ -245,12 +245,13 @@ def _prepare(url: str, args: argparse.Namespace) -> int:
 
 
 def _line(name: str, r: dict[str, object]) -> str:
+    memory = ", with the memory of the last refresh" if r.get("reused_state") else ""
     return (
         f"{name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, "
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (reader process {r['reader_rss_mib']:.0f} MiB) "
         f"({r['events_read']:,} events, "
         f"{r['impressions_read']:,} impressions read, {r['user_rows']:,} user-day rows, "
-        f"from day {r['from_day']})"
+        f"from day {r['from_day']}{memory})"
     )
 
 

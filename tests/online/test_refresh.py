@@ -163,3 +163,50 @@ def test_a_failing_sqlite_reader_process_falls_back_to_the_driver(
     assert _sql._read_sqlite_child(_sql._connectorx_uri(engine) or "", [("SELECT 1", {})]) is None
     refresh(engine, full=True, now_ms=S.NOW)
     assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS
+
+
+def test_daily_incremental_refreshes_with_memory_equal_a_full_refresh(engine: Engine) -> None:
+    """Rows arrive day by day and a one-day incremental refresh runs after each day:
+    each after the first re-uses the memory of the one before (reads only the events of
+    its last day), and at the end the four rollups are those of a full refresh."""
+    from sqlalchemy import insert as sql_insert
+
+    from cratedig.store.schema import feedback, impressions
+
+    rows = [
+        *[(imp["shown_at_ms"], impressions, imp) for imp in S.IMPRESSIONS],
+        *[(e["occurred_at_ms"], user_events, e) for e in S.EVENTS],
+        *[
+            (S.T0 + 4 * S.HOUR, feedback, {**f, "created_at_ms": S.T0 + 4 * S.HOUR})
+            for f in S.FEEDBACK
+        ],
+    ]
+
+    def arrive(until_ms: int) -> None:
+        with engine.begin() as conn:
+            for at, table, row in rows:
+                if until_ms - S.DAY <= at < until_ms:
+                    conn.execute(sql_insert(table), [row])
+
+    start = S.D * S.DAY + S.HOUR
+    with engine.begin() as conn:  # the history before the first day
+        for at, table, row in rows:
+            if at < start - S.DAY:
+                conn.execute(sql_insert(table), [row])
+    arrive(start)
+    refresh(engine, full=True, now_ms=start)
+    results = []
+    for k in range(1, 11):
+        now = start + k * S.DAY
+        arrive(now)
+        results.append(refresh(engine, days_back=1, now_ms=now))
+    assert all(r.reused_state for r in results)
+    assert max(r.events_read for r in results) < len(S.EVENTS) // 2
+    incremental = _all(engine)
+    again = refresh(engine, days_back=1, now_ms=start + 10 * S.DAY)
+    assert again.reused_state and _all(engine) == incremental
+    refresh(engine, full=True, now_ms=start + 10 * S.DAY)
+    assert _all(engine) == incremental
+    # a range the memory does not cover reads the whole range, with the same rows
+    wide = refresh(engine, days_back=9, now_ms=start + 10 * S.DAY)
+    assert not wide.reused_state and _all(engine) == incremental

@@ -156,13 +156,13 @@ def test_a_full_refresh_that_rebuilds_the_indexes_writes_the_same_rows(
     """Above REBUILD_ROWS rows a full refresh drops and rebuilds the rollup indexes."""
     from sqlalchemy import inspect
 
-    from cratedig.online import _sql
+    from cratedig.online import _write_sql
 
     S.fill(engine)
     refresh(engine, full=True, now_ms=S.NOW)
     with engine.connect() as conn:
         expected = conn.execute(select(online_user_daily)).all()
-    monkeypatch.setattr(_sql, "REBUILD_ROWS", 1)
+    monkeypatch.setattr(_write_sql, "REBUILD_ROWS", 1)
     refresh(engine, full=True, now_ms=S.NOW)
     with engine.connect() as conn:
         assert conn.execute(select(online_user_daily)).all() == expected
@@ -190,3 +190,45 @@ def test_the_view_through_join_in_parts_gives_the_same_rows(
         for r in rows
     }
     assert users == S.EXPECTED_USERS
+
+
+def test_a_refresh_in_user_parts_writes_the_same_rows(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store of more than PART_EVENTS events is measured in parts split by user: the
+    four rollups are the same as measured in one part, full and incremental."""
+    from cratedig.online import refresh as refresh_module
+    from tests.online.test_refresh import _all
+
+    S.fill(engine)
+    refresh(engine, full=True, now_ms=S.NOW)
+    whole = _all(engine)
+    refresh(engine, days_back=3, now_ms=S.NOW)
+    whole_incremental = _all(engine)
+    monkeypatch.setattr(refresh_module, "PART_EVENTS", 2)
+    result = refresh(engine, full=True, now_ms=S.NOW)
+    assert result.events_read > 4  # several parts, some of them maybe empty
+    assert _all(engine) == whole
+    refresh(engine, days_back=3, now_ms=S.NOW)
+    assert _all(engine) == whole_incremental
+
+
+def test_an_incremental_refresh_writes_back_every_row_that_differs(engine: Engine) -> None:
+    """Only changed rows of online_user_daily are written: a row that differs, a row
+    that should not be there and a missing row are all put right."""
+    from sqlalchemy import delete, update
+
+    from tests.online.test_refresh import _all
+
+    S.fill(engine)
+    refresh(engine, full=True, now_ms=S.NOW)
+    expected = _all(engine)
+    t = online_user_daily.c
+    row = _user_row(engine, S.D + 1, "u3")
+    with engine.begin() as conn:
+        conn.execute(update(online_user_daily).where(t.user_id == "u1").values(clicks=99))
+        conn.execute(delete(online_user_daily).where(t.user_id == "u2"))
+        conn.execute(insert(online_user_daily), [{**row, "user_id": "u-ghost"}])
+    result = refresh(engine, days_back=3, now_ms=S.NOW)
+    assert result.reused_state
+    assert _all(engine) == expected

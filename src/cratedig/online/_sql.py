@@ -9,8 +9,7 @@ is turned into a frame (ids as categoricals) as it arrives, so the child and thi
 process work at the same time. When connectorx is unusable (an in-memory SQLite
 store, no connectorx) the standard driver reads in large batches.
 
-Rollups are written with the driver's fastest bulk path: ``executemany`` on SQLite
-and ``COPY`` of CSV text on PostgreSQL.
+The rollups are written by :mod:`cratedig.online._write_sql`.
 """
 
 from __future__ import annotations
@@ -18,7 +17,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,17 +26,13 @@ from urllib.parse import quote
 import polars as pl
 from sqlalchemy import (
     BigInteger,
-    Connection,
     Engine,
     Table,
     cast,
-    delete,
     func,
-    insert,
     select,
 )
 
-from cratedig.clock import now_ms
 from cratedig.store.schema import impressions
 
 DAY_MS = 86_400_000
@@ -75,24 +71,35 @@ FEEDBACK_SCHEMA = {
 }
 
 
-#: rows from which replacing a whole rollup table rebuilds its indexes after the load
-REBUILD_ROWS = 100_000
 #: rows per Arrow record batch streamed from the SQLite reader process
 STREAM_ROWS = 200_000
 
 #: The SQLite reader process: each query's rows as an Arrow IPC stream on stdout,
-#: one stream after the other.
+#: one stream after the other (``argv[3]``: JSON ``[[sql, [column, ...]], ...]``). The
+#: named columns (the ones read as categoricals) are sent dictionary-encoded, each batch
+#: with its own dictionary (polars reads them as categoricals, so the ids are hashed
+#: here, in parallel with the parent's work), and the stream is LZ4-compressed: the
+#: parent then decompresses every buffer into its own allocation, so the integer
+#: columns it keeps do not pin the whole message body (strings included) of a batch.
 _SQLITE_READER = """
-import sys
+import json, sys
 import connectorx as cx
 import pyarrow as pa
-for sql in sys.argv[3:]:
+options = pa.ipc.IpcWriteOptions(compression="lz4")
+def encoded(batch, names):
+    cols = [c.dictionary_encode() if name in names and (pa.types.is_string(c.type)
+            or pa.types.is_large_string(c.type)) else c
+            for name, c in zip(batch.schema.names, batch.columns)]
+    return pa.record_batch(cols, names=batch.schema.names)
+for sql, names in json.loads(sys.argv[3]):
     reader = cx.read_sql(sys.argv[1], sql, return_type="arrow_stream",
                          batch_size=int(sys.argv[2]))
-    writer = pa.ipc.new_stream(sys.stdout.buffer, reader.schema)
+    writer = None
     for batch in reader:
+        batch = encoded(batch, set(names))
+        writer = writer or pa.ipc.new_stream(sys.stdout.buffer, batch.schema, options=options)
         writer.write_batch(batch)
-    writer.close()
+    (writer or pa.ipc.new_stream(sys.stdout.buffer, reader.schema, options=options)).close()
 sys.stdout.buffer.flush()
 """
 
@@ -138,7 +145,14 @@ def _read_sqlite_child(
     import pyarrow as pa
 
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SQLITE_READER, uri, str(STREAM_ROWS), *(q for q, _ in queries)],
+        [
+            sys.executable,
+            "-c",
+            _SQLITE_READER,
+            uri,
+            str(STREAM_ROWS),
+            json.dumps([[q, [c for c, t in schema.items() if t == CAT]] for q, schema in queries]),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
@@ -189,6 +203,22 @@ def read_many(
     return out
 
 
+def read_later(
+    engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
+) -> Callable[[], list[pl.DataFrame]]:
+    """:func:`read_many` of ``queries`` in a background thread (on SQLite it drives a
+    reader process of its own), so this process can work meanwhile; the function
+    returned waits for the frames. A store connectorx cannot read (an in-memory
+    SQLite store, whose connections are per thread) is read at once."""
+    if not queries or _connectorx_uri(engine) is None:
+        frames = read_many(engine, queries) if queries else []
+        return lambda: frames
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(read_many, engine, queries)
+    pool.shutdown(wait=False)
+    return future.result
+
+
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """Turn the ``''`` that queries wrote for NULL strings back into nulls."""
     return frame.with_columns(
@@ -200,12 +230,25 @@ def _since(column: str, since_ms: int | None) -> str:
     return "" if since_ms is None else f" WHERE {column} >= {int(since_ms)}"
 
 
-def _impressions_sql(since_ms: int | None) -> str:
+def _impressions_sql(since_ms: int | None, sqlite: bool = False) -> str:
+    """The impressions served from ``since_ms`` on.
+
+    On SQLite (where ``impression_id`` is the rowid, growing with serving time when
+    lists are stored as they are served) the table is read from the first id of such a
+    list, found by a scan of the narrow ``ix_impressions_user_time``, instead of whole:
+    the rows carry their artist lists and there is no index by time alone.
+    """
+    where = _since("shown_at_ms", since_ms)
+    if sqlite and since_ms is not None:
+        where = (
+            " WHERE impression_id >= (SELECT COALESCE(MIN(impression_id), 0) FROM impressions"
+            f" INDEXED BY ix_impressions_user_time{where}) AND +shown_at_ms >= {int(since_ms)}"
+        )
     return (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
         " artist_ids, n_items, shown_at_ms FROM impressions"
-    ) + _since("shown_at_ms", since_ms)
+    ) + where
 
 
 def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
@@ -244,31 +287,27 @@ def _feedback_sql(since_ms: int | None) -> str:
     )
 
 
-def read_events(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """The columns of the events that attribution needs, at or after ``since_ms``."""
-    sql = _events_sql(since_ms, engine.dialect.name == "sqlite")
-    return _nulls(read_sql(engine, sql, EVENT_SCHEMA), "artist_id")
-
-
-def read_feedback(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """Feedback rows on the lists served at or after ``since_ms``."""
-    return _nulls(read_sql(engine, _feedback_sql(since_ms), FEEDBACK_SCHEMA), "artist_id")
-
-
 def read_inputs(
-    engine: Engine, since_ms: int | None
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Impressions, events and feedback from ``since_ms`` on, read at the same time
-    (ids as categoricals)."""
+    engine: Engine,
+    since_ms: int | None,
+    events_since_ms: int | None,
+    extra: Sequence[tuple[str, Mapping[str, Any]]] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Callable[[], list[pl.DataFrame]]]:
+    """Impressions (and the feedback on them) from ``since_ms`` on and events from
+    ``events_since_ms`` on, read at the same time (ids as categoricals); the ``extra``
+    queries are read in the background (:func:`read_later`: the function returned
+    waits for them)."""
+    sqlite = engine.dialect.name == "sqlite"
+    later = read_later(engine, extra)
     imps, events, fb = read_many(
         engine,
         [
-            (_impressions_sql(since_ms), IMPRESSION_SCHEMA),
-            (_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA),
+            (_impressions_sql(since_ms, sqlite), IMPRESSION_SCHEMA),
+            (_events_sql(events_since_ms, sqlite), EVENT_SCHEMA),
             (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
         ],
     )
-    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id")
+    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id"), later
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:
@@ -299,32 +338,38 @@ def existing_list_ids(engine: Engine, list_ids: Sequence[str]) -> set[str]:
 
 
 def pairs_seen_before(
-    engine: Engine, pairs: pl.DataFrame, before_ms: int, event_type: str | None = None
+    engine: Engine, pairs: pl.DataFrame, event_type: str | None = None
 ) -> pl.DataFrame:
-    """The (user_id, artist_id) pairs of ``pairs`` with an event before ``before_ms``.
+    """The rows (``user_id``, ``artist_id``, ``before_ms``) of ``pairs`` whose user has
+    an event (of ``event_type``) for the artist before ``before_ms``.
 
-    One index probe per pair (``ix_events_user_artist_time``) through a temporary
+    One index probe per row (``ix_events_user_artist_time``) through a temporary
     table, so the cost follows the number of pairs, not the size of the history.
     """
-    out = pl.DataFrame(schema={"user_id": pl.String, "artist_id": pl.String})
+    schema = {"user_id": pl.String, "artist_id": pl.String, "before_ms": pl.Int64}
+    out = pl.DataFrame(schema=schema)
     if pairs.is_empty():
         return out
     mark = "%s" if engine.dialect.name == "postgresql" else "?"
     type_clause = "" if event_type is None else f" AND e.event_type = {mark}"
-    rows = zip(
-        pairs.get_column("user_id").cast(pl.String).to_list(),
-        pairs.get_column("artist_id").cast(pl.String).to_list(),
-        strict=True,
-    )
+    # in index order: the probes then walk the index instead of jumping about it
+    ordered = pairs.select(
+        pl.col("user_id").cast(pl.String), pl.col("artist_id").cast(pl.String), "before_ms"
+    ).sort("user_id", "artist_id")
+    rows = ordered.iter_rows()
     with engine.begin() as conn:
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128))")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE tmp_online_pairs (u VARCHAR(128), a VARCHAR(128), t BIGINT)"
+        )
         try:
-            cursor.executemany(f"INSERT INTO tmp_online_pairs (u, a) VALUES ({mark}, {mark})", rows)
+            cursor.executemany(
+                f"INSERT INTO tmp_online_pairs (u, a, t) VALUES ({mark}, {mark}, {mark})", rows
+            )
             cursor.execute(
-                "SELECT p.u, p.a FROM tmp_online_pairs p WHERE EXISTS ("
+                "SELECT p.u, p.a, p.t FROM tmp_online_pairs p WHERE EXISTS ("
                 "SELECT 1 FROM user_events e WHERE e.user_id = p.u AND e.artist_id = p.a"
-                f" AND e.occurred_at_ms < {int(before_ms)}{type_clause})",
+                f" AND e.occurred_at_ms < p.t{type_clause})",
                 () if event_type is None else (event_type,),
             )
             found = cursor.fetchall()
@@ -332,54 +377,7 @@ def pairs_seen_before(
             cursor.execute("DROP TABLE tmp_online_pairs")
     if not found:
         return out
-    return pl.DataFrame(found, schema={"user_id": pl.String, "artist_id": pl.String}, orient="row")
-
-
-def replace_rows(
-    conn: Connection,
-    table: Table,
-    frame: pl.DataFrame,
-    from_day: int | None,
-    day_column: str = "day",
-) -> None:
-    """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
-    bulk-insert ``frame`` (its columns named as the table's).
-
-    Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
-    indexes first and builds them after the load (one sort instead of a B-tree insert
-    per row); it is all one transaction, so readers never see the table without them.
-    """
-    stmt = delete(table)
-    if from_day is not None:
-        stmt = stmt.where(table.c[day_column] >= from_day)
-    conn.execute(stmt)
-    if frame.is_empty():
-        return
-    rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
-    for index in rebuild:
-        index.drop(conn, checkfirst=True)
-    _insert(conn, table, frame)
-    for index in rebuild:
-        index.create(conn)
-
-
-def _insert(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
-    cols = [c.name for c in table.columns]
-    frame = frame.select(cols)
-    dbapi = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        names = ", ".join(f'"{c}"' for c in cols)
-        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
-        data = frame.write_csv(include_header=False, quote_style="non_numeric")
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(data)
-    else:
-        marks = ", ".join("?" for _ in cols)
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
-        cursor.executemany(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", frame.iter_rows()
-        )
+    return pl.DataFrame(found, schema=schema, orient="row")
 
 
 def rollup_sums(
@@ -429,16 +427,4 @@ def read_long_tail(engine: Engine) -> pl.DataFrame:
         rows = conn.execute(select(t.artist_id, t.is_long_tail)).all()
     return pl.DataFrame(
         rows, schema={"artist_id": pl.String, "is_long_tail": pl.Int64}, orient="row"
-    )
-
-
-def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
-    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
-    from cratedig.store.schema.rollups import online_state
-
-    conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
-    conn.execute(
-        insert(online_state).values(
-            key="last_refresh", value=json.dumps(value), updated_at_ms=now_ms()
-        )
     )

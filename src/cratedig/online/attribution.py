@@ -263,11 +263,15 @@ def _views(events: pl.LazyFrame, touches: pl.LazyFrame, window_ms: int) -> pl.Da
         def mine(frame: pl.LazyFrame, part: int = part) -> pl.LazyFrame:
             return frame if parts == 1 else frame.filter(pl.col("pk") % parts == part)
 
-        shown = mine(touches)
+        # only the touches of pairs with an event, then only the events of pairs
+        # shown: two integer hash-set filters, and the as-of join groups few pairs
+        wanted = mine(events).collect()
+        shown = mine(touches).filter(pl.col("pk").is_in(wanted.get_column("pk").implode()))
+        shown_now = shown.collect()
         out.append(
-            mine(events)
-            .join(shown.select("pk").unique(), on="pk", how="semi")
-            .pipe(_last_touch, shown, "pk", window_ms)
+            wanted.lazy()
+            .filter(pl.col("pk").is_in(shown_now.get_column("pk").implode()))
+            .pipe(_last_touch, shown_now.lazy(), "pk", window_ms)
             .drop("pk", "touch_ms")
             .collect()
         )

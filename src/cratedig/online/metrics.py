@@ -76,39 +76,61 @@ def user_daily(
     follow = item & (pl.col("event_type") == "follow_artist")
     share = item & pl.col("event_type").is_in(SHARE_TYPES)
     keys = lists.select(USER_KEY)
-    per_list = ev.group_by("li").agg(
-        pl.col("is_click").sum().alias("clicks"),
-        pl.col("position").filter(pl.col("is_click") & item).n_unique().alias("clicked_items"),
-        pl.col("is_click").any().cast(pl.Int64).alias("clicked_lists"),
-        pl.col("position").filter(follow).n_unique().alias("follows"),
-        pl.col("position").filter(share).n_unique().alias("shares"),
-        play.sum().alias("plays"),
-        pl.col("duration_ms").filter(play).sum().alias("play_ms"),
-        pl.col("duration_ms").filter(play & pl.col("is_new")).sum().alias("new_play_ms"),
-        (pl.col("event_type") == "subscribe").sum().alias("subscriptions"),
+    # every aggregation a plain sum or max of a column worked out beforehand, and the
+    # distinct counts as unique rows counted per group: polars' fast group-by paths
+    # (a filtered n_unique per group is evaluated group by group)
+    flags = ev.select(
+        "li",
+        "position",
+        "artist_id",
+        "is_tail",
+        pl.col("is_click").cast(pl.Int64).alias("clicks"),
+        play.cast(pl.Int64).alias("plays"),
+        pl.when(play).then(pl.col("duration_ms")).otherwise(0).alias("play_ms"),
+        pl.when(play & pl.col("is_new"))
+        .then(pl.col("duration_ms"))
+        .otherwise(0)
+        .alias("new_play_ms"),
+        (pl.col("event_type") == "subscribe").cast(pl.Int64).alias("subscriptions"),
+        (pl.col("is_click") & item).alias("clicked_item"),
+        follow.alias("follow"),
+        share.alias("share"),
+        (play & pl.col("is_new")).alias("new_play"),
+        (follow & pl.col("first_follow")).alias("new_follow"),
     )
-    wanted = (
-        ev.filter(play | follow)
-        .select(
-            "li",
-            "artist_id",
-            "is_tail",
-            (play & pl.col("is_new")).alias("new_play"),
-            (follow & pl.col("first_follow")).alias("new_follow"),
+    per_list = flags.group_by("li").agg(
+        pl.col("clicks").sum(),
+        pl.col("clicks").max().alias("clicked_lists"),
+        pl.col("plays", "play_ms", "new_play_ms", "subscriptions").sum(),
+    )
+    distinct = (("clicked_item", "clicked_items"), ("follow", "follows"), ("share", "shares"))
+    for flag, name in distinct:
+        per_list = per_list.join(
+            _distinct(flags.filter(flag), ["li"], "position", name), on="li", how="left"
         )
-        .filter(pl.col("new_play") | pl.col("new_follow"))
+    wanted = flags.filter(pl.col("new_play") | pl.col("new_follow")).select(
+        "li", "artist_id", "is_tail", "new_play", "new_follow"
     )
     li = wanted.get_column("li")
+    wanted = wanted.with_columns([keys.get_column(c).gather(li) for c in USER_KEY])
     per_user = (
-        wanted.with_columns([keys.get_column(c).gather(li) for c in USER_KEY])
-        .group_by(USER_KEY)
-        .agg(
-            pl.col("artist_id").filter("new_play").n_unique().alias("new_artists"),
-            pl.col("artist_id").filter("new_follow").n_unique().alias("new_followers"),
-            pl.col("artist_id")
-            .filter(pl.col("new_play") & pl.col("is_tail"))
-            .n_unique()
-            .alias("new_longtail_listeners"),
+        _distinct(wanted.filter("new_play"), USER_KEY, "artist_id", "new_artists")
+        .join(
+            _distinct(wanted.filter("new_follow"), USER_KEY, "artist_id", "new_followers"),
+            on=USER_KEY,
+            how="full",
+            coalesce=True,
+        )
+        .join(
+            _distinct(
+                wanted.filter(pl.col("new_play") & pl.col("is_tail")),
+                USER_KEY,
+                "artist_id",
+                "new_longtail_listeners",
+            ),
+            on=USER_KEY,
+            how="full",
+            coalesce=True,
         )
     )
     fb = _feedback_per_list(feedback)
@@ -127,7 +149,7 @@ def user_daily(
     sums = [c for c in OUTCOME_COLUMNS if c in rows.columns]
     table = (
         rows.group_by(USER_KEY)
-        .agg([pl.col(c).fill_null(0).sum().cast(pl.Int64) for c in sums])
+        .agg([pl.col(c).sum().cast(pl.Int64) for c in sums])
         .join(per_user, on=USER_KEY, how="left")
     )
     returned = (
@@ -140,12 +162,19 @@ def user_daily(
         .with_columns(pl.lit(1).alias("returned"))
     )
     table = table.join(returned, on=["user_id", "day"], how="left")
+    return table.with_columns(
+        [pl.col(c).fill_null(0).cast(pl.Int64) for c in (*OUTCOME_COLUMNS, "returned")]
+    ).select(*USER_KEY, *OUTCOME_COLUMNS, "returned")
+
+
+def _distinct(frame: pl.DataFrame, key: list[str], column: str, name: str) -> pl.DataFrame:
+    """Distinct non-null values of ``column`` per ``key``, as a count named ``name``."""
     return (
-        table.with_columns(
-            [pl.col(c).fill_null(0).cast(pl.Int64) for c in (*OUTCOME_COLUMNS, "returned")]
-        )
-        .select(*USER_KEY, *OUTCOME_COLUMNS, "returned")
-        .sort(USER_KEY)
+        frame.select(*key, column)
+        .drop_nulls(column)
+        .unique()
+        .group_by(key)
+        .agg(pl.len().cast(pl.Int64).alias(name))
     )
 
 
@@ -179,11 +208,17 @@ def position_daily(
 ) -> pl.DataFrame:
     """The position curve (columns of ``online_position_daily``)."""
     ev = _credited(credited).filter(pl.col("position").is_not_null())
-    per_item = ev.group_by("li", "position").agg(
-        pl.col("is_click").any().cast(pl.Int64).alias("clicked_items"),
-        (pl.col("event_type") == "follow_artist").any().cast(pl.Int64).alias("follows"),
-        pl.col("event_type").is_in(SHARE_TYPES).any().cast(pl.Int64).alias("shares"),
-        (pl.col("event_type") == "play_track").sum().cast(pl.Int64).alias("plays"),
+    per_item = (
+        ev.select(
+            "li",
+            "position",
+            pl.col("is_click").cast(pl.Int64).alias("clicked_items"),
+            (pl.col("event_type") == "follow_artist").cast(pl.Int64).alias("follows"),
+            pl.col("event_type").is_in(SHARE_TYPES).cast(pl.Int64).alias("shares"),
+            (pl.col("event_type") == "play_track").cast(pl.Int64).alias("plays"),
+        )
+        .group_by("li", "position")
+        .agg(pl.col("clicked_items", "follows", "shares").max(), pl.col("plays").sum())
     )
     thumbs = (
         feedback.filter(pl.col("kind") == "thumb")

@@ -6,24 +6,36 @@ late or out-of-order event is picked up by the next refresh whose range covers t
 days it changes. An incremental refresh (``days_back``) recomputes the impression days
 that events of the last ``days_back`` days can change: those within the attribution
 window or the 7-day return window before them. ``full`` recomputes everything.
+
+Every refresh also remembers what it attributed (:mod:`cratedig.online.parts`,
+``docs/online.md`` "Incremental state"); an incremental refresh whose range the memory
+covers reads only the events of its last ``days_back`` days and takes the rest from
+it. Its ``online_user_daily`` rows are written only where they changed.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine
 
-from cratedig.online import _sql
+from cratedig.online import _sql, _state_sql, _write_sql
 from cratedig.online._sql import DAY_MS
-from cratedig.online.attribution import attribute, is_sourced, items_frame, lists_frame
-from cratedig.online.metrics import RETURN_DAYS, daily, position_daily, user_daily, visit_days
-from cratedig.online.newness import newness
+from cratedig.online.attribution import is_sourced, lists_frame
+from cratedig.online.metrics import (
+    KEY,
+    RETURN_DAYS,
+    USER_KEY,
+    daily,
+)
+from cratedig.online.parts import Memory, by_user, measure, pieces, summed
 from cratedig.store.schema.rollups import (
     online_artist_tail,
     online_daily,
@@ -37,6 +49,9 @@ from cratedig.store.schema.rollups import (
 #: 2010, ch. 4; Abdollahpouri et al., "Managing Popularity Bias", RecSys 2017).
 HEAD_SHARE = 0.2
 DEFAULT_DAYS_BACK = 3
+#: events per part: the store's users are split into parts of about this many events,
+#: measured one after the other, so the working frames are a part's size
+PART_EVENTS = 1_250_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class RefreshResult:
     daily_rows: int
     position_rows: int
     event_days: int
+    reused_state: bool
     events_read: int
     impressions_read: int
     seconds: float
@@ -84,14 +100,14 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
         split = long_tail_split(_sql.read_play_counts(engine))
     else:
         split = long_tail_split(
-            events.filter(
-                (pl.col("event_type") == "play_track") & pl.col("artist_id").is_not_null()
-            )
+            events.lazy()
+            .filter((pl.col("event_type") == "play_track") & pl.col("artist_id").is_not_null())
             .group_by("artist_id")
             .agg(pl.len().cast(pl.Int64).alias("plays"))
+            .collect()
         )
     with engine.begin() as conn:
-        _sql.replace_rows(
+        _write_sql.replace_rows(
             conn,
             online_artist_tail,
             split.with_columns(pl.lit(now_ms).alias("computed_at_ms")),
@@ -124,50 +140,115 @@ def refresh(
     started = time.perf_counter()
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
     window_ms = window_days * DAY_MS
+    reach = max(window_days, RETURN_DAYS)
+    now_day = now_ms // DAY_MS
+    from_day: int | None = None  # the first impression day recomputed
+    event_from_day: int | None = None  # the first event day recomputed
+    load_from_ms: int | None = None  # the events read start here
+    cut_day: int | None = None  # set when the memory of the last refresh is used
     if full:
-        from_day: int | None = None
-        event_from_day: int | None = None
-        load_from_ms: int | None = None
+        # remembered for the incremental refreshes of the default range that follow
+        remember_from_day = now_day - DEFAULT_DAYS_BACK - reach
     else:
         # impression days whose rows events of the last days_back days can change
-        from_day = now_ms // DAY_MS - days_back - max(window_days, RETURN_DAYS)
+        from_day = remember_from_day = now_day - days_back - reach
+        cut_day = now_day - days_back
+        state = _state_sql.read_cache(engine)
+        if not (
+            state is not None
+            and state["window_days"] == window_days
+            and state["from_day"] <= from_day
+            and state["until_ms"] >= cut_day * DAY_MS
+        ):
+            cut_day = None
         # event days whose outcome is recomputed: their candidate lists are all loaded
-        event_from_day = from_day + window_days
-        load_from_ms = from_day * DAY_MS
-    impressions, events, feedback = _sql.read_inputs(engine, load_from_ms)
+        event_from_day = from_day + window_days if cut_day is None else cut_day
+        load_from_ms = (from_day if cut_day is None else cut_day) * DAY_MS
+    # an incremental refresh reads the user rows it recomputes (to write only the
+    # changed ones) and, when it uses it, the memory of the last refresh
+    extra = [] if from_day is None else [_write_sql.rows_sql(online_user_daily, from_day)]
+    if cut_day is not None and from_day is not None:
+        extra += [
+            (_state_sql.credit_sql(from_day, cut_day), _state_sql.CREDIT_SCHEMA),
+            (_state_sql.visit_sql(from_day, cut_day), _state_sql.VISIT_SCHEMA),
+        ]
+    impressions, events, feedback, later = _sql.read_inputs(
+        engine, None if from_day is None else from_day * DAY_MS, load_from_ms, extra
+    )
+
+    @functools.cache
+    def memory() -> Memory | None:  # waits for the background read
+        if cut_day is None:
+            return None
+        _, credit, visits = later()
+        return Memory(_state_sql.cached_credit(credit), visits)
+
     lists = lists_frame(impressions)
     del impressions
-    items = items_frame(lists)
-    sources = events.filter(is_sourced()).get_column("source").unique().cast(pl.String)
-    missing = sources.filter(~sources.is_in(lists.get_column("list_id").cast(pl.String).implode()))
-    elsewhere = (
-        _sql.existing_list_ids(engine, missing.to_list()) if (not full and missing.len()) else set()
-    )
-    found = attribute(events, lists, items, window_ms, elsewhere)
+    elsewhere: Collection[str] = set()
+    if not full:  # stored lists cited by events that were served before the range
+        sources = (
+            events.lazy()
+            .select(pl.col("source").filter(is_sourced()).unique().cast(pl.String))
+            .collect()
+            .to_series()
+        )
+        known = lists.get_column("list_id").cast(pl.String).implode()
+        missing = sources.filter(~sources.is_in(known))
+        if missing.len():
+            elsewhere = _sql.existing_list_ids(engine, missing.to_list())
     head = (
         _long_tail(engine, events if full else None, now_ms)
         .filter(pl.col("is_long_tail") == 0)
         .select(pl.col("artist_id").cast(pl.Categorical))
     )
-    new = newness(engine, found.credited, lists, events, load_from_ms)
-    visits = visit_days(events)
-    events_read = events.height
+    events_read, impressions_read = events.height, lists.height
+    n_parts = max(1, -(-events_read // PART_EVENTS))
+    split = pieces(events)
     del events
-    fb = feedback.join(lists.select("list_id", "li"), on="list_id", how="inner")
-    users = user_daily(lists, items, found.credited, fb, new, head, visits)
+    event_parts = by_user(split, n_parts)
+    split = pieces(lists.drop("li"))
+    del lists
+    list_parts = by_user(split, n_parts)
+    parts = []
+    for part in range(n_parts):
+        parts.append(
+            measure(
+                engine,
+                event_parts.pop(part),
+                list_parts.pop(part),
+                feedback,
+                head,
+                window_ms,
+                elsewhere,
+                load_from_ms,
+                memory,
+                remember_from_day,
+            )
+        )
+    users = pl.concat([p.users for p in parts])
     days = daily(users)
-    positions = position_daily(lists, items, found.credited, fb)
-    per_event_day = found.outcomes
+    positions = summed([p.positions for p in parts], [*KEY, "position"])
+    per_event_day = summed([p.outcomes for p in parts], ["day"])
+    credit = pl.concat([p.credit for p in parts])
+    visits = pl.concat([p.visits for p in parts])
+    del parts
     if from_day is not None:
         keep = pl.col("day") >= from_day
         users, days, positions = users.filter(keep), days.filter(keep), positions.filter(keep)
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
     with engine.begin() as conn:
-        _sql.replace_rows(conn, online_user_daily, users, from_day)
-        _sql.replace_rows(conn, online_daily, days, from_day)
-        _sql.replace_rows(conn, online_position_daily, positions, from_day)
-        _sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
+        if from_day is None:  # in key order: appended to the table's B-tree
+            _write_sql.replace_rows(conn, online_user_daily, users.sort(USER_KEY), from_day)
+        else:
+            _write_sql.update_rows(conn, online_user_daily, users, later()[0], USER_KEY)
+        _write_sql.replace_rows(conn, online_daily, days, from_day)
+        _write_sql.replace_rows(conn, online_position_daily, positions, from_day)
+        _write_sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
+        _state_sql.write_cache(
+            conn, credit, visits, remember_from_day, cut_day, now_ms, window_days
+        )
         result = RefreshResult(
             full=full,
             from_day=from_day,
@@ -175,11 +256,12 @@ def refresh(
             daily_rows=days.height,
             position_rows=positions.height,
             event_days=per_event_day.height,
+            reused_state=cut_day is not None,
             events_read=events_read,
-            impressions_read=lists.height,
+            impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),
         )
-        _sql.write_last_refresh(
+        _write_sql.write_last_refresh(
             conn, {**result.as_dict(), "now_ms": now_ms, "refresh_id": uuid.uuid4().hex}
         )
     return result

@@ -134,6 +134,38 @@ online_state = Table(
     Column("updated_at_ms", BigInteger, nullable=False),
 )
 
+#: The incremental refresh's memory (``docs/online.md``, "Incremental state"): the
+#: attributed events (``cratedig.online.attribution.Attribution.credited``, with
+#: whether the artist was new to the user and whether a follow was the first) of the
+#: lists served from a day on, so that a refresh of the last days re-attributes only
+#: the events of those days. ``position`` is NULL when the event names no artist of the
+#: list; ``is_new`` / ``first_follow`` are 0 where they do not apply. Its range is the
+#: ``online_state`` key ``credit_cache``.
+online_credit = Table(
+    "online_credit",
+    metadata,
+    Column("impression_id", BigInteger, nullable=False),
+    Column("list_day", Integer, nullable=False),  # UTC day the list was served
+    Column("event_day", Integer, nullable=False),  # UTC day of the event
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("artist_id", String(128)),
+    Column("duration_ms", BigInteger, nullable=False),
+    Column("mode", String(8), nullable=False),  # click or view
+    Column("position", Integer),
+    Column("is_new", Integer, nullable=False),
+    Column("first_follow", Integer, nullable=False),
+)
+
+#: The UTC days on which each user visited, from ``credit_cache``'s first day on (the
+#: 7-day return of an incremental refresh).
+online_visit_day = Table(
+    "online_visit_day",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("day", Integer, primary_key=True),
+)
+
 #: Time-range reads of the events (the incremental refresh) and the "was the artist
 #: new to the user" probes.
 Index("ix_events_time", user_events.c.occurred_at_ms)
@@ -147,9 +179,11 @@ Index(
 __all__ = [
     "OUTCOME_COLUMNS",
     "online_artist_tail",
+    "online_credit",
     "online_daily",
     "online_event_daily",
     "online_position_daily",
     "online_state",
     "online_user_daily",
+    "online_visit_day",
 ]

@@ -1,0 +1,133 @@
+"""Writing the online rollups: whole days replaced, or only the rows that changed.
+
+Rows go through the driver's fastest bulk path: ``executemany`` on SQLite and ``COPY``
+of CSV text on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, String, Table, delete, insert
+
+from cratedig.clock import now_ms
+from cratedig.online._sql import CAT
+
+#: rows from which replacing a whole rollup table rebuilds its indexes after the load
+REBUILD_ROWS = 100_000
+
+
+def replace_rows(
+    conn: Connection,
+    table: Table,
+    frame: pl.DataFrame,
+    from_day: int | None,
+    day_column: str = "day",
+) -> None:
+    """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
+    bulk-insert ``frame`` (its columns named as the table's).
+
+    Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
+    indexes first and builds them after the load (one sort instead of a B-tree insert
+    per row); it is all one transaction, so readers never see the table without them.
+    """
+    stmt = delete(table)
+    if from_day is not None:
+        stmt = stmt.where(table.c[day_column] >= from_day)
+    conn.execute(stmt)
+    if frame.is_empty():
+        return
+    rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
+    for index in rebuild:
+        index.drop(conn, checkfirst=True)
+    insert_rows(conn, table, frame)
+    for index in rebuild:
+        index.create(conn)
+
+
+def rows_sql(table: Table, from_day: int) -> tuple[str, dict[str, Any]]:
+    """The query reading ``table``'s rows from ``from_day`` on (for :func:`update_rows`)
+    and its schema (strings as categoricals)."""
+    schema = {c.name: CAT if isinstance(c.type, String) else pl.Int64 for c in table.columns}
+    names = ", ".join(schema)
+    return f"SELECT {names} FROM {table.name} WHERE day >= {int(from_day)}", schema
+
+
+def update_rows(
+    conn: Connection, table: Table, frame: pl.DataFrame, old: pl.DataFrame, key: Sequence[str]
+) -> int:
+    """Make ``table``'s rows from a day on (``old``, as read by :func:`rows_sql`) those of
+    ``frame``: delete the rows that changed or are gone (by ``key``) and insert the
+    changed and new ones; returns how many rows were written. The same rows as
+    :func:`replace_rows` from that day on, but an unchanged row costs no write."""
+    cols = [c.name for c in table.columns]
+    frame = frame.select(cols)
+    old = old.select([pl.col(c).cast(frame.schema[c]) for c in cols])
+    changed = frame.join(old, on=cols, how="anti", nulls_equal=True)
+    stale = pl.concat(
+        [
+            changed.select(key).join(old.select(key), on=key, how="semi"),
+            old.select(key).join(frame.select(key), on=key, how="anti"),
+        ]
+    )
+    if not stale.is_empty():
+        _delete_keys(conn, table, stale.with_columns(pl.col(pl.Categorical).cast(pl.String)))
+    if not changed.is_empty():
+        insert_rows(conn, table, changed.sort(key))
+    return changed.height
+
+
+def _delete_keys(conn: Connection, table: Table, keys: pl.DataFrame) -> None:
+    """Delete the rows of ``table`` whose key columns (``keys``' columns) are a row of
+    ``keys``: one statement per key on SQLite, a ``COPY`` into a temporary table and
+    one ``DELETE ... USING`` on PostgreSQL (where a statement per key is a round trip)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    if conn.dialect.name != "postgresql":
+        where = " AND ".join(f"{k} = ?" for k in keys.columns)
+        cursor.executemany(f"DELETE FROM {table.name} WHERE {where}", keys.iter_rows())
+        return
+    types = ", ".join(f"{k} {table.c[k].type.compile(dialect=conn.dialect)}" for k in keys.columns)
+    names = ", ".join(keys.columns)
+    cursor.execute(f"CREATE TEMPORARY TABLE tmp_online_keys ({types})")
+    try:
+        data = keys.write_csv(include_header=False, quote_style="non_numeric")
+        with cursor.copy(f"COPY tmp_online_keys ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(data)
+        match = " AND ".join(f"t.{k} = s.{k}" for k in keys.columns)
+        cursor.execute(f"DELETE FROM {table.name} t USING tmp_online_keys s WHERE {match}")
+    finally:
+        cursor.execute("DROP TABLE tmp_online_keys")
+
+
+def insert_rows(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+    cols = [c.name for c in table.columns]
+    frame = frame.select(cols)
+    dbapi = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        names = ", ".join(f'"{c}"' for c in cols)
+        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
+        data = frame.write_csv(include_header=False, quote_style="non_numeric")
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            copy.write(data)
+    else:
+        marks = ", ".join("?" for _ in cols)
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
+        cursor.executemany(
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", frame.iter_rows()
+        )
+
+
+def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
+    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
+    from cratedig.store.schema.rollups import online_state
+
+    conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
+    conn.execute(
+        insert(online_state).values(
+            key="last_refresh", value=json.dumps(value), updated_at_ms=now_ms()
+        )
+    )
