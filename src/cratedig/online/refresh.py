@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import socket
 import time
 import uuid
 from collections.abc import Collection
@@ -24,8 +26,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
+from cratedig import clock
+from cratedig.exceptions import StoreError
 from cratedig.online import _sql, _state_sql, _write_sql
 from cratedig.online._sql import DAY_MS
 from cratedig.online.attribution import is_sourced, lists_frame
@@ -36,6 +40,7 @@ from cratedig.online.metrics import (
     daily,
 )
 from cratedig.online.parts import Memory, by_user, measure, pieces, summed
+from cratedig.store import scheduler as leases
 from cratedig.store.schema.rollups import (
     online_artist_tail,
     online_daily,
@@ -49,6 +54,10 @@ from cratedig.store.schema.rollups import (
 #: 2010, ch. 4; Abdollahpouri et al., "Managing Popularity Bias", RecSys 2017).
 HEAD_SHARE = 0.2
 DEFAULT_DAYS_BACK = 3
+#: The lease (a ``scheduler_leases`` row) a refresh holds while it runs.
+LEASE_NAME = "online-refresh"
+#: How long a refresh's lease lasts (a refresh killed midway blocks others this long).
+LEASE_TTL_MS = 10 * 60_000
 #: events per part: the store's users are split into parts of about this many events,
 #: measured one after the other, so the working frames are a part's size
 PART_EVENTS = 1_250_000
@@ -116,6 +125,10 @@ def _long_tail(engine: Engine, events: pl.DataFrame | None, now_ms: int) -> pl.D
     return split
 
 
+class RefreshBusyError(StoreError):
+    """Another refresh holds the store's refresh lease."""
+
+
 def refresh(
     engine: Engine,
     *,
@@ -125,6 +138,11 @@ def refresh(
     now_ms: int | None = None,
 ) -> RefreshResult:
     """Recompute the online rollups (see the module docstring).
+
+    One refresh at a time acts on a store: it holds the lease :data:`LEASE_NAME` (the
+    scheduler's lease table) while it runs, and its writes commit only while it still
+    holds it. A refresh killed midway leaves the lease until it expires
+    (:data:`LEASE_TTL_MS`).
 
     Parameters
     ----------
@@ -136,7 +154,48 @@ def refresh(
         The attribution window (``Settings.online_attribution_days``).
     now_ms
         The current time (defaults to the clock; tests and benchmarks pass one).
+
+    Raises
+    ------
+    RefreshBusyError
+        When another refresh holds the lease, or this one lost it.
     """
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    if leases.acquire_lease(engine, LEASE_NAME, holder, LEASE_TTL_MS, clock.now_ms()) is None:
+        lease = leases.read_lease(engine, LEASE_NAME)
+        other = "another refresh" if lease is None else f"another refresh ({lease.holder})"
+        until = "" if lease is None else f" for up to {_minutes(lease.expires_at_ms)} more minutes"
+        raise RefreshBusyError(
+            f"{other} holds this store's online refresh lease{until}; "
+            "wait for it to finish, then refresh again"
+        )
+    try:
+        return _refresh(engine, holder, days_back, full, window_days, now_ms)
+    finally:
+        leases.release_lease(engine, LEASE_NAME, holder, clock.now_ms())
+
+
+def _minutes(expires_at_ms: int) -> int:
+    return max(1, -(-(expires_at_ms - clock.now_ms()) // 60_000))
+
+
+def _fence(conn: Connection, holder: str) -> None:
+    """Renew the lease in the writing transaction (it locks the lease row), or raise."""
+    if not leases.renew_lease(conn, LEASE_NAME, holder, LEASE_TTL_MS, clock.now_ms()):
+        raise RefreshBusyError(
+            f"this refresh lost the store's online refresh lease ({LEASE_TTL_MS // 60_000} "
+            "minutes passed, and another refresh took it); nothing was written"
+        )
+
+
+def _refresh(
+    engine: Engine,
+    holder: str,
+    days_back: int,
+    full: bool,
+    window_days: int,
+    now_ms: int | None,
+) -> RefreshResult:
     started = time.perf_counter()
     now_ms = int(time.time() * 1000) if now_ms is None else int(now_ms)
     window_ms = window_days * DAY_MS
@@ -239,6 +298,7 @@ def refresh(
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
     with engine.begin() as conn:
+        _fence(conn, holder)
         if from_day is None:  # in key order: appended to the table's B-tree
             _write_sql.replace_rows(conn, online_user_daily, users.sort(USER_KEY), from_day)
         else:
