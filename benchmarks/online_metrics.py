@@ -79,7 +79,9 @@ def _list_artists(rng: np.random.Generator, n_lists: int, n_artists: int) -> np.
 def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, seed: int) -> None:
     """Fill an empty store with ``n_impressions`` lists and ``n_events`` events over
     the 30 days before ``now_ms``: 40% of the events answer a served list (half with
-    its list id as source, half organic view-through), 60% are background listening."""
+    its list id as source, half organic view-through), 60% are background listening.
+    The events are stored in time order, as a live site appends them (stores made
+    before this was so, in random order, read a day's events about 1 s slower)."""
     rng = np.random.default_rng(seed)
     n_users = max(n_impressions // 5, 10)
     n_artists = max(n_impressions // 20, 50)
