@@ -90,13 +90,29 @@ def postgres_url() -> Iterator[str]:
     yield from _fresh_postgres_url()
 
 
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a fresh store with the schema created, on both backends."""
-    eng = make_engine(db_url)
+def _store(url: str) -> Iterator[Engine]:
+    eng = make_engine(url)
     init_db(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a fresh store with the schema created, on both backends."""
+    yield from _store(db_url)
+
+
+@pytest.fixture
+def file_engine(sqlite_url: str) -> Iterator[Engine]:
+    """An engine on a fresh SQLite file store with the schema created."""
+    yield from _store(sqlite_url)
+
+
+@pytest.fixture
+def engine_postgres(postgres_url: str) -> Iterator[Engine]:
+    """An engine on a fresh PostgreSQL database with the schema created."""
+    yield from _store(postgres_url)
 
 
 @pytest.fixture

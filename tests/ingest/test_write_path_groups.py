@@ -7,25 +7,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import Connection, Engine, event, func, select
 
 from cratedig.ingest.write_path import BatchResult, store_events
-from cratedig.store import init_db, make_engine, schema
+from cratedig.store import schema
 from cratedig.store.engine import file_lock
 
 PAST = "2025-01-01T00:00:00Z"
-
-
-@pytest.fixture
-def file_engine(sqlite_url: str) -> Iterator[Engine]:
-    eng = make_engine(sqlite_url)
-    init_db(eng)
-    yield eng
-    eng.dispose()
 
 
 def _visit(event_id: str, user_id: str, **extra: Any) -> dict[str, Any]:

@@ -16,14 +16,6 @@ from cratedig.store.write_groups import MAX_GROUP, grouped_write
 from cratedig.store.writes import insert_ignore_rows
 
 
-@pytest.fixture
-def file_engine(sqlite_url: str) -> Iterator[Engine]:
-    eng = make_engine(sqlite_url)
-    init_db(eng)
-    yield eng
-    eng.dispose()
-
-
 def _count_commits(engine: Engine) -> list[int]:
     commits = [0]
 
@@ -115,14 +107,6 @@ def unlocked_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
         eng.dispose()
     else:
         yield request.getfixturevalue("engine_postgres")
-
-
-@pytest.fixture
-def engine_postgres(postgres_url: str) -> Iterator[Engine]:
-    eng = make_engine(postgres_url)
-    init_db(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_without_a_file_lock_each_write_is_its_own_transaction(unlocked_engine: Engine) -> None:
