@@ -141,8 +141,12 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
         pl.concat_str(pl.lit("u"), pl.col("user_id")).alias("user_id"),
         pl.concat_str(pl.lit("a"), pl.col("artist_id")).alias("artist_id"),
     )
-    events = pl.concat([resp, bg]).sort("occurred_at_ms").with_columns(
-        pl.int_range(pl.len()).cast(pl.String).alias("event_id"), pl.lit(1).alias("count")
+    events = (
+        pl.concat([resp, bg])
+        .sort("occurred_at_ms")
+        .with_columns(
+            pl.int_range(pl.len()).cast(pl.String).alias("event_id"), pl.lit(1).alias("count")
+        )
     )
     events = events.with_columns(
         pl.when(pl.col("event_type") == "visit")

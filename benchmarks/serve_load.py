@@ -68,9 +68,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(url: str, timeout: float = 180.0) -> None:
+def _wait_ready(
+    url: str, timeout: float = 180.0, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Wait until ``url`` answers; fail at once if ``proc`` (its server) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(
+                f"the server for {url} exited with status {proc.returncode} before answering "
+                "(see its log above; an outdated store needs `cratedig db upgrade`)"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 if r.status < 500:
@@ -423,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         app = start_gunicorn("cratedig.serving:create_app()", app_port, args, env)
         base = f"http://127.0.0.1:{app_port}"
         try:
-            _wait_ready(f"http://127.0.0.1:{trivial_port}/ping")
-            _wait_ready(f"{base}/api/v1/health")
+            _wait_ready(f"http://127.0.0.1:{trivial_port}/ping", proc=trivial)
+            _wait_ready(f"{base}/api/v1/health", proc=app)
             active = post_recent_events(base, users, artists, args.active_share)
             targets = {
                 "trivial": (f"http://127.0.0.1:{trivial_port}/ping", None),
