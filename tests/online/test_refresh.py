@@ -210,3 +210,34 @@ def test_daily_incremental_refreshes_with_memory_equal_a_full_refresh(engine: En
     # a range the memory does not cover reads the whole range, with the same rows
     wide = refresh(engine, days_back=9, now_ms=start + 10 * S.DAY)
     assert not wide.reused_state and _all(engine) == incremental
+
+
+def test_a_late_event_before_the_cut_is_read_again_with_the_memory(engine: Engine) -> None:
+    """An event stamped days back that arrives after the refresh that counted its day
+    is attributed by the next incremental refresh that uses the memory, not only by
+    ``--full``: its day's stored events no longer match the counted ones."""
+    S.fill(engine)
+    now = S.T0 + 2 * S.DAY
+    refresh(engine, full=True, now_ms=now)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(user_events),
+            [
+                {
+                    "event_id": "late-for-the-memory",
+                    "user_id": "u2",
+                    "event_type": "follow_artist",
+                    "occurred_at_ms": S.T0 + S.HOUR + 10 * S.MIN,
+                    "artist_id": "a4",
+                    "count": 1,
+                    "source": "L2",
+                }
+            ],
+        )
+    result = refresh(engine, days_back=0, now_ms=now + S.HOUR)
+    assert result.reused_state
+    row = _rows(engine, online_user_daily, USER_KEY)[(S.D, "u2", "may_like", "v1", "A")]
+    assert row["follows"] == 1
+    incremental = _all(engine)
+    refresh(engine, full=True, now_ms=now + S.HOUR)
+    assert _all(engine) == incremental

@@ -12,12 +12,17 @@ import json
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, insert, or_, select
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, text
 
 from cratedig.clock import now_ms
-from cratedig.online._sql import CAT
+from cratedig.online._sql import CAT, DAY_MS
 from cratedig.online._write_sql import insert_rows
-from cratedig.store.schema.rollups import online_credit, online_state, online_visit_day
+from cratedig.store.schema.rollups import (
+    online_credit,
+    online_event_daily,
+    online_state,
+    online_visit_day,
+)
 
 KEY = "credit_cache"
 
@@ -42,6 +47,43 @@ def read_cache(engine: Engine) -> dict[str, Any] | None:
             select(online_state.c.value).where(online_state.c.key == KEY)
         ).scalar_one_or_none()
     return None if value is None else dict(json.loads(value))
+
+
+def late_cut(engine: Engine, from_day: int, cut_day: int) -> int:
+    """The first day in ``[from_day, cut_day)`` whose stored events are not the ones
+    the rollups counted (``online_event_daily.events``): events stamped that day
+    arrived late, after the refresh that counted the day. ``cut_day`` when there is
+    none.
+
+    An incremental refresh reads the events from the returned day on (and the memory
+    only before it), so late events within its range are attributed as in a refresh
+    without memory; one index range count (``ix_events_time``) finds them.
+    """
+    if cut_day <= from_day:
+        return cut_day
+    with engine.connect() as conn:
+        stored: dict[int, int] = {
+            int(day): int(n)
+            for day, n in conn.execute(
+                text(
+                    f"SELECT CAST(occurred_at_ms / {DAY_MS} AS INTEGER) AS day, COUNT(*)"
+                    " FROM user_events WHERE occurred_at_ms >= :lo AND occurred_at_ms < :hi"
+                    " GROUP BY 1"
+                ),
+                {"lo": from_day * DAY_MS, "hi": cut_day * DAY_MS},
+            )
+        }
+        t = online_event_daily.c
+        counted: dict[int, int] = {
+            int(day): int(n)
+            for day, n in conn.execute(
+                select(t.day, t.events).where(t.day >= from_day, t.day < cut_day)
+            )
+        }
+    for day in range(from_day, cut_day):
+        if stored.get(day, 0) != counted.get(day, 0):
+            return day
+    return cut_day
 
 
 def credit_sql(from_day: int, until_day: int) -> str:

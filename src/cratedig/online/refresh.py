@@ -220,6 +220,8 @@ def _refresh(
             and state["until_ms"] >= cut_day * DAY_MS
         ):
             cut_day = None
+        else:  # events that arrived late for days the memory holds are read again
+            cut_day = _state_sql.late_cut(engine, from_day, cut_day)
         # event days whose outcome is recomputed: their candidate lists are all loaded
         event_from_day = from_day + window_days if cut_day is None else cut_day
         load_from_ms = (from_day if cut_day is None else cut_day) * DAY_MS
