@@ -38,8 +38,6 @@ from cratedig.store.schema import impressions
 DAY_MS = 86_400_000
 #: ids per ``IN (...)`` query (SQLite's bound-parameter limit is 32766)
 ID_BATCH = 5_000
-#: rows per DB-API fetch when reading SQLite
-FETCH_ROWS = 200_000
 
 CAT = pl.Categorical
 IMPRESSION_SCHEMA = {
