@@ -272,12 +272,17 @@ def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
 
 
 def _feedback_sql(since_ms: int | None) -> str:
-    """Feedback on the lists served at or after ``since_ms`` (whenever it was given)."""
+    """Feedback on the lists served at or after ``since_ms`` (whenever it was given).
+
+    One probe of the unique ``ix_impressions_list`` per feedback row (feedback is far
+    rarer than impressions): ``list_id IN (SELECT ... WHERE shown_at_ms >= ...)`` read
+    every impression, there being no index by time alone (0.4 s at 1M impressions).
+    """
     lists = (
         ""
         if since_ms is None
-        else " AND f.list_id IN (SELECT list_id FROM impressions"
-        f" WHERE shown_at_ms >= {int(since_ms)})"
+        else " AND EXISTS (SELECT 1 FROM impressions i WHERE i.list_id = f.list_id"
+        f" AND i.shown_at_ms >= {int(since_ms)})"
     )
     return (
         "SELECT f.user_id, f.list_id, COALESCE(f.artist_id, '') AS artist_id, f.kind,"
