@@ -179,14 +179,10 @@ def validate_batch(
         elif earlier == event:
             result.duplicates += 1
         else:
-            fields = differing_fields(_row(event), _row(earlier))
+            fields = differing_fields(event_row(event), event_row(earlier))
             _add_conflict(result, index, conflict_error(event.event_id, fields))
     result.indices = indices
     return list(valid.values()), result
-
-
-def _row(event: Event) -> tuple[Any, ...]:
-    return event_row(event)
 
 
 def _add_conflict(result: BatchResult, index: int, exc: ValidationError) -> None:
@@ -246,7 +242,7 @@ def store_events(
     if not events:
         return result
     users, artists, tracks = references((e.user_id, e.artist_id, e.track_id) for e in events)
-    rows = [_row(e) for e in events]
+    rows = [event_row(e) for e in events]
     # references already stored need no insert-or-ignore inside the write lock
     stored = stored_records(engine)
     new_users, new_artists, new_tracks = stored.unknown(users, artists, tracks)
