@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event, func, select
@@ -29,17 +30,12 @@ def _visit(event_id: str, user_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _post_together(engine: Engine, batches: list[list[dict]], hook: Any = None) -> list:
-    """Post each batch from a thread of its own, all queued before the first is
-    written (this thread holds the write lock meanwhile); the results in order."""
+def _run_together(engine: Engine, n: int, post: Callable[[int], None]) -> None:
+    """Run ``post(k)`` for k < n, each in a thread of its own, all queued before the
+    first is written (this thread holds the write lock meanwhile)."""
     lock = file_lock(engine)
     assert lock is not None
-    results: list[BatchResult | None] = [None] * len(batches)
-
-    def post(k: int) -> None:
-        results[k] = store_events(engine, batches[k], hook)
-
-    threads = [threading.Thread(target=post, args=(k,)) for k in range(len(batches))]
+    threads = [threading.Thread(target=post, args=(k,)) for k in range(n)]
     with lock.thread_lock:
         for k, thread in enumerate(threads):
             thread.start()
@@ -47,6 +43,17 @@ def _post_together(engine: Engine, batches: list[list[dict]], hook: Any = None) 
                 time.sleep(0.001)
     for thread in threads:
         thread.join(timeout=30)
+
+
+def _post_together(engine: Engine, batches: list[list[dict]], hook: Any = None) -> list:
+    """Post each batch from a thread of its own (:func:`_run_together`); the results in
+    order."""
+    results: list[BatchResult | None] = [None] * len(batches)
+
+    def post(k: int) -> None:
+        results[k] = store_events(engine, batches[k], hook)
+
+    _run_together(engine, len(batches), post)
     return results
 
 
@@ -88,8 +95,6 @@ def test_a_failing_hook_fails_its_own_batch_only(file_engine: Engine) -> None:
         if "bad" in users:
             raise RuntimeError("hook failed")
 
-    lock = file_lock(file_engine)
-    assert lock is not None
     outcomes: list[Any] = [None] * 3
     batches = [[_visit("e1", "u1")], [_visit("e2", "bad")], [_visit("e3", "u3")]]
 
@@ -99,14 +104,7 @@ def test_a_failing_hook_fails_its_own_batch_only(file_engine: Engine) -> None:
         except RuntimeError as exc:
             outcomes[k] = exc
 
-    threads = [threading.Thread(target=post, args=(k,)) for k in range(3)]
-    with lock.thread_lock:
-        for k, thread in enumerate(threads):
-            thread.start()
-            while len(lock.queue) < k + 1:
-                time.sleep(0.001)
-    for thread in threads:
-        thread.join(timeout=30)
+    _run_together(file_engine, 3, post)
     assert outcomes[0].accepted == 1 and outcomes[2].accepted == 1
     assert isinstance(outcomes[1], RuntimeError)
     with file_engine.connect() as conn:
