@@ -258,6 +258,27 @@ end
     return path
 
 
+def recent_follows(
+    rng: random.Random, users: list[str], artists: list[str], share: float, prefix: str
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """``share`` of the users (drawn with ``rng``) and 3 follows for each, dated now
+    (after the snapshot); event ids ``<prefix>-<user>-<j>``."""
+    chosen = rng.sample(users, round(share * len(users))) if share > 0 else []
+    now_ms = int(time.time() * 1000)
+    events = [
+        {
+            "event_id": f"{prefix}-{user}-{j}",
+            "user_id": user,
+            "event_type": "follow_artist",
+            "artist_id": artist,
+            "occurred_at": now_ms + j,
+        }
+        for user in chosen
+        for j, artist in enumerate(rng.sample(artists, 3))
+    ]
+    return chosen, events
+
+
 def post_recent_events(
     base: str, users: list[str], artists: list[str], share: float, seed: int = 0
 ) -> int:
@@ -267,20 +288,7 @@ def post_recent_events(
     model (``serving/live_models.py``) on each uncached request, instead of read from
     the precomputed list. Returns how many users got events.
     """
-    rng = random.Random(seed)
-    chosen = rng.sample(users, round(share * len(users))) if share > 0 else []
-    now_ms = int(time.time() * 1000)
-    events = [
-        {
-            "event_id": f"bench-recent-{user}-{j}",
-            "user_id": user,
-            "event_type": "follow_artist",
-            "artist_id": artist,
-            "occurred_at": now_ms + j,
-        }
-        for user in chosen
-        for j, artist in enumerate(rng.sample(artists, 3))
-    ]
+    chosen, events = recent_follows(random.Random(seed), users, artists, share, "bench-recent")
     for start in range(0, len(events), BATCH):
         request = urllib.request.Request(
             f"{base}/api/v1/events",

@@ -34,7 +34,6 @@ import random
 import resource
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -132,19 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
         client = app.test_client()
         rng = random.Random(0)
-        active = rng.sample(users, round(args.active_share * len(users)))
-        now = int(time.time() * 1000)
-        posted = [
-            {
-                "event_id": f"profile-{u}-{j}",
-                "user_id": u,
-                "event_type": "follow_artist",
-                "artist_id": a,
-                "occurred_at": now + j,
-            }
-            for u in active
-            for j, a in enumerate(rng.sample(artists, 3))
-        ]
+        share = args.active_share
+        active, posted = serve_load.recent_follows(rng, users, artists, share, "profile")
         for start in range(0, len(posted), 500):
             batch = posted[start : start + 500]
             r = client.post("/api/v1/events", json=batch, headers={"X-API-Key": API_KEY})

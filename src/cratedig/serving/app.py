@@ -89,15 +89,21 @@ class SecurityHeaders:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.headers = [*SECURITY_HEADERS.items(), ("Content-Security-Policy", PAGE_CSP)]
-        self.report_headers = [*SECURITY_HEADERS.items(), ("Content-Security-Policy", REPORT_CSP)]
+        self.headers = self._keyed(PAGE_CSP)
+        self.report_headers = self._keyed(REPORT_CSP)
+
+    @staticmethod
+    def _keyed(csp: str) -> list[tuple[str, tuple[str, str]]]:
+        """The headers with their lower-cased names (compared case-blind), once."""
+        found = [*SECURITY_HEADERS.items(), ("Content-Security-Policy", csp)]
+        return [(name.lower(), (name, value)) for name, value in found]
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         extra = self.report_headers if environ.get("PATH_INFO") == REPORT_PATH else self.headers
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             present = {name.lower() for name, _ in headers}
-            headers.extend(h for h in extra if h[0].lower() not in present)
+            headers.extend(h for lower, h in extra if lower not in present)
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)

@@ -182,8 +182,8 @@ class ListAssembler:
             candidates = orjson.loads(raw)
         signals = personalise.fold_signals(activity)
         if signals:
-            # the activity rows (artist, type, weight, time) are part of the key
-            mine = (vid, list_type, user_id, k, country, tuple(tuple(r) for r in activity))
+            # the activity rows (artist, type, weight, time; plain tuples) are part of the key
+            mine = (vid, list_type, user_id, k, country, tuple(rows))
             kept = self.personalised.get(mine)
             if kept is None:
                 kept = self._personalise(
