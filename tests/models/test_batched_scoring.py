@@ -59,6 +59,16 @@ def test_cosine_block_matches_artist_by_artist() -> None:
         np.testing.assert_array_equal(block[artist], Recommender._similar_scores(model, artist))
 
 
+def test_cosine_block_follows_a_refit() -> None:
+    model = make_model("popularity").fit(random_matrix(seed=5))
+    model._cosine_block(np.arange(10))  # builds the listener pattern of the first fit
+    X = random_matrix(seed=6)
+    model.fit(X)
+    block = model._cosine_block(np.arange(X.shape[1]))
+    for artist in range(X.shape[1]):
+        np.testing.assert_array_equal(block[artist], Recommender._similar_scores(model, artist))
+
+
 def test_ease_similar_block_and_candidate_scores() -> None:
     X = random_matrix()
     model = make_model("ease", l2=10.0, max_artists=20).fit(X)
