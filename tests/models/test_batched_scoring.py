@@ -106,3 +106,18 @@ def test_hybrid_blend_and_explanations_match_full_rows() -> None:
     assert after_ranking == recomputed
     for row, texts in zip(items.tolist(), recomputed, strict=True):
         assert [text is None for text in texts] == [item < 0 for item in row]
+
+
+def test_hybrid_explanations_after_a_refit_are_the_new_fits() -> None:
+    params = {
+        "components": [["ease", {"l2": 10.0, "max_artists": 20}], ["item_knn", {}]],
+        "weights": [1.0, 0.5],
+    }
+    model = make_model("hybrid", **params).fit(random_matrix(seed=5))
+    users = np.arange(20)
+    model.scores(users)  # keeps the first fit's blocks of these users
+    X = random_matrix(seed=6)
+    model.fit(X)
+    fresh = make_model("hybrid", **params).fit(X)
+    items, _ = fresh.recommend(users, k=5)
+    assert model.explain_batch(users, items) == fresh.explain_batch(users, items)

@@ -100,6 +100,8 @@ class Hybrid(Recommender):
         return self
 
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
+        #: the users and normalised blocks of the last _score, for _explain_batch
+        self._last_blocks: tuple[IntArray, list[Any]] | None = None
         if self.normalisation not in NORMALISATIONS:
             raise invalid(
                 "normalisation", self.normalisation, f"one of: {', '.join(NORMALISATIONS)}"
@@ -185,7 +187,7 @@ class Hybrid(Recommender):
         total, blocks = self._blend(users)
         # the precomputation explains the lists of the users it just ranked: keep their
         # normalised blocks for _explain_batch (same values, not recomputed)
-        self._last_blocks: tuple[IntArray, list[Any]] | None = (users.copy(), blocks)
+        self._last_blocks = (users.copy(), blocks)
         return total
 
     def _similar_scores(self, artist: int) -> FloatArray:
