@@ -59,6 +59,16 @@ def test_cosine_block_matches_artist_by_artist() -> None:
         np.testing.assert_array_equal(block[artist], Recommender._similar_scores(model, artist))
 
 
+def test_cosine_block_follows_a_refit() -> None:
+    model = make_model("popularity").fit(random_matrix(seed=5))
+    model._cosine_block(np.arange(10))  # builds the listener pattern of the first fit
+    X = random_matrix(seed=6)
+    model.fit(X)
+    block = model._cosine_block(np.arange(X.shape[1]))
+    for artist in range(X.shape[1]):
+        np.testing.assert_array_equal(block[artist], Recommender._similar_scores(model, artist))
+
+
 def test_ease_similar_block_and_candidate_scores() -> None:
     X = random_matrix()
     model = make_model("ease", l2=10.0, max_artists=20).fit(X)
@@ -96,3 +106,18 @@ def test_hybrid_blend_and_explanations_match_full_rows() -> None:
     assert after_ranking == recomputed
     for row, texts in zip(items.tolist(), recomputed, strict=True):
         assert [text is None for text in texts] == [item < 0 for item in row]
+
+
+def test_hybrid_explanations_after_a_refit_are_the_new_fits() -> None:
+    params = {
+        "components": [["ease", {"l2": 10.0, "max_artists": 20}], ["item_knn", {}]],
+        "weights": [1.0, 0.5],
+    }
+    model = make_model("hybrid", **params).fit(random_matrix(seed=5))
+    users = np.arange(20)
+    model.scores(users)  # keeps the first fit's blocks of these users
+    X = random_matrix(seed=6)
+    model.fit(X)
+    fresh = make_model("hybrid", **params).fit(X)
+    items, _ = fresh.recommend(users, k=5)
+    assert model.explain_batch(users, items) == fresh.explain_batch(users, items)

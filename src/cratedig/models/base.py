@@ -305,14 +305,15 @@ class Recommender(FromHistory):
     def _cosine_block(self, artists: IntArray) -> FloatArray:
         """:meth:`Recommender._similar_scores` of several artists at once (same values):
         co-listener counts from one product of the listener pattern with itself."""
-        pattern = getattr(self, "_pattern", None)
-        if pattern is None:
-            X = self.X_
+        X = self.X_
+        cached = getattr(self, "_pattern", None)
+        if cached is None or cached[0] is not X:  # built once per fitted matrix
             ones = np.ones(len(X.indices), dtype=np.float32)
-            pattern = sp.csr_matrix((ones, X.indices, X.indptr), shape=X.shape)
-            self._pattern = pattern
-            self._pattern_by_artist = sp.csr_matrix(pattern.T)
-        co = sp.csr_matrix(self._pattern_by_artist[artists] @ pattern)
+            built = sp.csr_matrix((ones, X.indices, X.indptr), shape=X.shape)
+            cached = (X, built, sp.csr_matrix(built.T))
+            self._pattern = cached
+        _, pattern, by_artist = cached
+        co = sp.csr_matrix(by_artist[artists] @ pattern)
         co.eliminate_zeros()
         rows = np.repeat(np.arange(len(artists)), np.diff(co.indptr))
         own = np.maximum(self.popularity_[artists], np.float32(1.0))

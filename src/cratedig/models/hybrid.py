@@ -100,6 +100,8 @@ class Hybrid(Recommender):
         return self
 
     def _fit(self, X: sp.csr_matrix, side: SideInfo | None) -> None:
+        #: the users and normalised blocks of the last _score, for _explain_batch
+        self._last_blocks: tuple[IntArray, list[Any]] | None = None
         if self.normalisation not in NORMALISATIONS:
             raise invalid(
                 "normalisation", self.normalisation, f"one of: {', '.join(NORMALISATIONS)}"
@@ -155,26 +157,13 @@ class Hybrid(Recommender):
         self.validation_ndcg_ = best
         return best_weights.astype(np.float32)
 
-    def _normalised(self, users: IntArray) -> list[tuple[IntArray | None, FloatArray] | None]:
-        """Each weighted component's normalised candidate block (None: weight 0).
-
-        A block is ``(columns, values)`` as :meth:`Recommender.candidate_scores` gives
-        (``columns`` None: every artist); artists outside ``columns`` count 0.
-        """
-        out: list[tuple[IntArray | None, FloatArray] | None] = []
-        for weight, model in zip(self.weights_, self.models_, strict=True):
-            if weight == 0:
-                out.append(None)
-                continue
-            columns, block = model.candidate_scores(users)
-            out.append((columns, normalise_rows(block, self.normalisation)[0]))
-        return out
-
-    def _blend(self, users: IntArray, scorer: str) -> FloatArray:
+    def _blend(self, users: IntArray) -> tuple[FloatArray, list[Any]]:
         """The weighted sum of the components' normalised scores (``-inf``: no component
-        has the artist as a candidate). A component scoring only some columns (EASE's
-        modelled artists) is normalised and added over those columns alone: the same
-        values as over the full row, where the others would be 0 and not candidates."""
+        has the artist as a candidate), and each weighted component's normalised block
+        ``(columns, values)`` (None: weight 0; ``columns`` None: every artist). A
+        component scoring only some columns (EASE's modelled artists) is normalised and
+        added over those columns alone: the same values as over the full row, where the
+        others would be 0 and not candidates."""
         total = np.zeros((len(users), self.n_artists_), dtype=np.float32)
         candidates = np.zeros_like(total, dtype=bool)
         blocks: list[tuple[IntArray | None, FloatArray] | None] = []
@@ -182,11 +171,7 @@ class Hybrid(Recommender):
             if weight == 0:
                 blocks.append(None)
                 continue
-            columns, scores = (
-                model.candidate_scores(users)
-                if scorer == "scores"
-                else (None, getattr(model, scorer)(users))
-            )
+            columns, scores = model.candidate_scores(users)
             normalised, finite = normalise_rows(scores, self.normalisation)
             if columns is None:
                 total += weight * normalised
@@ -195,15 +180,15 @@ class Hybrid(Recommender):
                 total[:, columns] += weight * normalised
                 candidates[:, columns] |= finite
             blocks.append((columns, normalised))
-        if scorer == "scores":
-            # the precomputation explains the lists of the users it just ranked: keep
-            # their normalised blocks for _explain_batch (same values, not recomputed)
-            self._last_blocks: tuple[IntArray, list[Any]] | None = (users.copy(), blocks)
         np.copyto(total, -np.inf, where=~candidates)
-        return total
+        return total, blocks
 
     def _score(self, users: IntArray) -> FloatArray:
-        return self._blend(users, "scores")
+        total, blocks = self._blend(users)
+        # the precomputation explains the lists of the users it just ranked: keep their
+        # normalised blocks for _explain_batch (same values, not recomputed)
+        self._last_blocks = (users.copy(), blocks)
+        return total
 
     def _similar_scores(self, artist: int) -> FloatArray:
         return self.models_[int(np.argmax(self.weights_))]._similar_scores(artist)
@@ -262,7 +247,7 @@ class Hybrid(Recommender):
         if last is not None and np.array_equal(last[0], users):
             blocks = last[1]
         else:
-            blocks = self._normalised(users)
+            blocks = self._blend(users)[1]
         self._last_blocks = None
         shares = np.stack(
             [

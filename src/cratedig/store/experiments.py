@@ -147,15 +147,7 @@ def clicked_lists(
         shown = _exposed(variants, list_types, start, end)
     else:
         assert users_of is not None
-        exposed, exposed_start, exposed_end = users_of
-        shown = and_(
-            impressions.c.user_id.in_(
-                _exposed_users(exposed, list_types, exposed_start, exposed_end)
-            ),
-            impressions.c.list_type.in_(list(list_types)),
-            impressions.c.shown_at_ms >= start,
-            impressions.c.shown_at_ms < end,
-        )
+        shown = _shown_to_exposed(users_of, list_types, start, end)
     query = (
         select(
             impressions.c.user_id,
@@ -186,6 +178,20 @@ def _exposed_users(variants: Sequence[str], list_types: Sequence[str], start: in
         .where(_exposed(variants, list_types, start, end))
         .distinct()
         .scalar_subquery()
+    )
+
+
+def _shown_to_exposed(
+    users_of: tuple[Sequence[str], int, int], list_types: Sequence[str], start: int, end: int
+) -> Any:
+    """Lists of ``list_types`` (any variant) shown in ``[start, end)`` to the users exposed
+    to ``users_of = (variants, start, end)``."""
+    variants, exposed_start, exposed_end = users_of
+    return and_(
+        impressions.c.user_id.in_(_exposed_users(variants, list_types, exposed_start, exposed_end)),
+        impressions.c.list_type.in_(list(list_types)),
+        impressions.c.shown_at_ms >= start,
+        impressions.c.shown_at_ms < end,
     )
 
 
@@ -226,13 +232,7 @@ def pre_period(
 
     ``event_type`` is ``"items"`` for the row of items shown.
     """
-    users = _exposed_users(variants, list_types, start, end)
-    before = and_(
-        impressions.c.user_id.in_(users),
-        impressions.c.list_type.in_(list(list_types)),
-        impressions.c.shown_at_ms >= pre_start,
-        impressions.c.shown_at_ms < start,
-    )
+    before = _shown_to_exposed((variants, start, end), list_types, pre_start, start)
     shown = (
         select(
             impressions.c.user_id,
