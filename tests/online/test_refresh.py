@@ -39,6 +39,14 @@ def _all(engine: Engine) -> tuple[Any, ...]:
     )
 
 
+def _late_follow(engine: Engine, event_id: str) -> None:
+    """Store, late and out of order, u2's follow of a4 from L2 ten minutes after L2 was
+    shown."""
+    late = S._ev(event_id, "u2", "follow_artist", S.T0 + S.HOUR + 10 * S.MIN, "a4", source="L2")
+    with engine.begin() as conn:
+        conn.execute(insert(user_events), [late])
+
+
 def _expected_daily() -> dict[tuple[Any, ...], dict[str, int]]:
     out: dict[tuple[Any, ...], dict[str, int]] = {}
     for (day, _user, lt, mv, var), row in S.EXPECTED_USERS.items():
@@ -98,21 +106,7 @@ def test_a_late_event_is_picked_up_by_the_incremental_window(engine: Engine) -> 
     before = _rows(engine, online_user_daily, USER_KEY)[(S.D, "u2", "may_like", "v1", "A")]
     assert before["follows"] == 0
     # arrives late and out of order: u2 followed a4 from L2 ten minutes after seeing it
-    with engine.begin() as conn:
-        conn.execute(
-            insert(user_events),
-            [
-                {
-                    "event_id": "late",
-                    "user_id": "u2",
-                    "event_type": "follow_artist",
-                    "occurred_at_ms": S.T0 + S.HOUR + 10 * S.MIN,
-                    "artist_id": "a4",
-                    "count": 1,
-                    "source": "L2",
-                }
-            ],
-        )
+    _late_follow(engine, "late")
     refresh(engine, days_back=2, now_ms=S.T0 + 2 * S.DAY)
     after = _rows(engine, online_user_daily, USER_KEY)[(S.D, "u2", "may_like", "v1", "A")]
     assert after == {
@@ -219,21 +213,7 @@ def test_a_late_event_before_the_cut_is_read_again_with_the_memory(engine: Engin
     S.fill(engine)
     now = S.T0 + 2 * S.DAY
     refresh(engine, full=True, now_ms=now)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(user_events),
-            [
-                {
-                    "event_id": "late-for-the-memory",
-                    "user_id": "u2",
-                    "event_type": "follow_artist",
-                    "occurred_at_ms": S.T0 + S.HOUR + 10 * S.MIN,
-                    "artist_id": "a4",
-                    "count": 1,
-                    "source": "L2",
-                }
-            ],
-        )
+    _late_follow(engine, "late-for-the-memory")
     result = refresh(engine, days_back=0, now_ms=now + S.HOUR)
     assert result.reused_state
     row = _rows(engine, online_user_daily, USER_KEY)[(S.D, "u2", "may_like", "v1", "A")]

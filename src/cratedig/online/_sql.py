@@ -224,8 +224,21 @@ def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     )
 
 
-def _since(column: str, since_ms: int | None) -> str:
-    return "" if since_ms is None else f" WHERE {column} >= {int(since_ms)}"
+def _since(
+    table: str, column: str, since_ms: int | None, sqlite: bool, rowid: str, index: str
+) -> str:
+    """The ``WHERE`` clause keeping the rows of ``table`` from ``since_ms`` on (by
+    ``column``); on SQLite, the rows from the first ``rowid`` of such a row (found on
+    ``index``) to the end, read in rowid order."""
+    if since_ms is None:
+        return ""
+    where = f" WHERE {column} >= {int(since_ms)}"
+    if not sqlite:
+        return where
+    return (
+        f" WHERE {rowid} >= (SELECT COALESCE(MIN({rowid}), 0) FROM {table}"
+        f" INDEXED BY {index}{where}) AND +{column} >= {int(since_ms)}"
+    )
 
 
 def _impressions_sql(since_ms: int | None, sqlite: bool = False) -> str:
@@ -236,12 +249,9 @@ def _impressions_sql(since_ms: int | None, sqlite: bool = False) -> str:
     list, found by a scan of the narrow ``ix_impressions_user_time``, instead of whole:
     the rows carry their artist lists and there is no index by time alone.
     """
-    where = _since("shown_at_ms", since_ms)
-    if sqlite and since_ms is not None:
-        where = (
-            " WHERE impression_id >= (SELECT COALESCE(MIN(impression_id), 0) FROM impressions"
-            f" INDEXED BY ix_impressions_user_time{where}) AND +shown_at_ms >= {int(since_ms)}"
-        )
+    where = _since(
+        "impressions", "shown_at_ms", since_ms, sqlite, "impression_id", "ix_impressions_user_time"
+    )
     return (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
@@ -258,12 +268,7 @@ def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
     never worse than one pass over the table otherwise; fetching each row through
     the time index costs a random page read per row.
     """
-    where = _since("occurred_at_ms", since_ms)
-    if sqlite and since_ms is not None:
-        where = (
-            " WHERE rowid >= (SELECT COALESCE(MIN(rowid), 0) FROM user_events"
-            f" INDEXED BY ix_events_time{where}) AND +occurred_at_ms >= {int(since_ms)}"
-        )
+    where = _since("user_events", "occurred_at_ms", since_ms, sqlite, "rowid", "ix_events_time")
     return (
         "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
         " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"

@@ -12,15 +12,13 @@ import json
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, text
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
-from cratedig.clock import now_ms
-from cratedig.online._sql import CAT, DAY_MS
-from cratedig.online._write_sql import insert_rows
+from cratedig.online._sql import CAT, DAY_MS, read_state
+from cratedig.online._write_sql import insert_rows, write_state
 from cratedig.store.schema.rollups import (
     online_credit,
     online_event_daily,
-    online_state,
     online_visit_day,
 )
 
@@ -42,10 +40,7 @@ VISIT_SCHEMA = {"user_id": CAT, "vday": pl.Int32}
 
 def read_cache(engine: Engine) -> dict[str, Any] | None:
     """The stored ``credit_cache`` range (``None`` when there is none)."""
-    with engine.connect() as conn:
-        value = conn.execute(
-            select(online_state.c.value).where(online_state.c.key == KEY)
-        ).scalar_one_or_none()
+    value = read_state(engine, KEY)
     return None if value is None else dict(json.loads(value))
 
 
@@ -144,8 +139,4 @@ def write_cache(
         insert_rows(conn, online_credit, credit)
     if not visits.is_empty():
         insert_rows(conn, online_visit_day, visits)
-    conn.execute(delete(online_state).where(online_state.c.key == KEY))
-    value = {"from_day": from_day, "until_ms": until_ms, "window_days": window_days}
-    conn.execute(
-        insert(online_state).values(key=KEY, value=json.dumps(value), updated_at_ms=now_ms())
-    )
+    write_state(conn, KEY, {"from_day": from_day, "until_ms": until_ms, "window_days": window_days})

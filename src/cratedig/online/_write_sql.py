@@ -121,13 +121,16 @@ def insert_rows(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
         )
 
 
-def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
-    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
+def write_state(conn: Connection, key: str, value: dict[str, Any]) -> None:
+    """Set the ``online_state`` value of ``key`` to ``value`` (as JSON)."""
     from cratedig.store.schema.rollups import online_state
 
-    conn.execute(delete(online_state).where(online_state.c.key == "last_refresh"))
+    conn.execute(delete(online_state).where(online_state.c.key == key))
     conn.execute(
-        insert(online_state).values(
-            key="last_refresh", value=json.dumps(value), updated_at_ms=now_ms()
-        )
+        insert(online_state).values(key=key, value=json.dumps(value), updated_at_ms=now_ms())
     )
+
+
+def write_last_refresh(conn: Connection, value: dict[str, Any]) -> None:
+    """Record what the last refresh did (``online_state`` key ``last_refresh``)."""
+    write_state(conn, "last_refresh", value)
