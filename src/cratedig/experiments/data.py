@@ -211,7 +211,7 @@ def load_data(
         shown = sql.daily_impressions(conn, labels, lists, start, end)
         led = sql.daily_list_events(conn, labels, lists, start, end)
         own = sql.daily_user_events(conn, labels, lists, start, end, pre_start)
-        before = sql.pre_period(conn, labels, lists, start, end, pre_start)
+        before = sql.pre_period(conn, labels, lists, start, end, pre_start, items=not online)
         if online:
             counts = rollup_sql.user_day_counts(conn, labels, lists, start_day, end_day)
             users = sorted({r[0] for r in shown})

@@ -226,11 +226,13 @@ def pre_period(
     start: int,
     end: int,
     pre_start: int,
+    items: bool = True,
 ) -> list[Any]:
     """``(user_id, event_type, items, events, duration_ms)`` per exposed user before
     ``start`` (from ``pre_start``): the lists they were shown and what those led to.
 
-    ``event_type`` is ``"items"`` for the row of items shown.
+    ``event_type`` is ``"items"`` for the row of items shown (left out when ``items``
+    is false: an analysis that reads the items shown from the online rollups).
     """
     before = _shown_to_exposed((variants, start, end), list_types, pre_start, start)
     shown = (
@@ -256,7 +258,8 @@ def pre_period(
         .where(before, user_events.c.event_type.in_(LIST_EVENTS))
         .group_by(impressions.c.user_id, user_events.c.event_type)
     )
-    return list(conn.execute(shown).all()) + list(conn.execute(led).all())
+    rows = list(conn.execute(shown).all()) if items else []
+    return rows + list(conn.execute(led).all())
 
 
 def interleaved_clicks(
