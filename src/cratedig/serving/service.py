@@ -319,10 +319,9 @@ class Service:
         so a hit is served and logged exactly as :meth:`serve_list` would.
         """
         route = self.versions.for_user(user_id, list_type)
-        limit = self.k_limits(route.version)[0]
-        if k is None:
-            k = min(DEFAULT_K, limit)
-        elif k > limit:
+        try:
+            k = self._resolve_k(k, self.k_limits(route.version)[0], "items per list")
+        except ValidationError:
             return None
         cached = self.user_cache.get(user_id, self._cache_field(route, list_type, k))
         if cached is None:
