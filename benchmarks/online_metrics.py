@@ -3,8 +3,9 @@ incremental one-day refresh, and the Online admin page's server time.
 
 Generates the store directly (numpy/polars, bulk inserts with the event indexes built
 after the load), then runs each refresh in a child process so that its peak RSS is its
-own: wall and CPU seconds (user + system, the process and its reader process) and
-peak RSS (of the refresh process, and apart of its reader process). Prints the
+own: wall and CPU seconds (user + system, the process and its reader processes) and
+peak RSS (of the refresh process, and apart, sampled every 10 ms, of its reader
+processes, summed over those alive at once). Prints the
 figures; asserts nothing. ``--store FILE`` keeps the generated SQLite store and reuses
 it on the next run (generating 10M events takes minutes).
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from cratedig.store import init_db, make_engine
 from cratedig.store.schema import user_events
@@ -109,6 +110,30 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
         ).alias("artist_ids"),
     )
     _insert(engine, "impressions", imp.drop("artists"))
+    # feedback: a thumb on an item of 3% of the lists, a 1-5 rating of 1% of them,
+    # within hours of the list being served
+    fb_lists = rng.choice(n_impressions, int(n_impressions * 0.04), replace=False)
+    n_fb = fb_lists.size
+    is_rating = np.arange(n_fb) < n_fb // 4
+    feedback = pl.DataFrame(
+        {
+            "user_id": imp["user_id"].gather(fb_lists),
+            "list_id": imp["list_id"].gather(fb_lists),
+            "artist_id": pl.Series(artists[fb_lists, rng.integers(0, LIST_LEN, n_fb)]).cast(
+                pl.String
+            ),
+            "kind": np.where(is_rating, "rating", "thumb"),
+            "value": np.where(
+                is_rating, rng.integers(1, 6, n_fb), np.where(rng.random(n_fb) < 0.7, 1, -1)
+            ),
+            "created_at_ms": shown[fb_lists] + rng.integers(1_000, DAY // 8, n_fb),
+        }
+    ).with_columns(
+        pl.when(pl.col("kind") == "thumb")
+        .then(pl.concat_str(pl.lit("a"), pl.col("artist_id")))
+        .alias("artist_id")
+    )
+    _insert(engine, "feedback", feedback.sort("created_at_ms"))
     # responses to lists
     n_resp = int(n_events * 0.4)
     which = rng.integers(0, n_impressions, n_resp)
@@ -166,19 +191,56 @@ def generate(engine: Engine, n_events: int, n_impressions: int, now_ms: int, see
             conn.execute(text("ANALYZE"))
 
 
+#: Samples the resident memory of the refresh process's reader processes (summed over
+#: those alive at once) every 20 ms, from a process of its own (a thread would take the
+#: refresh's GIL), until its stdin closes; prints the peak in KiB. A reader's own
+#: ru_maxrss would include the refresh process's size when the reader started.
+_SAMPLER = """
+import glob, os, select, sys, time
+parent, peak = sys.argv[1], 0
+while not select.select([sys.stdin], [], [], 0.02)[0]:
+    total = 0
+    for path in glob.glob(f"/proc/{parent}/task/*/children"):
+        try:
+            pids = open(path).read().split()
+        except OSError:
+            continue
+        for pid in pids:
+            try:  # a reader once it runs (before its exec it shows the refresh process)
+                with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                    if b"import connectorx" b" as cx" not in cmdline.read():
+                        continue
+                with open(f"/proc/{pid}/status") as status:
+                    total += sum(int(l.split()[1]) for l in status if l.startswith("VmRSS:"))
+            except OSError:
+                pass
+    peak = max(peak, total)
+print(peak)
+"""
+
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, subprocess, sys, time
 from cratedig.store import make_engine
 from cratedig.online.refresh import refresh
+
 a = json.loads(sys.argv[2])
+sampler = subprocess.Popen(
+    [sys.executable, "-c", sys.argv[3], str(os.getpid())],
+    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+)
 t0 = time.perf_counter()
 result = refresh(make_engine(sys.argv[1]), **a).as_dict()
 wall = time.perf_counter() - t0
+reader_kib = int(sampler.communicate("")[0] or 0)
 ru = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
 result["wall_s"] = wall
-result["cpu_s"] = sum(r.ru_utime + r.ru_stime for r in ru)
-result["peak_rss_mib"] = ru[0].ru_maxrss / 1024
-result["reader_rss_mib"] = ru[1].ru_maxrss / 1024
+result["cpu_s"] = sum(r.ru_utime + r.ru_stime for r in ru)  # the sampler's too: a little
+# VmHWM, not ru_maxrss: a process started by fork + exec inherits its parent's peak
+# in ru_maxrss (the benchmark's own, after generating a store, is gigabytes)
+with open("/proc/self/status") as status:
+    hwm = [line for line in status if line.startswith("VmHWM:")]
+result["peak_rss_mib"] = int(hwm[0].split()[1]) / 1024 if hwm else ru[0].ru_maxrss / 1024
+result["reader_rss_mib"] = reader_kib / 1024
 print(json.dumps(result))
 """
 
@@ -188,7 +250,7 @@ def _child(url: str, args: dict[str, object]) -> dict[str, object]:
     own; returns the refresh's result with ``wall_s``, ``cpu_s`` (user + system,
     the process and any children) and ``peak_rss_mib``."""
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, url, json.dumps(args)],
+        [sys.executable, "-c", _CHILD, url, json.dumps(args), _SAMPLER],
         check=True,
         capture_output=True,
         text=True,
@@ -223,7 +285,12 @@ def _prepare(url: str, args: argparse.Namespace) -> int:
     (recorded in ``online_state`` key ``bench``); returns the run's ``now_ms``."""
     engine = make_engine(url)
     init_db(engine)
-    wanted = {"events": args.events, "impressions": args.impressions, "seed": args.seed}
+    wanted = {
+        "events": args.events,
+        "impressions": args.impressions,
+        "seed": args.seed,
+        "now_hour": args.now_hour,
+    }
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT value FROM online_state WHERE key = 'bench'")).scalar()
     if stored is not None and {k: v for k, v in json.loads(stored).items() if k in wanted} == (
@@ -234,7 +301,12 @@ def _prepare(url: str, args: argparse.Namespace) -> int:
         return int(json.loads(stored)["now_ms"])
     if stored is not None:
         raise SystemExit(f"{url} holds another benchmark store ({stored}); remove it first")
-    now_ms = int(time.time() * 1000)
+    # "now" at a set hour of the UTC day (never in the future): a one-day incremental
+    # reads the events from the start of the day before, so its work grows with the hour
+    day_start = int(time.time() * 1000) // DAY * DAY
+    now_ms = day_start + args.now_hour * 3_600_000
+    if now_ms > time.time() * 1000:
+        now_ms -= DAY
     t0 = time.perf_counter()
     generate(engine, args.events, args.impressions, now_ms, args.seed)
     with engine.begin() as conn:
@@ -250,11 +322,63 @@ def _prepare(url: str, args: argparse.Namespace) -> int:
     return now_ms
 
 
+#: (table, time column, order) of the rows a site adds in a day
+DAY_TABLES = [
+    ("user_events", "occurred_at_ms", "occurred_at_ms, event_id"),
+    ("impressions", "shown_at_ms", "impression_id"),
+    ("feedback", "created_at_ms", "feedback_id"),
+]
+
+
+def hold_last_day(engine: Engine, now_ms: int) -> None:
+    """Take the rows of the day before ``now_ms`` out of the store (kept, the first
+    time, in ``bench_day_<table>``), so that a refresh at ``now_ms - DAY`` sees the
+    store as it was a day earlier."""
+    since = now_ms - DAY
+    with engine.begin() as conn:
+        for table, column, _ in DAY_TABLES:
+            held = f"bench_day_{table}"
+            exists = conn.execute(text(f"SELECT COUNT(*) FROM {table} WHERE {column} >= {since}"))
+            if exists.scalar() and not _has_table(conn, held):
+                conn.execute(
+                    text(f"CREATE TABLE {held} AS SELECT * FROM {table} WHERE {column} >= {since}")
+                )
+            conn.execute(text(f"DELETE FROM {table} WHERE {column} >= {since}"))
+
+
+def append_last_day(engine: Engine) -> int:
+    """Put the held day's rows back (unless they are in), in the order a site would
+    have stored them; returns how many events came back."""
+    with engine.begin() as conn:
+        if not _has_table(conn, "bench_day_user_events"):
+            return 0
+        for table, column, order in DAY_TABLES:
+            held = f"bench_day_{table}"
+            first = conn.execute(text(f"SELECT MIN({column}) FROM {held}")).scalar()
+            if (
+                first is None
+                or conn.execute(
+                    text(f"SELECT COUNT(*) FROM {table} WHERE {column} >= {int(first)}")
+                ).scalar()
+            ):
+                continue
+            conn.execute(text(f"INSERT INTO {table} SELECT * FROM {held} ORDER BY {order}"))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ANALYZE"))
+        return int(conn.execute(text("SELECT COUNT(*) FROM bench_day_user_events")).scalar() or 0)
+
+
+def _has_table(conn: Connection, name: str) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(conn).has_table(name))
+
+
 def _line(name: str, r: dict[str, object]) -> str:
     memory = ", with the memory of the last refresh" if r.get("reused_state") else ""
     return (
         f"{name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, "
-        f"peak RSS {r['peak_rss_mib']:.0f} MiB (reader process {r['reader_rss_mib']:.0f} MiB) "
+        f"peak RSS {r['peak_rss_mib']:.0f} MiB (reader processes {r['reader_rss_mib']:.0f} MiB) "
         f"({r['events_read']:,} events, "
         f"{r['impressions_read']:,} impressions read, {r['user_rows']:,} user-day rows, "
         f"from day {r['from_day']}{memory})"
@@ -272,6 +396,15 @@ def main() -> None:
         default=None,
         help="a SQLite file to keep the generated store in and reuse on the next run",
     )
+    parser.add_argument(
+        "--now-hour",
+        type=int,
+        default=23,
+        choices=range(24),
+        metavar="H",
+        help="the generated site's last event is at H:00 UTC (default 23, near the largest "
+        "one-day incremental: it reads from 00:00 of the day before, 47 hours)",
+    )
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--skip-full", action="store_true", help="only incremental and page")
@@ -285,11 +418,20 @@ def main() -> None:
         url = f"sqlite:///{Path(tmp.name) / 'bench.sqlite'}"
     now_ms = _prepare(url, args)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
+    engine = make_engine(url)
+    append_last_day(engine)  # a run stopped midway may have left the day out
     if not args.skip_full:
-        print(_line("full refresh       ", _child(url, {"full": True, "now_ms": now_ms})))
+        print(_line("full refresh", _child(url, {"full": True, "now_ms": now_ms})))
+    # the refresh of the day before sees the store without the last day's rows; the
+    # day then arrives and a one-day incremental refresh takes it in
+    hold_last_day(engine, now_ms)
+    os.sync()  # the setup's writes reach the disk before a refresh is timed
+    before = _child(url, {"days_back": 1, "now_ms": now_ms - DAY})
+    print(_line("the day before, incremental (1 day)", before))
+    print(f"a day arrives: {append_last_day(engine):,} events, with its lists and feedback")
+    os.sync()  # on a site they arrive over the day, not in one burst just before
     inc = _child(url, {"days_back": 1, "now_ms": now_ms})
     print(_line("incremental (1 day)", inc))
-    engine = make_engine(url)
     for cached in (False, True):
         p50, p99 = time_admin_page(engine, args.requests, cached)
         print(

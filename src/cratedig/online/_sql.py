@@ -14,11 +14,13 @@ The rollups are written by :mod:`cratedig.online._write_sql`.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +33,7 @@ from sqlalchemy import (
     cast,
     func,
     select,
+    text,
 )
 
 from cratedig.store.schema import impressions
@@ -136,10 +139,13 @@ def _read_dbapi(engine: Engine, sql: str, schema: Mapping[str, Any]) -> pl.DataF
 
 
 def _read_sqlite_child(
-    uri: str, queries: Sequence[tuple[str, Mapping[str, Any]]]
+    uri: str,
+    queries: Sequence[tuple[str, Mapping[str, Any]]],
+    on_frame: Callable[[int, pl.DataFrame], None] | None = None,
 ) -> list[pl.DataFrame] | None:
     """Read ``queries`` (sql, schema) through connectorx in one child process (see the
-    module docstring); ``None`` when it fails (the caller falls back to the driver)."""
+    module docstring); ``None`` when it fails (the caller falls back to the driver).
+    ``on_frame(i, frame)`` is called as each query's frame is complete."""
     import pyarrow as pa
 
     proc = subprocess.Popen(
@@ -157,13 +163,15 @@ def _read_sqlite_child(
     assert proc.stdout is not None
     out: list[pl.DataFrame] = []
     try:
-        for _, schema in queries:
+        for i, (_, schema) in enumerate(queries):
             frames = [
                 _typed(pl.from_arrow(batch), schema)  # type: ignore[arg-type]
                 for batch in pa.ipc.open_stream(proc.stdout)
             ]
             out.append(pl.concat(frames) if frames else pl.DataFrame(schema=dict(schema)))
             del frames
+            if on_frame is not None:
+                on_frame(i, out[-1])
     except (pa.ArrowInvalid, OSError):
         out = []
     finally:
@@ -201,20 +209,34 @@ def read_many(
     return out
 
 
-def read_later(
+def read_soon(
     engine: Engine, queries: Sequence[tuple[str, Mapping[str, Any]]]
-) -> Callable[[], list[pl.DataFrame]]:
+) -> list[Callable[[], pl.DataFrame]]:
     """:func:`read_many` of ``queries`` in a background thread (on SQLite it drives a
-    reader process of its own), so this process can work meanwhile; the function
-    returned waits for the frames. A store connectorx cannot read (an in-memory
-    SQLite store, whose connections are per thread) is read at once."""
+    reader process of its own), so this process can work meanwhile: one function per
+    query, which waits for that query's frame (the first is ready before the last is
+    read). A store connectorx cannot read (an in-memory SQLite store, whose
+    connections are per thread) is read at once."""
     if not queries or _connectorx_uri(engine) is None:
         frames = read_many(engine, queries) if queries else []
-        return lambda: frames
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(read_many, engine, queries)
-    pool.shutdown(wait=False)
-    return future.result
+        return [functools.partial(lambda frame: frame, frame) for frame in frames]
+    futures: list[Future[pl.DataFrame]] = [Future() for _ in queries]
+
+    def read() -> None:
+        try:
+            uri = _connectorx_uri(engine)
+            if uri is not None and engine.url.get_backend_name() != "postgresql":
+                _read_sqlite_child(uri, queries, lambda i, frame: futures[i].set_result(frame))
+            for future, (sql, schema) in zip(futures, queries, strict=True):
+                if not future.done():  # PostgreSQL, or the reader process failed
+                    future.set_result(read_many(engine, [(sql, schema)])[0])
+        except BaseException as error:  # handed to whoever waits for a frame
+            for future in futures:
+                if not future.done():
+                    future.set_exception(error)
+
+    threading.Thread(target=read, name="online-reader", daemon=True).start()
+    return [future.result for future in futures]
 
 
 def _nulls(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -241,22 +263,41 @@ def _since(
     )
 
 
-def _impressions_sql(since_ms: int | None, sqlite: bool = False) -> str:
-    """The impressions served from ``since_ms`` on.
+def _impressions_sql(
+    since_ms: int | None, sqlite: bool = False, after_id: int | None = None
+) -> str:
+    """The impressions served from ``since_ms`` on (with ``after_id``: only those
+    stored after that ``impression_id``, a range of the primary key).
 
     On SQLite (where ``impression_id`` is the rowid, growing with serving time when
     lists are stored as they are served) the table is read from the first id of such a
     list, found by a scan of the narrow ``ix_impressions_user_time``, instead of whole:
     the rows carry their artist lists and there is no index by time alone.
     """
-    where = _since(
-        "impressions", "shown_at_ms", since_ms, sqlite, "impression_id", "ix_impressions_user_time"
-    )
-    return (
+    columns = (
         "SELECT impression_id, list_id, user_id, list_type,"
         " COALESCE(model_version, '') AS model_version, COALESCE(variant, '') AS variant,"
         " artist_ids, n_items, shown_at_ms FROM impressions"
-    ) + where
+    )
+    if after_id is not None:
+        since = "" if since_ms is None else f" AND shown_at_ms >= {int(since_ms)}"
+        return f"{columns} WHERE impression_id > {int(after_id)}{since}"
+    where = _since(
+        "impressions", "shown_at_ms", since_ms, sqlite, "impression_id", "ix_impressions_user_time"
+    )
+    return columns + where
+
+
+def count_lists(engine: Engine, since_ms: int, until_id: int) -> int:
+    """How many impressions served from ``since_ms`` on have an id up to ``until_id``
+    (on SQLite a scan of the narrow ``ix_impressions_user_time``, not of the rows)."""
+    hint = " INDEXED BY ix_impressions_user_time" if engine.dialect.name == "sqlite" else ""
+    sql = (
+        f"SELECT COUNT(*) FROM impressions{hint}"
+        " WHERE shown_at_ms >= :since AND impression_id <= :until"
+    )
+    with engine.connect() as conn:
+        return int(conn.execute(text(sql), {"since": since_ms, "until": until_id}).scalar_one())
 
 
 def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
@@ -295,27 +336,37 @@ def _feedback_sql(since_ms: int | None) -> str:
     )
 
 
-def read_inputs(
+def read_lists(
     engine: Engine,
     since_ms: int | None,
-    events_since_ms: int | None,
     extra: Sequence[tuple[str, Mapping[str, Any]]] = (),
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, Callable[[], list[pl.DataFrame]]]:
-    """Impressions (and the feedback on them) from ``since_ms`` on and events from
-    ``events_since_ms`` on, read at the same time (ids as categoricals); the ``extra``
-    queries are read in the background (:func:`read_later`: the function returned
-    waits for them)."""
-    sqlite = engine.dialect.name == "sqlite"
-    later = read_later(engine, extra)
-    imps, events, fb = read_many(
+    after_id: int | None = None,
+) -> list[Callable[[], pl.DataFrame]]:
+    """Impressions served from ``since_ms`` on (stored after ``after_id``), the
+    feedback on the lists served from ``since_ms`` on, and the ``extra`` queries'
+    frames, read in the background (:func:`read_soon`, in that order; ids as
+    categoricals, NULL artists of feedback back as nulls)."""
+    impressions_sql = _impressions_sql(since_ms, engine.dialect.name == "sqlite", after_id)
+    imps, fb, *rest = read_soon(
         engine,
-        [
-            (_impressions_sql(since_ms, sqlite), IMPRESSION_SCHEMA),
-            (_events_sql(events_since_ms, sqlite), EVENT_SCHEMA),
-            (_feedback_sql(since_ms), FEEDBACK_SCHEMA),
-        ],
+        [(impressions_sql, IMPRESSION_SCHEMA), (_feedback_sql(since_ms), FEEDBACK_SCHEMA), *extra],
     )
-    return imps, _nulls(events, "artist_id"), _nulls(fb, "artist_id"), later
+    return [imps, lambda: _nulls(fb(), "artist_id"), *rest]
+
+
+def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
+    """The impressions served from ``since_ms`` on (ids as categoricals)."""
+    sql = _impressions_sql(since_ms, engine.dialect.name == "sqlite")
+    return read_sql(engine, sql, IMPRESSION_SCHEMA)
+
+
+def read_events(engine: Engine, since_ms: int | None) -> Callable[[], pl.DataFrame]:
+    """The events from ``since_ms`` on, read in the background (:func:`read_soon`; ids
+    as categoricals, NULL artists back as nulls)."""
+    (events,) = read_soon(
+        engine, [(_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA)]
+    )
+    return lambda: _nulls(events(), "artist_id")
 
 
 def read_play_counts(engine: Engine) -> pl.DataFrame:

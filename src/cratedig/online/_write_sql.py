@@ -7,7 +7,7 @@ of CSV text on PostgreSQL.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import polars as pl
@@ -26,9 +26,11 @@ def replace_rows(
     frame: pl.DataFrame,
     from_day: int | None,
     day_column: str = "day",
+    order: Sequence[str] = (),
 ) -> None:
     """Delete the rows of ``table`` from ``from_day`` on (all when ``None``), then
-    bulk-insert ``frame`` (its columns named as the table's).
+    bulk-insert ``frame`` (its columns named as the table's; in the order of the
+    columns ``order`` when given, see :func:`insert_rows`).
 
     Replacing a whole table of at least :data:`REBUILD_ROWS` rows drops its secondary
     indexes first and builds them after the load (one sort instead of a B-tree insert
@@ -43,7 +45,7 @@ def replace_rows(
     rebuild = list(table.indexes) if from_day is None and frame.height >= REBUILD_ROWS else []
     for index in rebuild:
         index.drop(conn, checkfirst=True)
-    insert_rows(conn, table, frame)
+    insert_rows(conn, table, frame, order)
     for index in rebuild:
         index.create(conn)
 
@@ -60,24 +62,49 @@ def update_rows(
     conn: Connection, table: Table, frame: pl.DataFrame, old: pl.DataFrame, key: Sequence[str]
 ) -> int:
     """Make ``table``'s rows from a day on (``old``, as read by :func:`rows_sql`) those of
-    ``frame``: delete the rows that changed or are gone (by ``key``) and insert the
-    changed and new ones; returns how many rows were written. The same rows as
-    :func:`replace_rows` from that day on, but an unchanged row costs no write."""
+    ``frame``: delete the rows that are gone (by ``key``), and write the changed and new
+    ones; returns how many rows were written. The same rows as :func:`replace_rows`
+    from that day on, but an unchanged row costs no write.
+
+    On SQLite a changed row is updated in place (``INSERT ... ON CONFLICT DO UPDATE``:
+    its key, so the key's indexes, stay as they are), where a delete and an insert
+    would each touch the table and both its indexes; on PostgreSQL the changed rows'
+    keys are deleted and the rows inserted, both in bulk.
+    """
     cols = [c.name for c in table.columns]
     frame = frame.select(cols)
     old = old.select([pl.col(c).cast(frame.schema[c]) for c in cols])
     changed = frame.join(old, on=cols, how="anti", nulls_equal=True)
-    stale = pl.concat(
-        [
-            changed.select(key).join(old.select(key), on=key, how="semi"),
-            old.select(key).join(frame.select(key), on=key, how="anti"),
-        ]
-    )
+    gone = old.select(key).join(frame.select(key), on=key, how="anti")
+    if conn.dialect.name != "postgresql":
+        if not gone.is_empty():
+            _delete_keys(conn, table, _strings(gone))
+        if not changed.is_empty():
+            _upsert_sqlite(conn, table, changed.sort(key), key)
+        return changed.height
+    stale = pl.concat([changed.select(key).join(old.select(key), on=key, how="semi"), gone])
     if not stale.is_empty():
-        _delete_keys(conn, table, stale.with_columns(pl.col(pl.Categorical).cast(pl.String)))
+        _delete_keys(conn, table, _strings(stale))
     if not changed.is_empty():
         insert_rows(conn, table, changed.sort(key))
     return changed.height
+
+
+def _strings(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
+
+
+def _upsert_sqlite(conn: Connection, table: Table, frame: pl.DataFrame, key: Sequence[str]) -> None:
+    """Insert the rows of ``frame``, updating in place the rows with the same ``key``."""
+    cols = frame.columns
+    values = [c for c in cols if c not in key]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(
+        f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in values),
+        frame.iter_rows(),
+    )
 
 
 def _delete_keys(conn: Connection, table: Table, keys: pl.DataFrame) -> None:
@@ -102,22 +129,37 @@ def _delete_keys(conn: Connection, table: Table, keys: pl.DataFrame) -> None:
         cursor.execute("DROP TABLE tmp_online_keys")
 
 
-def insert_rows(conn: Connection, table: Table, frame: pl.DataFrame) -> None:
+#: rows gathered at a time when rows are written in another order than the frame's
+ORDER_CHUNK = 100_000
+
+
+def insert_rows(
+    conn: Connection, table: Table, frame: pl.DataFrame, order: Sequence[str] = ()
+) -> None:
+    """Bulk-insert ``frame`` (its columns named as the table's), in the order of the
+    columns ``order`` when given: the rows are taken in that order a chunk at a time,
+    so that no sorted copy of the whole frame is made."""
     cols = [c.name for c in table.columns]
     frame = frame.select(cols)
+    chunks: Iterable[pl.DataFrame] = [frame]
+    if order:
+        perm = frame.select(pl.arg_sort_by(list(order))).to_series()
+        chunks = (
+            frame[perm.slice(start, ORDER_CHUNK)] for start in range(0, frame.height, ORDER_CHUNK)
+        )
     dbapi = conn.connection.driver_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
     if conn.dialect.name == "postgresql":
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
         names = ", ".join(f'"{c}"' for c in cols)
-        # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
-        data = frame.write_csv(include_header=False, quote_style="non_numeric")
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(data)
+            for chunk in chunks:
+                # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
+                copy.write(chunk.write_csv(include_header=False, quote_style="non_numeric"))
     else:
         marks = ", ".join("?" for _ in cols)
-        cursor = dbapi.cursor()  # type: ignore[union-attr]
         cursor.executemany(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})", frame.iter_rows()
+            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})",
+            (row for chunk in chunks for row in chunk.iter_rows()),
         )
 
 

@@ -70,25 +70,29 @@ def lists_frame(impressions: pl.DataFrame) -> pl.DataFrame:
 ITEM_SLICE = 100_000
 
 
+def decoded_artists() -> pl.Expr:
+    """A list's ``artist_ids`` (JSON text) as a ``List(Categorical)``."""
+    return pl.col("artist_ids").str.json_decode(pl.List(pl.String)).cast(pl.List(pl.Categorical))
+
+
 def items_frame(lists: pl.DataFrame) -> pl.DataFrame:
     """One row per item shown (``li``, ``position`` from 1, ``artist_id``, ``first``:
     the artist's first position in the list), in ``li`` order and position order
-    within a list."""
+    within a list. A list's artists are its ``artists`` (decoded, when ``lists`` has
+    the column: a remembered list) or else its ``artist_ids``, decoded here."""
+    artists = decoded_artists()
+    if "artists" in lists.columns:
+        artists = pl.coalesce(pl.col("artists"), artists)
+    columns = ["li", "artist_ids", *(["artists"] if "artists" in lists.columns else [])]
     parts = [
-        part.select(
-            "li",
-            pl.col("artist_ids")
-            .str.json_decode(pl.List(pl.String))
-            .cast(pl.List(pl.Categorical))
-            .alias("artist_id"),
-        )
+        part.select("li", artists.alias("artist_id"))
         .with_columns(
             pl.int_ranges(1, pl.col("artist_id").list.len() + 1, dtype=pl.Int32).alias("position")
         )
         .explode("artist_id", "position")
         .filter(pl.col("artist_id").is_not_null())
         .with_columns(_first_in_list().alias("first"))
-        for part in lists.select("li", "artist_ids").iter_slices(ITEM_SLICE)
+        for part in lists.select(columns).iter_slices(ITEM_SLICE)
     ]
     if not parts:
         return pl.DataFrame(
@@ -126,8 +130,10 @@ class Attribution:
         position of the event's artist in that list (``null`` when the event names no
         artist of the list, e.g. a click-through ``visit`` or a ``subscribe``).
     outcomes
-        Per UTC event day: ``day, events, click_through, view_through, unknown_list,
-        unattributed`` (the columns of ``online_event_daily``).
+        Per UTC event day and ``settled`` (whether the events came before the
+        settled time): ``day, settled, events, click_through, view_through,
+        unknown_list, unattributed`` (with ``settled``, the columns of
+        ``online_event_daily``).
     """
 
     credited: pl.DataFrame
@@ -145,6 +151,7 @@ def attribute(
     items: pl.DataFrame,
     window_ms: int,
     lists_elsewhere: Collection[str] = (),
+    settled_ms: int | None = None,
 ) -> Attribution:
     """Attribute ``events`` to ``lists`` (see the module docstring).
 
@@ -159,6 +166,9 @@ def attribute(
     lists_elsewhere
         Stored list ids that are not in ``lists`` (served before the range being
         recomputed): events citing them count as click-through, not unknown.
+    settled_ms
+        The outcomes are counted apart for the events before this time (``None``:
+        every event is).
     """
     sourced = events.lazy().filter(is_sourced())
     organic = events.lazy().filter(~is_sourced())
@@ -234,11 +244,12 @@ def attribute(
             touched_rows.with_columns(pl.lit(VIEW).alias("mode")).select(CREDITED_COLUMNS),
         ]
     )
-    click_modes = clicks.group_by(_eday(), "mode").agg(pl.len().alias("n"))
-    viewed = touched_rows.group_by(_eday()).agg(pl.len().alias("n"))
+    day = [_eday(), _settled(settled_ms)]
+    click_modes = clicks.group_by(*day, "mode").agg(pl.len().alias("n"))
+    viewed = touched_rows.group_by(*day).agg(pl.len().alias("n"))
     return Attribution(
         credited.with_columns(pl.col("li").cast(pl.UInt32)),
-        _outcomes(events, click_modes, viewed),
+        _outcomes(events.select(*day), click_modes, viewed),
     )
 
 
@@ -302,24 +313,31 @@ def _eday() -> pl.Expr:
     return (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("day")
 
 
+def _settled(settled_ms: int | None) -> pl.Expr:
+    """Whether an event came before ``settled_ms``."""
+    settled = pl.lit(True) if settled_ms is None else pl.col("occurred_at_ms") < settled_ms
+    return settled.alias("settled")
+
+
 def _outcomes(
-    events: pl.DataFrame, click_modes: pl.DataFrame, viewed: pl.DataFrame
+    event_days: pl.DataFrame, click_modes: pl.DataFrame, viewed: pl.DataFrame
 ) -> pl.DataFrame:
-    """Events per day by attribution outcome (``online_event_daily``)."""
+    """Events per day (and ``settled``) by attribution outcome (``online_event_daily``),
+    from each event's ``day`` and ``settled``."""
+    key = ["day", "settled"]
 
     def mode_count(*modes: str) -> pl.Expr:
         return pl.col("n").filter(pl.col("mode").is_in(list(modes))).sum()
 
-    sourced = click_modes.group_by("day").agg(
+    sourced = click_modes.group_by(key).agg(
         mode_count(CLICK, "elsewhere").alias("click_through"),
         mode_count("unknown_list").alias("unknown_list"),
     )
     out = (
-        events.select(_eday())
-        .group_by("day")
+        event_days.group_by(key)
         .agg(pl.len().alias("events"))
-        .join(sourced, on="day", how="left")
-        .join(viewed.rename({"n": "view_through"}), on="day", how="left")
+        .join(sourced, on=key, how="left")
+        .join(viewed.rename({"n": "view_through"}), on=key, how="left")
         .with_columns(
             [
                 pl.col(c).fill_null(0).cast(pl.Int64)
@@ -337,6 +355,6 @@ def _outcomes(
                 - pl.col("unknown_list")
             ).alias("unattributed")
         )
-        .select("day", "events", "click_through", "view_through", "unknown_list", "unattributed")
-        .sort("day")
+        .select(*key, "events", "click_through", "view_through", "unknown_list", "unattributed")
+        .sort(key)
     )

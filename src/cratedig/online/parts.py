@@ -7,11 +7,12 @@ id) that are measured one after the other and add up to the whole store, and the
 working frames are a part's size.
 
 An incremental refresh may re-use the **memory** of the previous refresh
-(:class:`Memory`, stored in ``online_credit`` and ``online_visit_day``): the attributed
-events of the lists it recomputes that happened before the events it reads, and the
-visit days before them. A list is credited only by events at or after it was served,
-and whether an artist was new to the user (a follow the first) depends only on
-events before it, so events read later change none of the remembered rows.
+(:class:`cratedig.online._state_sql.Remembered`, stored in ``online_memory``): the
+attributed events of the lists it recomputes that happened before the events it reads,
+and the visit days and attribution outcomes before them. A list is credited only by
+events at or after it was served, and whether an artist was new to the user (a follow
+the first) depends only on events before it, so events read later change none of the
+remembered rows.
 """
 
 from __future__ import annotations
@@ -24,7 +25,22 @@ import polars as pl
 from sqlalchemy import Engine
 
 from cratedig.online._sql import DAY_MS
-from cratedig.online.attribution import CREDITED_COLUMNS, attribute, items_frame, lists_frame
+from cratedig.online._state_sql import (
+    CREDIT,
+    LISTS,
+    OUTCOMES,
+    VISITS,
+    Remembered,
+    RememberedLists,
+)
+from cratedig.online.attribution import (
+    CREDITED_COLUMNS,
+    ITEM_SLICE,
+    attribute,
+    decoded_artists,
+    items_frame,
+    lists_frame,
+)
 from cratedig.online.metrics import position_daily, user_daily, visit_days
 from cratedig.online.newness import newness
 
@@ -33,19 +49,12 @@ HISTORY_COLUMNS = ["user_id", "artist_id", "occurred_at_ms", "event_type"]
 
 
 @dataclass(frozen=True)
-class Memory:
-    """Remembered rows (``cratedig.online._state_sql``): ``credit`` (its
-    ``CREDIT_SCHEMA``, NULLs back) and ``visits`` (``user_id``, ``vday``)."""
-
-    credit: pl.DataFrame
-    visits: pl.DataFrame
-
-
-@dataclass(frozen=True)
 class Measured:
     """What :func:`measure` found for one part: ``online_user_daily`` rows, position
-    counts, event-day outcomes, and the rows to remember (``online_credit`` and
-    ``online_visit_day`` columns) of the events it read."""
+    counts, event-day outcomes (with ``settled``: of events before the settled time),
+    and the rows to remember of the events it read before the settled time: the
+    attributed events (with ``impression_id``, ``list_day`` and ``day``, of the event)
+    and the visits (``user_id``, ``day``)."""
 
     users: pl.DataFrame
     positions: pl.DataFrame
@@ -88,22 +97,24 @@ def measure(
     window_ms: int,
     elsewhere: Collection[str],
     load_from_ms: int | None,
-    memory: Callable[[], Memory | None],
+    memory: Callable[[], Remembered | None],
     remember_from_day: int,
+    settled_ms: int,
 ) -> Measured:
     """Measure the users of one part: their ``events`` (from ``load_from_ms`` on) and
     ``impressions``, the ``feedback`` on their lists (any feedback may be passed), and
     what ``memory()`` holds of their lists (called once the events are attributed, so
     that a background read of the memory has that time). The rows to remember are
-    those of the lists served from ``remember_from_day`` on."""
+    those of the events before ``settled_ms`` and the lists served from
+    ``remember_from_day`` on."""
     lists = lists_frame(impressions.drop("day"))
     del impressions
     items = items_frame(lists)
-    found = attribute(events, lists, items, window_ms, elsewhere)
+    found = attribute(events, lists, items, window_ms, elsewhere, settled_ms)
     remembered = memory()  # called late: it may wait for the background read
     old = None
     history = events.select(HISTORY_COLUMNS)
-    if remembered is not None:
+    if remembered is not None and remembered.credit is not None:
         old = remembered.credit.join(
             lists.select("impression_id", "li", "user_id"), on="impression_id", how="inner"
         )
@@ -119,20 +130,27 @@ def measure(
         new = newness(engine, credited, lists, history, load_from_ms)
         del history
         visits = visit_days(events)
-        del events
         li = credited.get_column("li")
         remember = credited.select(
             lists.get_column("impression_id").gather(li),
             lists.get_column("day").gather(li).alias("list_day"),
-            (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("event_day"),
+            (pl.col("occurred_at_ms") // DAY_MS).cast(pl.Int32).alias("day"),
             *CREDITED_COLUMNS[1:6],
             "position",
             new.get_column("is_new").fill_null(False).cast(pl.Int64),
             new.get_column("first_follow").fill_null(False).cast(pl.Int64),
-        ).filter(pl.col("list_day") >= remember_from_day)
-        remember_visits = visits.filter(pl.col("vday") >= remember_from_day).rename({"vday": "day"})
-        if remembered is not None and old is not None:
+        ).filter(
+            (pl.col("list_day") >= remember_from_day) & (pl.col("occurred_at_ms") < settled_ms)
+        )
+        remember_visits = (
+            visit_days(events.filter(pl.col("occurred_at_ms") < settled_ms))
+            .filter(pl.col("vday") >= remember_from_day)
+            .rename({"vday": "day"})
+        )
+        del events
+        if old is not None:
             new = pl.concat([new, old.select(pl.col("is_new", "first_follow").cast(pl.Boolean))])
+        if remembered is not None and remembered.visits is not None:
             visits = pl.concat([visits, remembered.visits]).unique()
         users = user_daily(lists, items, every, fb, new, head, visits)
         return Measured(
@@ -142,6 +160,66 @@ def measure(
             credit=remember,
             visits=remember_visits,
         )
+
+
+def with_held_lists(held: RememberedLists, read: pl.DataFrame) -> pl.DataFrame:
+    """The lists ``read`` (``IMPRESSION_SCHEMA``) and the remembered ones, with their
+    ``artists`` decoded (:func:`cratedig.online.attribution.items_frame` reads either)."""
+    if held.lists is None:
+        return read
+    kept = held.lists.select(
+        [pl.lit(None, pl.String).alias(c) if c == "artist_ids" else pl.col(c) for c in read.columns]
+        + [pl.col("artists")]
+    )
+    fresh = read.with_columns(pl.lit(None, kept.schema["artists"]).alias("artists"))
+    return pl.concat([kept, fresh])
+
+
+def remembered_lists(
+    read: pl.DataFrame, held: RememberedLists | None, from_day: int
+) -> dict[str, tuple[pl.DataFrame, int | None]]:
+    """The lists to remember (``write_memory``'s frames) from the lists ``read``
+    (``IMPRESSION_SCHEMA``) served from ``from_day`` on, their artists decoded: all of
+    them when nothing was remembered, otherwise the days from the first list read on,
+    whole (none when no list was read)."""
+    columns = [
+        pl.exclude("artist_ids"),
+        decoded_artists().alias("artists"),
+        (pl.col("shown_at_ms") // DAY_MS).cast(pl.Int32).alias("day"),
+    ]
+    # decoded a slice at a time: the JSON lists of strings are the transient peak
+    lists = pl.concat(
+        [part.select(columns) for part in read.iter_slices(ITEM_SLICE)]
+        or [read.clear().select(columns)]
+    )
+    if held is None:
+        return {LISTS: (lists, None)}
+    if lists.is_empty():
+        return {}
+    first_day = int(lists.get_column("day").min())  # type: ignore[arg-type]
+    if held.lists is not None:
+        lists = pl.concat([held.lists.filter(pl.col("day") >= first_day), lists])
+    return {LISTS: (lists, first_day)}
+
+
+def with_remembered_day(
+    remember: dict[str, pl.DataFrame], earlier: Remembered, load_day: int
+) -> dict[str, pl.DataFrame]:
+    """The rows to remember (by kind) with what the memory held of the events read no
+    more (before the events read start) of the days from ``load_day`` on: the rows of
+    a day are stored whole."""
+    out = dict(remember)
+    if earlier.credit is not None:
+        out[CREDIT] = pl.concat(
+            [earlier.credit.filter(pl.col("day") >= load_day), remember[CREDIT]]
+        )
+    if earlier.visits is not None:
+        kept = earlier.visits.filter(pl.col("vday") >= load_day).rename({"vday": "day"})
+        out[VISITS] = pl.concat([kept, remember[VISITS]]).unique()
+    if earlier.outcomes is not None:
+        kept = earlier.outcomes.filter(pl.col("day") >= load_day)
+        out[OUTCOMES] = summed([kept, remember[OUTCOMES]], ["day"])
+    return out
 
 
 def summed(frames: list[pl.DataFrame], key: list[str]) -> pl.DataFrame:

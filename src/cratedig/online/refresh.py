@@ -32,6 +32,7 @@ from cratedig import clock
 from cratedig.exceptions import StoreError
 from cratedig.online import _sql, _state_sql, _write_sql
 from cratedig.online._sql import DAY_MS
+from cratedig.online._state_sql import RememberedLists
 from cratedig.online.attribution import is_sourced, lists_frame
 from cratedig.online.metrics import (
     KEY,
@@ -39,7 +40,15 @@ from cratedig.online.metrics import (
     USER_KEY,
     daily,
 )
-from cratedig.online.parts import Memory, by_user, measure, pieces, summed
+from cratedig.online.parts import (
+    by_user,
+    measure,
+    pieces,
+    remembered_lists,
+    summed,
+    with_held_lists,
+    with_remembered_day,
+)
 from cratedig.store import scheduler as leases
 from cratedig.store.schema.rollups import (
     online_artist_tail,
@@ -59,8 +68,12 @@ LEASE_NAME = "online-refresh"
 #: How long a refresh's lease lasts (a refresh killed midway blocks others this long).
 LEASE_TTL_MS = 10 * 60_000
 #: events per part: the store's users are split into parts of about this many events,
-#: measured one after the other, so the working frames are a part's size
-PART_EVENTS = 1_250_000
+#: measured one after the other, so the working frames are a part's size (at 10M
+#: events, parts of 625K peaked at 1.48 GB against 1.52 GB for 1.25M, and ran faster)
+PART_EVENTS = 625_000
+#: The memory a refresh leaves holds the events stamped this long before it, so the
+#: lists served just before (stored up to a second or so later) are all read by then.
+SETTLE_MS = 15 * 60_000
 
 
 @dataclass(frozen=True)
@@ -204,48 +217,66 @@ def _refresh(
     from_day: int | None = None  # the first impression day recomputed
     event_from_day: int | None = None  # the first event day recomputed
     load_from_ms: int | None = None  # the events read start here
-    cut_day: int | None = None  # set when the memory of the last refresh is used
+    memory_from_day: int | None = None  # set when the memory of the last refresh is used
+    state = None
     if full:
         # remembered for the incremental refreshes of the default range that follow
         remember_from_day = now_day - DEFAULT_DAYS_BACK - reach
     else:
         # impression days whose rows events of the last days_back days can change
         from_day = remember_from_day = now_day - days_back - reach
-        cut_day = now_day - days_back
         state = _state_sql.read_cache(engine)
         if not (
             state is not None
             and state["window_days"] == window_days
             and state["from_day"] <= from_day
-            and state["until_ms"] >= cut_day * DAY_MS
+            and state["settled_ms"] >= from_day * DAY_MS
         ):
-            cut_day = None
-        else:  # events that arrived late for days the memory holds are read again
-            cut_day = _state_sql.late_cut(engine, from_day, cut_day)
-        # event days whose outcome is recomputed: their candidate lists are all loaded
-        event_from_day = from_day + window_days if cut_day is None else cut_day
-        load_from_ms = (from_day if cut_day is None else cut_day) * DAY_MS
-    # an incremental refresh reads the user rows it recomputes (to write only the
-    # changed ones) and, when it uses it, the memory of the last refresh
+            state = None
+    # the lists (and an incremental refresh's stored user rows, read to write only the
+    # changed ones) are read while the range of events to read is worked out
     extra = [] if from_day is None else [_write_sql.rows_sql(online_user_daily, from_day)]
-    if cut_day is not None and from_day is not None:
-        extra += [
-            (_state_sql.credit_sql(from_day, cut_day), _state_sql.CREDIT_SCHEMA),
-            (_state_sql.visit_sql(from_day, cut_day), _state_sql.VISIT_SCHEMA),
-        ]
-    impressions, events, feedback, later = _sql.read_inputs(
-        engine, None if from_day is None else from_day * DAY_MS, load_from_ms, extra
+    since_ms = None if from_day is None else from_day * DAY_MS
+    # with the memory, only the lists stored since are read, the others remembered
+    after_id = None if state is None else int(state["max_impression_id"])
+    read_lists = _sql.read_lists(engine, since_ms, extra, after_id)
+    read_held = (
+        (lambda: None)
+        if after_id is None
+        else _state_sql.later(_state_sql.read_lists_memory, engine, from_day, after_id)
     )
+    if from_day is not None:
+        # event days whose every candidate list is read
+        event_from_day = from_day + window_days
+        load_from_ms = from_day * DAY_MS
+        if state is not None:  # the memory is used before the first row it lacks
+            counted = _state_sql.read_outcomes(engine, from_day, state["settled_ms"] // DAY_MS)
+            load_from_ms = _state_sql.late_from(engine, from_day, state, counted)
+            memory_from_day = from_day
+            # as before the memory: a late day before from_day + window is counted
+            # again with the lists from from_day (docs/online.md)
+            event_from_day = load_from_ms // DAY_MS
+    # a full refresh reads all the lists, then all the events: read at once, the two
+    # raised its peak memory by some 400 MB for 1 s of 17
+    read_events = None if full else _sql.read_events(engine, load_from_ms)
+    remembered = _state_sql.read_memory_later(engine, memory_from_day, load_from_ms)
+    # what the next refresh may take from the memory: events stamped before this time
+    # (lists are stored up to a second after they are served; SETTLE_MS leaves room)
+    settled_ms = max(now_ms - SETTLE_MS, load_from_ms or 0)
+    memory = functools.cache(remembered)
 
-    @functools.cache
-    def memory() -> Memory | None:  # waits for the background read
-        if cut_day is None:
-            return None
-        _, credit, visits = later()
-        return Memory(_state_sql.cached_credit(credit), visits)
-
-    lists = lists_frame(impressions)
-    del impressions
+    read, feedback = read_lists[0](), read_lists[1]()
+    held: RememberedLists | None = read_held()
+    if after_id is not None and held is None:  # the memory lacks lists: read them all
+        read = _sql.read_impressions(engine, since_ms)
+    lists = lists_frame(read if held is None else with_held_lists(held, read))
+    max_impression_id = max(
+        int(read.get_column("impression_id").max() or 0),  # type: ignore[arg-type]
+        after_id or 0,
+    )
+    # the lists to remember (decoded at the end, so that the parts hold no more)
+    read = read.filter(pl.col("shown_at_ms") >= remember_from_day * DAY_MS)
+    events = (read_events or _sql.read_events(engine, load_from_ms))()
     elsewhere: Collection[str] = set()
     if not full:  # stored lists cited by events that were served before the range
         sources = (
@@ -285,32 +316,64 @@ def _refresh(
                 load_from_ms,
                 memory,
                 remember_from_day,
+                settled_ms,
             )
         )
     users = pl.concat([p.users for p in parts])
     days = daily(users)
     positions = summed([p.positions for p in parts], [*KEY, "position"])
-    per_event_day = summed([p.outcomes for p in parts], ["day"])
-    credit = pl.concat([p.credit for p in parts])
-    visits = pl.concat([p.visits for p in parts])
-    del parts
+    outcomes = summed([p.outcomes for p in parts], ["day", "settled"])
+    remember = {
+        _state_sql.CREDIT: pl.concat([p.credit for p in parts]),
+        _state_sql.VISITS: pl.concat([p.visits for p in parts]),
+        _state_sql.OUTCOMES: outcomes.filter("settled").drop("settled"),
+    }
+    lists_to_remember = remembered_lists(read, held, remember_from_day)
+    del parts, read
+    earlier = memory()
+    if earlier is not None and load_from_ms is not None:
+        # the day of load_from_ms may hold remembered rows of the events before it
+        remember = with_remembered_day(remember, earlier, load_from_ms // DAY_MS)
+    per_event_day = summed(
+        [remember[_state_sql.OUTCOMES], outcomes.filter(~pl.col("settled")).drop("settled")],
+        ["day"],
+    )
+    remember[_state_sql.OUTCOMES] = remember[_state_sql.OUTCOMES].filter(
+        pl.col("day") >= remember_from_day
+    )
     if from_day is not None:
         keep = pl.col("day") >= from_day
         users, days, positions = users.filter(keep), days.filter(keep), positions.filter(keep)
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
+    replace_from = None if memory_from_day is None else load_from_ms // DAY_MS  # type: ignore[operator]
+    to_remember = {
+        **{kind: (frame, replace_from) for kind, frame in remember.items()},
+        **lists_to_remember,
+    }
+    del remember, lists_to_remember
     with engine.begin() as conn:
         _fence(conn, holder)
+        # the memory first, and let go of it: the user rows are the peak of a full one
+        _state_sql.write_memory(
+            conn,
+            to_remember,
+            remember_from_day,
+            {
+                "until_ms": now_ms,
+                "settled_ms": settled_ms,
+                "window_days": window_days,
+                "max_impression_id": max_impression_id,
+            },
+        )
+        to_remember.clear()
         if from_day is None:  # in key order: appended to the table's B-tree
-            _write_sql.replace_rows(conn, online_user_daily, users.sort(USER_KEY), from_day)
+            _write_sql.replace_rows(conn, online_user_daily, users, from_day, order=USER_KEY)
         else:
-            _write_sql.update_rows(conn, online_user_daily, users, later()[0], USER_KEY)
+            _write_sql.update_rows(conn, online_user_daily, users, read_lists[2](), USER_KEY)
         _write_sql.replace_rows(conn, online_daily, days, from_day)
         _write_sql.replace_rows(conn, online_position_daily, positions, from_day)
         _write_sql.replace_rows(conn, online_event_daily, per_event_day, event_from_day)
-        _state_sql.write_cache(
-            conn, credit, visits, remember_from_day, cut_day, now_ms, window_days
-        )
         result = RefreshResult(
             full=full,
             from_day=from_day,
@@ -318,7 +381,7 @@ def _refresh(
             daily_rows=days.height,
             position_rows=positions.height,
             event_days=per_event_day.height,
-            reused_state=cut_day is not None,
+            reused_state=memory_from_day is not None,
             events_read=events_read,
             impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),

@@ -49,13 +49,12 @@ from cratedig.store.schema.registry import (
 )
 from cratedig.store.schema.rollups import (
     online_artist_tail,
-    online_credit,
     online_daily,
     online_event_daily,
+    online_memory,
     online_position_daily,
     online_state,
     online_user_daily,
-    online_visit_day,
 )
 from cratedig.store.schema.scheduler import scheduler_leases, scheduler_runs
 
@@ -70,13 +69,12 @@ __all__ = [
     "metadata",
     "model_versions",
     "online_artist_tail",
-    "online_credit",
     "online_daily",
     "online_event_daily",
+    "online_memory",
     "online_position_daily",
     "online_state",
     "online_user_daily",
-    "online_visit_day",
     "precomputed_lists",
     "quality_decisions",
     "quality_findings",
