@@ -354,12 +354,6 @@ def read_lists(
     return [imps, lambda: _nulls(fb(), "artist_id"), *rest]
 
 
-def read_impressions(engine: Engine, since_ms: int | None) -> pl.DataFrame:
-    """The impressions served from ``since_ms`` on (ids as categoricals)."""
-    sql = _impressions_sql(since_ms, engine.dialect.name == "sqlite")
-    return read_sql(engine, sql, IMPRESSION_SCHEMA)
-
-
 def read_events(engine: Engine, since_ms: int | None) -> Callable[[], pl.DataFrame]:
     """The events from ``since_ms`` on, read in the background (:func:`read_soon`; ids
     as categoricals, NULL artists back as nulls)."""

@@ -159,17 +159,24 @@ class RememberedLists:
     lists: pl.DataFrame | None
 
 
-def read_lists_memory(
-    engine: Engine, from_day: int, max_impression_id: int
-) -> RememberedLists | None:
-    """The remembered lists served from ``from_day`` on (see :class:`RememberedLists`);
-    ``None`` when the store holds other such lists (stored late, or removed), so that
-    they are all read again (a count on ``ix_impressions_user_time``)."""
-    lists = _stacked(_blobs(engine, (LISTS,), from_day, 2**31 - 1)[LISTS])
-    held = 0 if lists is None else lists.height
-    if count_lists(engine, from_day * DAY_MS, max_impression_id) != held:
-        return None
-    return RememberedLists(lists)
+def holds_the_stored_lists(engine: Engine, from_day: int, max_impression_id: int) -> bool:
+    """Whether the remembered lists served from ``from_day`` on are as many as the
+    stored lists served from then with an id up to ``max_impression_id`` (a count on
+    ``ix_impressions_user_time``, and the memory's row counts). When they are not (a
+    list removed, or one stored with an id below the newest remembered, as concurrent
+    writers may on PostgreSQL), the memory is not used at all: the events it
+    attributed may belong to other lists now."""
+    m = online_memory.c
+    with engine.connect() as conn:
+        held = conn.execute(
+            select(func.coalesce(func.sum(m.rows), 0)).where(m.kind == LISTS, m.day >= from_day)
+        ).scalar_one()
+    return int(held) == count_lists(engine, from_day * DAY_MS, max_impression_id)
+
+
+def read_lists_memory(engine: Engine, from_day: int) -> RememberedLists:
+    """The remembered lists served from ``from_day`` on (see :class:`RememberedLists`)."""
+    return RememberedLists(_stacked(_blobs(engine, (LISTS,), from_day, 2**31 - 1)[LISTS]))
 
 
 def later(function: Callable[..., Any], engine: Engine, *args: Any) -> Callable[[], Any]:

@@ -231,6 +231,7 @@ def _refresh(
             and state["window_days"] == window_days
             and state["from_day"] <= from_day
             and state["settled_ms"] >= from_day * DAY_MS
+            and _state_sql.holds_the_stored_lists(engine, from_day, state["max_impression_id"])
         ):
             state = None
     # the lists (and an incremental refresh's stored user rows, read to write only the
@@ -243,7 +244,7 @@ def _refresh(
     read_held = (
         (lambda: None)
         if after_id is None
-        else _state_sql.later(_state_sql.read_lists_memory, engine, from_day, after_id)
+        else _state_sql.later(_state_sql.read_lists_memory, engine, from_day)
     )
     if from_day is not None:
         # event days whose every candidate list is read
@@ -267,8 +268,6 @@ def _refresh(
 
     read, feedback = read_lists[0](), read_lists[1]()
     held: RememberedLists | None = read_held()
-    if after_id is not None and held is None:  # the memory lacks lists: read them all
-        read = _sql.read_impressions(engine, since_ms)
     lists = lists_frame(read if held is None else with_held_lists(held, read))
     max_impression_id = max(
         int(read.get_column("impression_id").max() or 0),  # type: ignore[arg-type]
