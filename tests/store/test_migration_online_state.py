@@ -3,14 +3,14 @@ refresh's memory, as rows (0007) and then as one blob per kind and day (0008).""
 
 from __future__ import annotations
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from cratedig.online.refresh import refresh
 from cratedig.store import make_engine, migrate
 from tests.online import scenario as S
 
 
-def _state_keys(engine) -> list[str]:  # type: ignore[no-untyped-def]
+def _state_keys(engine: Engine) -> list[str]:
     with engine.connect() as conn:
         return list(conn.execute(text("SELECT key FROM online_state")).scalars().all())
 
