@@ -32,7 +32,7 @@ from cratedig import clock
 from cratedig.exceptions import StoreError
 from cratedig.online import _sql, _state_sql, _write_sql
 from cratedig.online._sql import DAY_MS
-from cratedig.online._state_sql import RememberedLists
+from cratedig.online._state_sql import Remembered, RememberedLists
 from cratedig.online.attribution import is_sourced, lists_frame
 from cratedig.online.metrics import (
     KEY,
@@ -41,6 +41,7 @@ from cratedig.online.metrics import (
     daily,
 )
 from cratedig.online.parts import (
+    Measured,
     by_user,
     measure,
     pieces,
@@ -201,6 +202,68 @@ def _fence(conn: Connection, holder: str) -> None:
         )
 
 
+def _covering_memory(engine: Engine, from_day: int, window_days: int) -> dict[str, Any] | None:
+    """The memory's record when an incremental refresh from ``from_day`` can use it: the
+    same window, its first day at or before ``from_day``, its settled time at or after
+    the start of ``from_day``, and the stored lists of the range those it remembers."""
+    state = _state_sql.read_cache(engine)
+    if (
+        state is not None
+        and state["window_days"] == window_days
+        and state["from_day"] <= from_day
+        and state["settled_ms"] >= from_day * DAY_MS
+        and _state_sql.holds_the_stored_lists(engine, from_day, state["max_impression_id"])
+    ):
+        return state
+    return None
+
+
+def _lists_elsewhere(engine: Engine, events: pl.DataFrame, lists: pl.DataFrame) -> set[str]:
+    """The stored lists cited by ``events`` that are not in ``lists`` (served before the
+    range recomputed)."""
+    sources = (
+        events.lazy()
+        .select(pl.col("source").filter(is_sourced()).unique().cast(pl.String))
+        .collect()
+        .to_series()
+    )
+    known = lists.get_column("list_id").cast(pl.String).implode()
+    missing = sources.filter(~sources.is_in(known))
+    return _sql.existing_list_ids(engine, missing.to_list()) if missing.len() else set()
+
+
+def _to_remember(
+    parts: list[Measured],
+    lists: dict[str, tuple[pl.DataFrame, int | None]],
+    earlier: Remembered | None,
+    replace_from: int | None,
+    remember_from_day: int,
+) -> tuple[dict[str, tuple[pl.DataFrame, int | None]], pl.DataFrame]:
+    """The memory to write (``write_memory``'s frames: the parts' rows of the events
+    before the settled time, with what the memory held of the day the events read start
+    on, from ``replace_from``; and ``lists``) and the event-day outcomes of the days
+    recomputed (the parts' and, for that first day, the memory's)."""
+    outcomes = summed([p.outcomes for p in parts], ["day", "settled"])
+    remember = {
+        _state_sql.CREDIT: pl.concat([p.credit for p in parts]),
+        _state_sql.VISITS: pl.concat([p.visits for p in parts]),
+        _state_sql.OUTCOMES: outcomes.filter("settled").drop("settled"),
+    }
+    if earlier is not None and replace_from is not None:
+        remember = with_remembered_day(remember, earlier, replace_from)
+    per_event_day = summed(
+        [remember[_state_sql.OUTCOMES], outcomes.filter(~pl.col("settled")).drop("settled")],
+        ["day"],
+    )
+    remember[_state_sql.OUTCOMES] = remember[_state_sql.OUTCOMES].filter(
+        pl.col("day") >= remember_from_day
+    )
+    return {
+        **{kind: (frame, replace_from) for kind, frame in remember.items()},
+        **lists,
+    }, per_event_day
+
+
 def _refresh(
     engine: Engine,
     holder: str,
@@ -225,15 +288,7 @@ def _refresh(
     else:
         # impression days whose rows events of the last days_back days can change
         from_day = remember_from_day = now_day - days_back - reach
-        state = _state_sql.read_cache(engine)
-        if not (
-            state is not None
-            and state["window_days"] == window_days
-            and state["from_day"] <= from_day
-            and state["settled_ms"] >= from_day * DAY_MS
-            and _state_sql.holds_the_stored_lists(engine, from_day, state["max_impression_id"])
-        ):
-            state = None
+        state = _covering_memory(engine, from_day, window_days)
     # the lists (and an incremental refresh's stored user rows, read to write only the
     # changed ones) are read while the range of events to read is worked out
     extra = [] if from_day is None else [_write_sql.rows_sql(online_user_daily, from_day)]
@@ -276,18 +331,7 @@ def _refresh(
     # the lists to remember (decoded at the end, so that the parts hold no more)
     read = read.filter(pl.col("shown_at_ms") >= remember_from_day * DAY_MS)
     events = (read_events or _sql.read_events(engine, load_from_ms))()
-    elsewhere: Collection[str] = set()
-    if not full:  # stored lists cited by events that were served before the range
-        sources = (
-            events.lazy()
-            .select(pl.col("source").filter(is_sourced()).unique().cast(pl.String))
-            .collect()
-            .to_series()
-        )
-        known = lists.get_column("list_id").cast(pl.String).implode()
-        missing = sources.filter(~sources.is_in(known))
-        if missing.len():
-            elsewhere = _sql.existing_list_ids(engine, missing.to_list())
+    elsewhere: Collection[str] = set() if full else _lists_elsewhere(engine, events, lists)
     head = (
         _long_tail(engine, events if full else None, now_ms)
         .filter(pl.col("is_long_tail") == 0)
@@ -321,36 +365,20 @@ def _refresh(
     users = pl.concat([p.users for p in parts])
     days = daily(users)
     positions = summed([p.positions for p in parts], [*KEY, "position"])
-    outcomes = summed([p.outcomes for p in parts], ["day", "settled"])
-    remember = {
-        _state_sql.CREDIT: pl.concat([p.credit for p in parts]),
-        _state_sql.VISITS: pl.concat([p.visits for p in parts]),
-        _state_sql.OUTCOMES: outcomes.filter("settled").drop("settled"),
-    }
-    lists_to_remember = remembered_lists(read, held, remember_from_day)
+    replace_from = None if memory_from_day is None else load_from_ms // DAY_MS  # type: ignore[operator]
+    to_remember, per_event_day = _to_remember(
+        parts,
+        remembered_lists(read, held, remember_from_day),
+        memory(),
+        replace_from,
+        remember_from_day,
+    )
     del parts, read
-    earlier = memory()
-    if earlier is not None and load_from_ms is not None:
-        # the day of load_from_ms may hold remembered rows of the events before it
-        remember = with_remembered_day(remember, earlier, load_from_ms // DAY_MS)
-    per_event_day = summed(
-        [remember[_state_sql.OUTCOMES], outcomes.filter(~pl.col("settled")).drop("settled")],
-        ["day"],
-    )
-    remember[_state_sql.OUTCOMES] = remember[_state_sql.OUTCOMES].filter(
-        pl.col("day") >= remember_from_day
-    )
     if from_day is not None:
         keep = pl.col("day") >= from_day
         users, days, positions = users.filter(keep), days.filter(keep), positions.filter(keep)
     if event_from_day is not None:
         per_event_day = per_event_day.filter(pl.col("day") >= event_from_day)
-    replace_from = None if memory_from_day is None else load_from_ms // DAY_MS  # type: ignore[operator]
-    to_remember = {
-        **{kind: (frame, replace_from) for kind, frame in remember.items()},
-        **lists_to_remember,
-    }
-    del remember, lists_to_remember
     with engine.begin() as conn:
         _fence(conn, holder)
         # the memory first, and let go of it: the user rows are the peak of a full one
