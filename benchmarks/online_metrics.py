@@ -1,13 +1,23 @@
-"""Online metrics at scale: a full refresh over 10M events and 1M impressions, an
-incremental one-day refresh, and the Online admin page's server time.
+"""Online metrics at scale: a full refresh over 10M events and 1M impressions, a
+one-day incremental refresh, and the Online admin page's server time.
 
 Generates the store directly (numpy/polars, bulk inserts with the event indexes built
-after the load), then runs each refresh in a child process so that its peak RSS is its
-own: wall and CPU seconds (user + system, the process and its reader processes) and
-peak RSS (of the refresh process, and apart, sampled every 10 ms, of its reader
-processes, summed over those alive at once). Prints the
-figures; asserts nothing. ``--store FILE`` keeps the generated SQLite store and reuses
-it on the next run (generating 10M events takes minutes).
+after the load; "now" at 23:00 UTC, ``--now-hour``), then:
+
+1. a full refresh over the whole store;
+2. the last day's events, lists and feedback taken out (kept in ``bench_day_*``
+   tables) and an incremental refresh a day earlier: the refresh of the day before.
+   The lists the full refresh remembered are then no longer all stored, so this one
+   does not use the memory and reads its whole range, as after a restore;
+3. the day put back, in time order, and the one-day incremental refresh of "now",
+   which is the figure for the target: it uses the memory of step 2.
+
+Each refresh runs in a child process, so that its figures are its own: wall and CPU
+seconds (user + system, the process and its reader processes), peak RSS of the refresh
+process (VmHWM) and, apart, of its reader processes (summed over those alive at once,
+sampled every 20 ms from another process). The disk is synced before a refresh is
+timed. Prints the figures; asserts nothing. ``--store FILE`` keeps the generated SQLite
+store and reuses it on the next run (generating 10M events takes a minute or two).
 
     PYTHONPATH=src python benchmarks/online_metrics.py                 # 10M / 1M
     PYTHONPATH=src python benchmarks/online_metrics.py --events 1000000 --impressions 100000
@@ -420,6 +430,7 @@ def main() -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     engine = make_engine(url)
     append_last_day(engine)  # a run stopped midway may have left the day out
+    os.sync()
     if not args.skip_full:
         print(_line("full refresh", _child(url, {"full": True, "now_ms": now_ms})))
     # the refresh of the day before sees the store without the last day's rows; the
