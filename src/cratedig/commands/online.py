@@ -21,7 +21,8 @@ def online_group() -> None:
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
-    help="Recompute what events of the last N days can change (late events).",
+    help="Recompute the rows that events of the last N days can change (late events); "
+    "with the memory of the last refresh only the rows stored since it are read.",
 )
 @click.option("--full", is_flag=True, help="Recompute every day.")
 @pass_cli
