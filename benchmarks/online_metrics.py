@@ -386,11 +386,13 @@ def _has_table(conn: Connection, name: str) -> bool:
 
 def _line(name: str, r: dict[str, object]) -> str:
     memory = ", with the memory of the last refresh" if r.get("reused_state") else ""
+    held = int(r.get("impressions_remembered") or 0)  # type: ignore[call-overload]
     return (
         f"{name}: {r['wall_s']:.2f} s wall, {r['cpu_s']:.2f} s CPU, "
         f"peak RSS {r['peak_rss_mib']:.0f} MiB (reader processes {r['reader_rss_mib']:.0f} MiB) "
-        f"({r['events_read']:,} events, "
-        f"{r['impressions_read']:,} impressions read, {r['user_rows']:,} user-day rows, "
+        f"({r['events_read']:,} events and {r['impressions_read']:,} impressions read"
+        f"{f', {held:,} impressions remembered' if held else ''}, "
+        f"{r['user_rows']:,} user-day rows, "
         f"from day {r['from_day']}{memory})"
     )
 

@@ -35,6 +35,7 @@ def test_it_reads_the_events_stored_since_the_last_refresh_settled(engine: Engin
     refresh(engine, full=True, now_ms=S.NOW)
     quiet = refresh(engine, days_back=1, now_ms=S.NOW + S.HOUR)
     assert quiet.reused_state and quiet.events_read == 1
+    assert quiet.impressions_read == 0  # no list stored since
     _event(engine, "new", "u1", S.NOW + S.HOUR, "a2")  # after the last one settled
     later = refresh(engine, days_back=1, now_ms=S.NOW + 2 * S.HOUR)
     # "ahead" is remembered now (before S.NOW + 1h - SETTLE_MS): only "new" is read
@@ -55,7 +56,7 @@ def test_a_list_stored_late_is_read_and_credited(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(insert(impressions), [late])
     result = refresh(engine, days_back=1, now_ms=S.NOW + S.HOUR)
-    assert result.reused_state
+    assert result.reused_state and result.impressions_read == 1  # L9 only
     row = _rows(engine, online_user_daily, USER_KEY)[(shown // S.DAY, "u1", "may_like", "v3", "A")]
     assert (row["plays"], row["play_ms"], row["new_artists"]) == (1, 9_000, 1)
     _equals_full(engine, S.NOW + S.HOUR)

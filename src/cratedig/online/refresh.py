@@ -79,7 +79,9 @@ SETTLE_MS = 15 * 60_000
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """What a refresh did."""
+    """What a refresh did: ``events_read`` and ``impressions_read`` are the rows it
+    read from the store's tables, ``impressions_remembered`` the lists it took from the
+    memory of the last refresh (``reused_state``)."""
 
     full: bool
     from_day: int | None
@@ -91,6 +93,7 @@ class RefreshResult:
     events_read: int
     impressions_read: int
     seconds: float
+    impressions_remembered: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -328,6 +331,7 @@ def _refresh(
         int(read.get_column("impression_id").max() or 0),  # type: ignore[arg-type]
         after_id or 0,
     )
+    impressions_read = read.height
     # the lists to remember (decoded at the end, so that the parts hold no more)
     read = read.filter(pl.col("shown_at_ms") >= remember_from_day * DAY_MS)
     events = (read_events or _sql.read_events(engine, load_from_ms))()
@@ -337,7 +341,7 @@ def _refresh(
         .filter(pl.col("is_long_tail") == 0)
         .select(pl.col("artist_id").cast(pl.Categorical))
     )
-    events_read, impressions_read = events.height, lists.height
+    events_read, impressions_remembered = events.height, lists.height - impressions_read
     n_parts = max(1, -(-events_read // PART_EVENTS))
     split = pieces(events)
     del events
@@ -412,6 +416,7 @@ def _refresh(
             events_read=events_read,
             impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),
+            impressions_remembered=impressions_remembered,
         )
         _write_sql.write_last_refresh(
             conn, {**result.as_dict(), "now_ms": now_ms, "refresh_id": uuid.uuid4().hex}
