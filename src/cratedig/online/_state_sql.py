@@ -5,9 +5,10 @@
 "max_impression_id"}``: as of the refresh at ``until_ms`` with that attribution window,
 the memory holds what the events stamped before ``settled_ms`` did for the lists served
 from ``from_day`` on: their attributed events (kind ``credit``), the users' visit days
-(``visits``) and the per-day attribution outcomes of every such event (``outcomes``).
-``max_impression_id`` is the newest list that refresh read. Each kind's rows of a day
-are one Arrow IPC stream (LZ4) in ``online_memory``.
+(``visits``) and the per-day attribution outcomes of every such event (``outcomes``);
+and the lists served from ``from_day`` on that it read (``lists``, their artists
+decoded), the newest of them ``max_impression_id``. Each kind's rows of a day are one
+Arrow IPC stream (LZ4) in ``online_memory``.
 """
 
 from __future__ import annotations
