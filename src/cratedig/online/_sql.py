@@ -307,8 +307,8 @@ def count_lists(engine: Engine, since_ms: int, until_id: int) -> int:
         return int(conn.execute(text(sql), {"since": since_ms, "until": until_id}).scalar_one())
 
 
-def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
-    """The events from ``since_ms`` on.
+def _events_sql(since_ms: int | None, sqlite: bool = False, until_ms: int | None = None) -> str:
+    """The events from ``since_ms`` on (and before ``until_ms``).
 
     On SQLite the table is read in rowid order from the first rowid of such an event
     (found on ``ix_events_time``) to the end, keeping the rows from ``since_ms`` on:
@@ -317,6 +317,9 @@ def _events_sql(since_ms: int | None, sqlite: bool = False) -> str:
     the time index costs a random page read per row.
     """
     where = _since("user_events", "occurred_at_ms", since_ms, sqlite, "rowid", "ix_events_time")
+    if until_ms is not None:
+        plus = "+" if sqlite else ""  # on SQLite: not a second range on the index
+        where += (" AND" if where else " WHERE") + f" {plus}occurred_at_ms < {int(until_ms)}"
     return (
         "SELECT user_id, event_type, occurred_at_ms, COALESCE(artist_id, '') AS artist_id,"
         " COALESCE(duration_ms, 0) AS duration_ms, COALESCE(source, 'organic') AS source"
@@ -361,12 +364,13 @@ def read_lists(
     return [imps, lambda: _nulls(fb(), "artist_id"), *rest]
 
 
-def read_events(engine: Engine, since_ms: int | None) -> Callable[[], pl.DataFrame]:
-    """The events from ``since_ms`` on, read in the background (:func:`read_soon`; ids
-    as categoricals, NULL artists back as nulls)."""
-    (events,) = read_soon(
-        engine, [(_events_sql(since_ms, engine.dialect.name == "sqlite"), EVENT_SCHEMA)]
-    )
+def read_events(
+    engine: Engine, since_ms: int | None, until_ms: int | None = None
+) -> Callable[[], pl.DataFrame]:
+    """The events from ``since_ms`` on (and before ``until_ms``), read in the background
+    (:func:`read_soon`; ids as categoricals, NULL artists back as nulls)."""
+    sql = _events_sql(since_ms, engine.dialect.name == "sqlite", until_ms)
+    (events,) = read_soon(engine, [(sql, EVENT_SCHEMA)])
     return lambda: _nulls(events(), "artist_id")
 
 

@@ -48,6 +48,21 @@ class Remembered:
     visits: pl.DataFrame | None
     outcomes: pl.DataFrame | None
 
+    def before(self, before_ms: int) -> Remembered:
+        """The rows of the events before ``before_ms``: a day's start, or the memory's
+        ``settled_ms`` (the visits and outcomes of its day are of the events before
+        it; at the start of a day that day is left out)."""
+        day = pl.col("day") < before_ms / DAY_MS
+        return Remembered(
+            None
+            if self.credit is None
+            else self.credit.filter(pl.col("occurred_at_ms") < before_ms),
+            None
+            if self.visits is None
+            else self.visits.filter(pl.col("vday") < before_ms / DAY_MS),
+            None if self.outcomes is None else self.outcomes.filter(day),
+        )
+
 
 def read_cache(engine: Engine) -> dict[str, Any] | None:
     """The stored ``credit_cache`` range (``None`` when there is none, or one written
@@ -131,24 +146,15 @@ def late_from(
 
 def read_memory(engine: Engine, from_day: int, before_ms: int) -> Remembered:
     """The memory's rows for the events before ``before_ms`` of the lists served from
-    ``from_day`` on (see :class:`Remembered`). ``before_ms`` is a day's start or the
-    memory's ``settled_ms``."""
+    ``from_day`` on (see :class:`Remembered` and :meth:`Remembered.before`)."""
     frames = _blobs(engine, (CREDIT, VISITS, OUTCOMES), from_day, before_ms // DAY_MS)
     credit = _stacked(frames[CREDIT])
-    if credit is not None:
-        credit = credit.filter(
-            (pl.col("list_day") >= from_day) & (pl.col("occurred_at_ms") < before_ms)
-        )
-    # visits and outcomes of the day of before_ms are of the events before it only
-    # when it is the memory's settled_ms; at the start of a day that day is not used
-    before = pl.col("day") < before_ms / DAY_MS
     visits = _stacked(frames[VISITS])
-    outcomes = _stacked(frames[OUTCOMES])
     return Remembered(
-        credit,
-        None if visits is None else visits.filter(before).rename({"day": "vday"}),
-        None if outcomes is None else outcomes.filter(before),
-    )
+        None if credit is None else credit.filter(pl.col("list_day") >= from_day),
+        None if visits is None else visits.rename({"day": "vday"}),
+        _stacked(frames[OUTCOMES]),
+    ).before(before_ms)
 
 
 @dataclass(frozen=True)
