@@ -26,18 +26,11 @@ from sqlalchemy import Engine
 
 from cratedig.online._sql import DAY_MS
 from cratedig.online._state_sql import (
-    CREDIT,
-    LISTS,
-    OUTCOMES,
-    VISITS,
     Remembered,
-    RememberedLists,
 )
 from cratedig.online.attribution import (
     CREDITED_COLUMNS,
-    ITEM_SLICE,
     attribute,
-    decoded_artists,
     items_frame,
     lists_frame,
 )
@@ -160,66 +153,6 @@ def measure(
             credit=remember,
             visits=remember_visits,
         )
-
-
-def with_held_lists(held: RememberedLists, read: pl.DataFrame) -> pl.DataFrame:
-    """The lists ``read`` (``IMPRESSION_SCHEMA``) and the remembered ones, with their
-    ``artists`` decoded (:func:`cratedig.online.attribution.items_frame` reads either)."""
-    if held.lists is None:
-        return read
-    kept = held.lists.select(
-        [pl.lit(None, pl.String).alias(c) if c == "artist_ids" else pl.col(c) for c in read.columns]
-        + [pl.col("artists")]
-    )
-    fresh = read.with_columns(pl.lit(None, kept.schema["artists"]).alias("artists"))
-    return pl.concat([kept, fresh])
-
-
-def remembered_lists(
-    read: pl.DataFrame, held: RememberedLists | None, from_day: int
-) -> dict[str, tuple[pl.DataFrame, int | None]]:
-    """The lists to remember (``write_memory``'s frames) from the lists ``read``
-    (``IMPRESSION_SCHEMA``) served from ``from_day`` on, their artists decoded: all of
-    them when nothing was remembered, otherwise the days from the first list read on,
-    whole (none when no list was read)."""
-    columns = [
-        pl.exclude("artist_ids"),
-        decoded_artists().alias("artists"),
-        (pl.col("shown_at_ms") // DAY_MS).cast(pl.Int32).alias("day"),
-    ]
-    # decoded a slice at a time: the JSON lists of strings are the transient peak
-    lists = pl.concat(
-        [part.select(columns) for part in read.iter_slices(ITEM_SLICE)]
-        or [read.clear().select(columns)]
-    )
-    if held is None:
-        return {LISTS: (lists, None)}
-    if lists.is_empty():
-        return {}
-    first_day = int(lists.get_column("day").min())  # type: ignore[arg-type]
-    if held.lists is not None:
-        lists = pl.concat([held.lists.filter(pl.col("day") >= first_day), lists])
-    return {LISTS: (lists, first_day)}
-
-
-def with_remembered_day(
-    remember: dict[str, pl.DataFrame], earlier: Remembered, load_day: int
-) -> dict[str, pl.DataFrame]:
-    """The rows to remember (by kind) with what the memory held of the events read no
-    more (before the events read start) of the days from ``load_day`` on: the rows of
-    a day are stored whole."""
-    out = dict(remember)
-    if earlier.credit is not None:
-        out[CREDIT] = pl.concat(
-            [earlier.credit.filter(pl.col("day") >= load_day), remember[CREDIT]]
-        )
-    if earlier.visits is not None:
-        kept = earlier.visits.filter(pl.col("vday") >= load_day).rename({"vday": "day"})
-        out[VISITS] = pl.concat([kept, remember[VISITS]]).unique()
-    if earlier.outcomes is not None:
-        kept = earlier.outcomes.filter(pl.col("day") >= load_day)
-        out[OUTCOMES] = summed([kept, remember[OUTCOMES]], ["day"])
-    return out
 
 
 def summed(frames: list[pl.DataFrame], key: list[str]) -> pl.DataFrame:

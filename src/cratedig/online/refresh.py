@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine
 from cratedig import clock
 from cratedig.exceptions import StoreError
 from cratedig.online import _sql, _state_sql, _write_sql
+from cratedig.online import memory as memory_rows
 from cratedig.online._sql import DAY_MS
 from cratedig.online._state_sql import Remembered, RememberedLists
 from cratedig.online.attribution import is_sourced, lists_frame
@@ -40,16 +41,7 @@ from cratedig.online.metrics import (
     USER_KEY,
     daily,
 )
-from cratedig.online.parts import (
-    Measured,
-    by_user,
-    measure,
-    pieces,
-    remembered_lists,
-    summed,
-    with_held_lists,
-    with_remembered_day,
-)
+from cratedig.online.parts import by_user, measure, pieces, summed
 from cratedig.store import scheduler as leases
 from cratedig.store.schema.rollups import (
     online_artist_tail,
@@ -205,22 +197,6 @@ def _fence(conn: Connection, holder: str) -> None:
         )
 
 
-def _covering_memory(engine: Engine, from_day: int, window_days: int) -> dict[str, Any] | None:
-    """The memory's record when an incremental refresh from ``from_day`` can use it: the
-    same window, its first day at or before ``from_day``, its settled time at or after
-    the start of ``from_day``, and the stored lists of the range those it remembers."""
-    state = _state_sql.read_cache(engine)
-    if (
-        state is not None
-        and state["window_days"] == window_days
-        and state["from_day"] <= from_day
-        and state["settled_ms"] >= from_day * DAY_MS
-        and _state_sql.holds_the_stored_lists(engine, from_day, state["max_impression_id"])
-    ):
-        return state
-    return None
-
-
 def _lists_elsewhere(engine: Engine, events: pl.DataFrame, lists: pl.DataFrame) -> set[str]:
     """The stored lists cited by ``events`` that are not in ``lists`` (served before the
     range recomputed)."""
@@ -235,55 +211,11 @@ def _lists_elsewhere(engine: Engine, events: pl.DataFrame, lists: pl.DataFrame) 
     return _sql.existing_list_ids(engine, missing.to_list()) if missing.len() else set()
 
 
-def _to_remember(
-    parts: list[Measured],
-    lists: dict[str, tuple[pl.DataFrame, int | None]],
-    earlier: Remembered | None,
-    replace_from: int | None,
-    remember_from_day: int,
-) -> tuple[dict[str, tuple[pl.DataFrame, int | None]], pl.DataFrame]:
-    """The memory to write (``write_memory``'s frames: the parts' rows of the events
-    before the settled time, with what the memory held of the day the events read start
-    on, from ``replace_from``; and ``lists``) and the event-day outcomes of the days
-    recomputed (the parts' and, for that first day, the memory's)."""
-    outcomes = summed([p.outcomes for p in parts], ["day", "settled"])
-    remember = {
-        _state_sql.CREDIT: pl.concat([p.credit for p in parts]),
-        _state_sql.VISITS: pl.concat([p.visits for p in parts]),
-        _state_sql.OUTCOMES: outcomes.filter("settled").drop("settled"),
-    }
-    if earlier is not None and replace_from is not None:
-        remember = with_remembered_day(remember, earlier, replace_from)
-    per_event_day = summed(
-        [remember[_state_sql.OUTCOMES], outcomes.filter(~pl.col("settled")).drop("settled")],
-        ["day"],
-    )
-    remember[_state_sql.OUTCOMES] = remember[_state_sql.OUTCOMES].filter(
-        pl.col("day") >= remember_from_day
-    )
-    return {
-        **{kind: (frame, replace_from) for kind, frame in remember.items()},
-        **lists,
-    }, per_event_day
-
-
 def _joined(
     first: Callable[[], pl.DataFrame], then: Callable[[], pl.DataFrame]
 ) -> Callable[[], pl.DataFrame]:
     """The frames of two background reads, one after the other."""
     return lambda: pl.concat([first(), then()])
-
-
-def _before(
-    read: Callable[[], Remembered | None], before_ms: int
-) -> Callable[[], Remembered | None]:
-    """The memory of a background read, for the events before ``before_ms``."""
-
-    def rows() -> Remembered | None:
-        found = read()
-        return None if found is None else found.before(before_ms)
-
-    return rows
 
 
 def _refresh(
@@ -310,7 +242,7 @@ def _refresh(
     else:
         # impression days whose rows events of the last days_back days can change
         from_day = remember_from_day = now_day - days_back - reach
-        state = _covering_memory(engine, from_day, window_days)
+        state = memory_rows.covering_memory(engine, from_day, window_days)
     # the lists (and an incremental refresh's stored user rows, read to write only the
     # changed ones) are read while the range of events to read is worked out
     extra = [] if from_day is None else [_write_sql.rows_sql(online_user_daily, from_day)]
@@ -339,7 +271,7 @@ def _refresh(
             load_from_ms = _state_sql.late_from(engine, from_day, state, counted)
             if load_from_ms < settled:  # late rows: their days are read again
                 read_events = _joined(_sql.read_events(engine, load_from_ms, settled), read_events)
-            remembered = _before(held_before, load_from_ms)
+            remembered = memory_rows.before(held_before, load_from_ms)
             memory_from_day = from_day
             # as before the memory: a late day before from_day + window is counted
             # again with the lists from from_day (docs/online.md)
@@ -353,7 +285,7 @@ def _refresh(
 
     read, feedback = read_lists[0](), read_lists[1]()
     held: RememberedLists | None = read_held()
-    lists = lists_frame(read if held is None else with_held_lists(held, read))
+    lists = lists_frame(read if held is None else memory_rows.with_held_lists(held, read))
     max_impression_id = max(
         int(read.get_column("impression_id").max() or 0),  # type: ignore[arg-type]
         after_id or 0,
@@ -399,9 +331,9 @@ def _refresh(
     days = daily(users)
     positions = summed([p.positions for p in parts], [*KEY, "position"])
     replace_from = None if memory_from_day is None else load_from_ms // DAY_MS  # type: ignore[operator]
-    to_remember, per_event_day = _to_remember(
+    to_remember, per_event_day = memory_rows.to_remember(
         parts,
-        remembered_lists(read, held, remember_from_day),
+        memory_rows.remembered_lists(read, held, remember_from_day),
         memory(),
         replace_from,
         remember_from_day,
