@@ -136,10 +136,10 @@ def test_the_driver_read_path_gives_the_same_rows(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without connectorx, rows come through the DB-API driver."""
-    from cratedig.online import _sql
+    from cratedig.online import _reader
 
     S.fill(engine)
-    monkeypatch.setattr(_sql, "_connectorx_uri", lambda _engine: None)
+    monkeypatch.setattr(_reader, "_connectorx_uri", lambda _engine: None)
     refresh(engine, full=True, now_ms=S.NOW)
     assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS
 
@@ -148,13 +148,16 @@ def test_a_failing_sqlite_reader_process_falls_back_to_the_driver(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The SQLite reader process exits with an error: the driver reads instead."""
-    from cratedig.online import _sql
+    from cratedig.online import _reader
 
     if engine.dialect.name != "sqlite":
         pytest.skip("the reader process is for SQLite")
     S.fill(engine)
-    monkeypatch.setattr(_sql, "_SQLITE_READER", "raise SystemExit(3)")
-    assert _sql._read_sqlite_child(_sql._connectorx_uri(engine) or "", [("SELECT 1", {})]) is None
+    monkeypatch.setattr(_reader, "_SQLITE_READER", "raise SystemExit(3)")
+    assert (
+        _reader._read_sqlite_child(_reader._connectorx_uri(engine) or "", [("SELECT 1", {})])
+        is None
+    )
     refresh(engine, full=True, now_ms=S.NOW)
     assert _rows(engine, online_user_daily, USER_KEY) == S.EXPECTED_USERS
 

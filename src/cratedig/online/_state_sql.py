@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,16 +142,19 @@ def late_from(
     return settled
 
 
-def read_memory(engine: Engine, from_day: int, before_ms: int) -> Remembered:
+def read_memory(
+    engine: Engine, from_day: int, before_ms: int, outcomes: pl.DataFrame | None
+) -> Remembered:
     """The memory's rows for the events before ``before_ms`` of the lists served from
-    ``from_day`` on (see :class:`Remembered` and :meth:`Remembered.before`)."""
-    frames = _blobs(engine, (CREDIT, VISITS, OUTCOMES), from_day, before_ms // DAY_MS)
+    ``from_day`` on (see :class:`Remembered` and :meth:`Remembered.before`), with its
+    ``outcomes`` of those days, as :func:`read_outcomes` read them."""
+    frames = _blobs(engine, (CREDIT, VISITS), from_day, before_ms // DAY_MS)
     credit = _stacked(frames[CREDIT])
     visits = _stacked(frames[VISITS])
     return Remembered(
         None if credit is None else credit.filter(pl.col("list_day") >= from_day),
         None if visits is None else visits.rename({"day": "vday"}),
-        _stacked(frames[OUTCOMES]),
+        outcomes,
     ).before(before_ms)
 
 
@@ -184,30 +185,6 @@ def holds_the_stored_lists(engine: Engine, from_day: int, max_impression_id: int
 def read_lists_memory(engine: Engine, from_day: int) -> RememberedLists:
     """The remembered lists served from ``from_day`` on (see :class:`RememberedLists`)."""
     return RememberedLists(_stacked(_blobs(engine, (LISTS,), from_day, 2**31 - 1)[LISTS]))
-
-
-def later(function: Callable[..., Any], engine: Engine, *args: Any) -> Callable[[], Any]:
-    """``function(engine, *args)`` in a background thread (the function returned waits
-    for it). An in-memory SQLite store, whose one connection is not for sharing
-    between threads, is read at once."""
-    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
-        found = function(engine, *args)
-        return lambda: found
-    pool = ThreadPoolExecutor(1)
-    future = pool.submit(function, engine, *args)
-    pool.shutdown(wait=False)
-    return future.result
-
-
-def read_memory_later(
-    engine: Engine, from_day: int | None, before_ms: int | None
-) -> Callable[[], Remembered | None]:
-    """:func:`read_memory` in a background thread (the function returned waits for
-    it); ``None`` without a range (no memory used). An in-memory SQLite store, whose
-    one connection is not for sharing between threads, is read at once."""
-    if from_day is None or before_ms is None:
-        return lambda: None
-    return later(read_memory, engine, from_day, before_ms)
 
 
 def _blob(frame: pl.DataFrame) -> bytes:

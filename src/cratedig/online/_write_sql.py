@@ -6,6 +6,7 @@ of CSV text on PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,7 +15,7 @@ import polars as pl
 from sqlalchemy import Connection, String, Table, delete, insert
 
 from cratedig.clock import now_ms
-from cratedig.online._sql import CAT
+from cratedig.online._reader import CAT
 
 #: rows from which replacing a whole rollup table rebuilds its indexes after the load
 REBUILD_ROWS = 100_000
@@ -117,12 +118,9 @@ def _delete_keys(conn: Connection, table: Table, keys: pl.DataFrame) -> None:
         cursor.executemany(f"DELETE FROM {table.name} WHERE {where}", keys.iter_rows())
         return
     types = ", ".join(f"{k} {table.c[k].type.compile(dialect=conn.dialect)}" for k in keys.columns)
-    names = ", ".join(keys.columns)
     cursor.execute(f"CREATE TEMPORARY TABLE tmp_online_keys ({types})")
     try:
-        data = keys.write_csv(include_header=False, quote_style="non_numeric")
-        with cursor.copy(f"COPY tmp_online_keys ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(data)
+        load_rows(conn, "tmp_online_keys", [keys])
         match = " AND ".join(f"t.{k} = s.{k}" for k in keys.columns)
         cursor.execute(f"DELETE FROM {table.name} t USING tmp_online_keys s WHERE {match}")
     finally:
@@ -147,19 +145,30 @@ def insert_rows(
         chunks = (
             frame[perm.slice(start, ORDER_CHUNK)] for start in range(0, frame.height, ORDER_CHUNK)
         )
-    dbapi = conn.connection.driver_connection
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    load_rows(conn, table.name, chunks)
+
+
+def load_rows(conn: Connection, table_name: str, chunks: Iterable[pl.DataFrame]) -> None:
+    """Insert the rows of ``chunks`` (frames whose columns are named as the table's)
+    through the driver's fastest bulk path: ``COPY`` of CSV text on PostgreSQL (a
+    statement a row would be a round trip each), ``executemany`` on SQLite."""
+    chunks = iter(chunks)
+    first = next(chunks, None)
+    if first is None:
+        return
+    cols = first.columns
+    names = ", ".join(f'"{c}"' for c in cols)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     if conn.dialect.name == "postgresql":
-        names = ", ".join(f'"{c}"' for c in cols)
-        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
-            for chunk in chunks:
+        with cursor.copy(f"COPY {table_name} ({names}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for chunk in itertools.chain([first], chunks):
                 # strings quoted, so "" stays an empty string (an unquoted empty field is NULL)
                 copy.write(chunk.write_csv(include_header=False, quote_style="non_numeric"))
     else:
         marks = ", ".join("?" for _ in cols)
         cursor.executemany(
-            f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks})",
-            (row for chunk in chunks for row in chunk.iter_rows()),
+            f"INSERT INTO {table_name} ({names}) VALUES ({marks})",
+            (row for chunk in itertools.chain([first], chunks) for row in chunk.iter_rows()),
         )
 
 

@@ -7,10 +7,11 @@ days it changes. An incremental refresh (``days_back``) recomputes the impressio
 that events of the last ``days_back`` days can change: those within the attribution
 window or the 7-day return window before them. ``full`` recomputes everything.
 
-Every refresh also remembers what it attributed (:mod:`cratedig.online.parts`,
+Every refresh also remembers what it worked out (:mod:`cratedig.online.memory`,
 ``docs/online.md`` "Incremental state"); an incremental refresh whose range the memory
-covers reads only the events of its last ``days_back`` days and takes the rest from
-it. Its ``online_user_daily`` rows are written only where they changed.
+covers reads only the events and lists stored since the last refresh (and the days of
+any stored late) and takes the rest from it. Its ``online_user_daily`` rows are
+written only where they changed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from sqlalchemy import Connection, Engine
 
 from cratedig import clock
 from cratedig.exceptions import StoreError
-from cratedig.online import _sql, _state_sql, _write_sql
+from cratedig.online import _reader, _sql, _state_sql, _write_sql
 from cratedig.online import memory as memory_rows
 from cratedig.online._sql import DAY_MS
 from cratedig.online._state_sql import Remembered, RememberedLists
@@ -234,7 +235,7 @@ def _refresh(
     from_day: int | None = None  # the first impression day recomputed
     event_from_day: int | None = None  # the first event day recomputed
     load_from_ms: int | None = None  # the events read start here
-    memory_from_day: int | None = None  # set when the memory of the last refresh is used
+    reused = False  # whether the memory of the last refresh is used
     state = None
     if full:
         # remembered for the incremental refreshes of the default range that follow
@@ -253,7 +254,7 @@ def _refresh(
     read_held = (
         (lambda: None)
         if after_id is None
-        else _state_sql.later(_state_sql.read_lists_memory, engine, from_day)
+        else _reader.later(_state_sql.read_lists_memory, engine, from_day)
     )
     read_events = None
     remembered: Callable[[], Remembered | None] = lambda: None  # noqa: E731
@@ -266,13 +267,13 @@ def _refresh(
             # read from the memory's settled time, as almost always, while the check
             # for late rows runs (0.7 s of counts on PostgreSQL at 10M events)
             read_events = _sql.read_events(engine, settled)
-            held_before = _state_sql.read_memory_later(engine, from_day, settled)
             counted = _state_sql.read_outcomes(engine, from_day, settled // DAY_MS)
+            held_before = _reader.later(_state_sql.read_memory, engine, from_day, settled, counted)
             load_from_ms = _state_sql.late_from(engine, from_day, state, counted)
             if load_from_ms < settled:  # late rows: their days are read again
                 read_events = _joined(_sql.read_events(engine, load_from_ms, settled), read_events)
             remembered = memory_rows.before(held_before, load_from_ms)
-            memory_from_day = from_day
+            reused = True
             # as before the memory: a late day before from_day + window is counted
             # again with the lists from from_day (docs/online.md)
             event_from_day = load_from_ms // DAY_MS
@@ -330,7 +331,7 @@ def _refresh(
     users = pl.concat([p.users for p in parts])
     days = daily(users)
     positions = summed([p.positions for p in parts], [*KEY, "position"])
-    replace_from = None if memory_from_day is None else load_from_ms // DAY_MS  # type: ignore[operator]
+    replace_from = load_from_ms // DAY_MS if reused and load_from_ms is not None else None
     to_remember, per_event_day = memory_rows.to_remember(
         parts,
         memory_rows.remembered_lists(read, held, remember_from_day),
@@ -373,7 +374,7 @@ def _refresh(
             daily_rows=days.height,
             position_rows=positions.height,
             event_days=per_event_day.height,
-            reused_state=memory_from_day is not None,
+            reused_state=reused,
             events_read=events_read,
             impressions_read=impressions_read,
             seconds=round(time.perf_counter() - started, 3),
